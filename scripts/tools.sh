@@ -1,3 +1,167 @@
 #!/usr/bin/env bash
-# Placeholder until the tool setup lands: nothing to build yet.
-exit 0
+# Builds or installs the real tools the tests talk to, caching binaries outside the repository in
+#   ${XDG_CACHE_HOME:-$HOME/.cache}/kustodian/tools/<name>-<version>/
+# Versions live in scripts/tools/versions.env. Cached tools are skipped; concurrent runs serialise per tool (flock).
+# Usage: scripts/tools.sh [apt|kustomize|sops|etcd|kubernetes ...]   (no arguments: everything)
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=tools/versions.env
+source "$ROOT/scripts/tools/versions.env"
+
+CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/kustodian/tools"
+mkdir -p "$CACHE"
+export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
+# Two cores are shared with whoever else runs here: keep the compiler from taking all of them.
+JOBS="${KUSTODIAN_BUILD_JOBS:-2}"
+
+log() { printf '[tools] %s\n' "$*"; }
+elapsed() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+
+# run_locked NAME DIR FN: runs FN (which must fill "$OUT") unless DIR already holds a finished build.
+run_locked() {
+  local name="$1" dir="$2" fn="$3"
+  if [[ -f "$dir/.complete" ]]; then log "$name: cached in $dir"; return 0; fi
+  exec {lock}>"$CACHE/.$name.lock"
+  flock "$lock"
+  if [[ -f "$dir/.complete" ]]; then log "$name: cached in $dir (built by a concurrent run)"; exec {lock}>&-; return 0; fi
+  local start=$SECONDS
+  log "$name: building into $dir ..."
+  OUT="$(mktemp -d "$CACHE/.tmp-$name-XXXXXX")"
+  if ! "$fn"; then rm -rf "$OUT"; exec {lock}>&-; log "$name: FAILED after $(elapsed $((SECONDS - start)))"; return 1; fi
+  echo "$((SECONDS - start))" >"$OUT/.build-seconds"
+  chmod 755 "$OUT"
+  touch "$OUT/.complete"
+  rm -rf "$dir"
+  mv "$OUT" "$dir"
+  log "$name: built in $(elapsed $((SECONDS - start)))"
+  exec {lock}>&-
+}
+
+# ---------------------------------------------------------------------------------------------- apt packages
+need_apt() {
+  local missing=()
+  command -v age >/dev/null && command -v age-keygen >/dev/null || missing+=(age)
+  [[ -x /usr/sbin/sshd ]] || missing+=(openssh-server)
+  command -v ssh >/dev/null && command -v ssh-keygen >/dev/null || missing+=(openssh-client)
+  command -v gpg >/dev/null || missing+=(gnupg)
+  command -v git >/dev/null || missing+=(git)
+  # git http-backend ships with git itself; openssl makes the throwaway test CAs.
+  command -v openssl >/dev/null || missing+=(openssl)
+  command -v jq >/dev/null || missing+=(jq)
+  if ((${#missing[@]} == 0)); then log "apt: age, openssh, gnupg, git, openssl, jq present"; return 0; fi
+  local sudo=()
+  if [[ $(id -u) != 0 ]]; then
+    command -v sudo >/dev/null || { log "apt: missing ${missing[*]} and not root: install them first"; return 1; }
+    sudo=(sudo)
+  fi
+  local start=$SECONDS
+  exec {lock}>"$CACHE/.apt.lock"
+  flock "$lock"
+  log "apt: installing ${missing[*]}"
+  # Keep package scripts from starting a system sshd on port 22 (tests run their own on loopback).
+  local policy=/usr/sbin/policy-rc.d created=0
+  if [[ ! -e $policy ]]; then printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null; "${sudo[@]}" chmod +x "$policy"; created=1; fi
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if ((created)); then "${sudo[@]}" rm -f "$policy"; fi
+  exec {lock}>&-
+  log "apt: installed in $(elapsed $((SECONDS - start)))"
+}
+
+# ---------------------------------------------------------------------------------------------- go install tools
+build_kustomize() {
+  GOBIN="$OUT" go install -p "$JOBS" -trimpath -ldflags=-s\ -w "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
+}
+build_sops() {
+  GOBIN="$OUT" go install -p "$JOBS" -trimpath -ldflags=-s\ -w "github.com/getsops/sops/v3/cmd/sops@$SOPS_VERSION"
+}
+
+# ---------------------------------------------------------------------------------------------- etcd
+# server/v3's own go.mod has replaces, so `go install` refuses it; a wrapper module that requires it needs none.
+build_etcd() {
+  local src="$CACHE/src/etcd-$ETCD_VERSION"
+  rm -rf "$src" && mkdir -p "$src"
+  local sha
+  sha="$(go mod download -json "go.etcd.io/etcd/server/v3@$ETCD_VERSION" | jq -r '.Origin.Hash // empty' | cut -c1-12)"
+  local godebug
+  godebug="$(go mod download -json "go.etcd.io/etcd/server/v3@$ETCD_VERSION" | jq -r .GoMod | xargs grep -E '^go [0-9]' | head -1)"
+  cat >"$src/go.mod" <<MOD
+module kustodian.local/tools/etcd
+
+${godebug:-go 1.25.0}
+
+tool go.etcd.io/etcd/server/v3
+
+require go.etcd.io/etcd/server/v3 $ETCD_VERSION
+MOD
+  (cd "$src" && go mod tidy >/dev/null &&
+    go build -p "$JOBS" -trimpath -ldflags "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=${sha:-unknown}" \
+      -o "$OUT/etcd" go.etcd.io/etcd/server/v3)
+}
+
+# ---------------------------------------------------------------------------------------------- kubernetes
+# k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them with ./staging/src paths, which the
+# module proxy cannot serve. The wrapper module replaces each with the published v0.X.Y tag, generated from the
+# exact upstream go.mod, and copies upstream's go/godebug lines so the binaries keep upstream's runtime defaults.
+build_kubernetes() {
+  local v="$KUBERNETES_VERSION" src="$CACHE/src/kubernetes-$KUBERNETES_VERSION"
+  local staging="v0.${v#v1.}"
+  rm -rf "$src" && mkdir -p "$src"
+  local info upstream
+  info="$(go mod download -json "k8s.io/kubernetes@$v")"
+  upstream="$(jq -r .GoMod <<<"$info")"
+  local commit
+  commit="$(jq -r '.Origin.Hash // empty' <<<"$info")"
+  local minor="${v#v1.}"; minor="${minor%%.*}"
+  {
+    echo "module kustodian.local/tools/kubernetes"
+    echo
+    grep -E '^go [0-9]' "$upstream" | head -1
+    # godebug: either a single line or a block.
+    awk '/^godebug \(/{b=1} b{print} b&&/^\)/{b=0} /^godebug [^(]/{print}' "$upstream"
+    echo
+    echo "tool ("
+    echo "	k8s.io/kubernetes/cmd/kube-apiserver"
+    echo "	k8s.io/kubernetes/cmd/kubectl"
+    echo ")"
+    echo
+    echo "require k8s.io/kubernetes $v"
+    echo
+    echo "replace ("
+    grep -oE '^\s*k8s\.io/[a-z0-9-]+\s+=>\s+\./staging/src/k8s\.io/[a-z0-9-]+' "$upstream" |
+      awk -v s="$staging" '{printf "\t%s => %s %s\n", $1, $1, s}'
+    echo ")"
+  } >"$src/go.mod"
+  log "kubernetes: $(grep -c '=> k8s.io' "$src/go.mod") staging replaces at $staging, $(grep -E '^(go|godebug) ' "$src/go.mod" | tr '\n' ' ')"
+  local date ld="-s -w" pkg
+  date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+    ld+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitCommit=${commit:-unknown}"
+    ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$date"
+  done
+  (cd "$src" && go mod tidy >/dev/null &&
+    go build -p "$JOBS" -trimpath -ldflags "$ld" -o "$OUT/" \
+      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl)
+}
+
+main() {
+  local want=("$@")
+  if ! command -v go >/dev/null; then
+    log "go not found: the tools are built from the Go module proxy and need Go >= 1.26 on PATH"
+    return 1
+  fi
+  ((${#want[@]})) || want=(apt kustomize sops etcd kubernetes)
+  local total=$SECONDS t
+  for t in "${want[@]}"; do
+    case "$t" in
+    apt) need_apt ;;
+    kustomize) run_locked kustomize "$CACHE/kustomize-$KUSTOMIZE_VERSION" build_kustomize ;;
+    sops) run_locked sops "$CACHE/sops-$SOPS_VERSION" build_sops ;;
+    etcd) run_locked etcd "$CACHE/etcd-$ETCD_VERSION" build_etcd ;;
+    kubernetes | kube-apiserver | kubectl) run_locked kubernetes "$CACHE/kubernetes-$KUBERNETES_VERSION" build_kubernetes ;;
+    *) log "unknown tool: $t"; return 2 ;;
+    esac
+  done
+  log "all tools ready in $(elapsed $((SECONDS - total))) (cache: $CACHE)"
+}
+main "$@"

@@ -35,7 +35,9 @@ export interface Float {
 export type Scalar = string | bigint | Float | boolean | Timestamp | Uint8Array | null
 
 /** A mapping entry. A comment occupies an item of its own, with a `null` value. */
-export type Item = { readonly key: string; readonly value: Value } | { readonly key: Comment; readonly value: null }
+export type Item =
+  | { readonly key: string; readonly value: Value }
+  | { readonly key: Comment; readonly value: null }
 
 /** An ordered mapping; duplicate keys are representable (JSON keeps both). */
 export interface Branch {

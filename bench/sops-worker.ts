@@ -1,0 +1,40 @@
+/**
+ * Benchmark worker: decrypts one file N times in this process with Kustodian and prints latencies and peak RSS
+ * as JSON. Run by bench/sops.ts in a fresh process per scenario so peak memory is per scenario.
+ *
+ * usage: node bench/sops-worker.ts <file> <format> <keyring.json> <iterations> <cache:0|1>
+ */
+import { readFileSync } from "node:fs"
+import { performance } from "node:perf_hooks"
+import { Effect } from "effect"
+import { decrypt, type Format, type Keyring, makeDataKeyCache } from "../operator/src/sops/index.ts"
+
+const [file, format, keyringPath, iterations, useCache] = process.argv.slice(2) as [
+  string,
+  Format,
+  string,
+  string,
+  string,
+]
+const bytes = new Uint8Array(readFileSync(file))
+const keyring: Keyring = JSON.parse(readFileSync(keyringPath, "utf8"))
+const cache = useCache === "1" ? makeDataKeyCache() : undefined
+const rssBefore = process.resourceUsage().maxRSS
+
+const once = () =>
+  Effect.runPromise(decrypt({ bytes, format, file, keyring, mac: "strict", ...(cache ? { cache } : {}) }))
+
+// warm-up (module JIT, key parsing), not measured
+await once()
+const latencies: Array<number> = []
+for (let i = 0; i < Number(iterations); i++) {
+  // a fresh keyring object per run so parsed keys are not reused unless the cache is on
+  const t0 = performance.now()
+  await Effect.runPromise(
+    decrypt({ bytes, format, file, keyring: { ...keyring }, mac: "strict", ...(cache ? { cache } : {}) }),
+  )
+  latencies.push(performance.now() - t0)
+}
+process.stdout.write(
+  JSON.stringify({ latencies, maxRssKiB: process.resourceUsage().maxRSS, rssBeforeKiB: rssBefore }),
+)

@@ -1,0 +1,166 @@
+/**
+ * `npm run bench:sops`: the same sops files decrypted by Kustodian in process and by `sops decrypt` (one process
+ * per file, as a shell pipeline would), side by side: files/s, p50/p99 latency, peak memory. Files: age and
+ * RSA-4096 PGP × 1 and 50 values × 1 KiB and 1 MiB, encrypted by the real sops. Results go to the
+ * "SOPS engine" section of docs/benchmarks.md (other sections are kept).
+ *
+ * Env: BENCH_ITERATIONS (default 20), BENCH_SOPS_ITERATIONS (default 10).
+ */
+import { execFileSync, spawnSync } from "node:child_process"
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { cpus, tmpdir, totalmem } from "node:os"
+import { join, resolve } from "node:path"
+import { performance } from "node:perf_hooks"
+import { toolPath } from "../e2e/support/tools.ts"
+import { ageKeygen, makeGpgKey, runSops, tempGnupgHome } from "../operator/src/sops/testing/peers.ts"
+
+const repo = resolve(import.meta.dirname, "..")
+const iterations = Number(process.env.BENCH_ITERATIONS ?? 20)
+const sopsIterations = Number(process.env.BENCH_SOPS_ITERATIONS ?? 10)
+const sops = toolPath("sops")
+const dir = mkdtempSync(join(tmpdir(), "ksops-bench-"))
+const gnupg = tempGnupgHome()
+
+const cleanup = () => {
+  gnupg.dispose()
+  rmSync(dir, { recursive: true, force: true })
+}
+process.on("exit", cleanup)
+
+const quantile = (xs: ReadonlyArray<number>, q: number) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!
+}
+
+/** A YAML document of `values` keys whose values add up to about `size` bytes. */
+const document = (values: number, size: number): string => {
+  const per = Math.max(1, Math.floor(size / values) - 12)
+  const lines: Array<string> = []
+  for (let i = 0; i < values; i++) lines.push(`key${String(i).padStart(3, "0")}: ${"x".repeat(per)}`)
+  return `${lines.join("\n")}\n`
+}
+
+console.error("generating keys (RSA-4096 gpg key, age key)…")
+const age = ageKeygen(toolPath("age-keygen"))
+const rsa = makeGpgKey(gnupg.home, "bench-rsa4096", "rsa4096")
+const keyFile = join(dir, "keys.txt")
+writeFileSync(keyFile, age.keyFile)
+const keyringPath = join(dir, "keyring.json")
+writeFileSync(keyringPath, JSON.stringify({ scope: "bench", age: [age.keyFile], pgp: [rsa.armored] }))
+
+interface Scenario {
+  readonly name: string
+  readonly file: string
+}
+const scenarios: Array<Scenario> = []
+for (const key of ["age", "pgp-rsa4096"] as const)
+  for (const values of [1, 50])
+    for (const [label, size] of [
+      ["1 KiB", 1024],
+      ["1 MiB", 1024 * 1024],
+    ] as const) {
+      const name = `${key}, ${values} value${values > 1 ? "s" : ""}, ${label}`
+      const plain = join(dir, `${key}-${values}-${size}.yaml`)
+      writeFileSync(plain, document(values, size))
+      const args = key === "age" ? ["--age", age.recipient] : ["--pgp", rsa.fp]
+      const r = runSops(sops, ["encrypt", ...args, plain], { cwd: dir, gnupgHome: gnupg.home })
+      if (r.code !== 0) throw new Error(`sops encrypt failed: ${r.stderr}`)
+      const file = plain.replace(/\.yaml$/, ".enc.yaml")
+      writeFileSync(file, r.stdout)
+      scenarios.push({ name, file })
+    }
+
+interface Result {
+  readonly filesPerSecond: number
+  readonly p50: number
+  readonly p99: number
+  readonly peakMiB: number
+}
+
+const summarise = (latencies: ReadonlyArray<number>, peakKiB: number): Result => ({
+  filesPerSecond: 1000 / (latencies.reduce((a, b) => a + b, 0) / latencies.length),
+  p50: quantile(latencies, 0.5),
+  p99: quantile(latencies, 0.99),
+  peakMiB: peakKiB / 1024,
+})
+
+const kustodian = (file: string, cache: boolean): Result => {
+  const out = execFileSync(
+    process.execPath,
+    [join(repo, "bench/sops-worker.ts"), file, "yaml", keyringPath, String(iterations), cache ? "1" : "0"],
+    { maxBuffer: 64 * 1024 * 1024 },
+  ).toString("utf8")
+  const r = JSON.parse(out) as { latencies: Array<number>; maxRssKiB: number }
+  return summarise(r.latencies, r.maxRssKiB)
+}
+
+const timeBin = existsSync("/usr/bin/time") ? "/usr/bin/time" : undefined
+const sopsDecrypt = (file: string): Result => {
+  const env = {
+    PATH: process.env.PATH,
+    HOME: dir,
+    XDG_CONFIG_HOME: join(dir, ".none"),
+    GNUPGHOME: gnupg.home,
+    SOPS_AGE_KEY_FILE: keyFile,
+  }
+  const latencies: Array<number> = []
+  let peak = 0
+  // warm-up: gpg-agent start, page cache
+  spawnSync(sops, ["decrypt", file], { env, cwd: dir })
+  for (let i = 0; i < sopsIterations; i++) {
+    const t0 = performance.now()
+    const r = timeBin
+      ? spawnSync(timeBin, ["-f", "%M", sops, "decrypt", file], {
+          env,
+          cwd: dir,
+          maxBuffer: 64 * 1024 * 1024,
+        })
+      : spawnSync(sops, ["decrypt", file], { env, cwd: dir, maxBuffer: 64 * 1024 * 1024 })
+    latencies.push(performance.now() - t0)
+    if (r.status !== 0) throw new Error(`sops decrypt failed: ${r.stderr.toString()}`)
+    if (timeBin) peak = Math.max(peak, Number(r.stderr.toString().trim().split("\n").at(-1)))
+  }
+  return summarise(latencies, peak)
+}
+
+const rows: Array<string> = []
+const fmt = (r: Result) =>
+  `${r.filesPerSecond.toFixed(1)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.peakMiB.toFixed(0)}`
+for (const s of scenarios) {
+  console.error(`benchmarking ${s.name}…`)
+  const k = kustodian(s.file, false)
+  const kc = kustodian(s.file, true)
+  const g = sopsDecrypt(s.file)
+  rows.push(`| ${s.name} | ${fmt(k)} | ${kc.filesPerSecond.toFixed(1)} | ${fmt(g)} |`)
+}
+
+const sopsVersion = runSops(sops, ["--version"], { cwd: dir }).stdout.toString().split("\n")[0]
+const machine = `${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB, "polyglot"`
+const section = [
+  "## SOPS engine",
+  "",
+  `Run ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC on ${machine}; Node ${process.versions.node}, ${sopsVersion}.`,
+  `\`npm run bench:sops\`: YAML files encrypted by the real sops; Kustodian decrypts in process (fresh keyring each`,
+  `time, ${iterations} runs after a warm-up; a second column with the data-key cache on), sops runs \`sops decrypt FILE\``,
+  `as one process per file (${sopsIterations} runs; PGP through gpg/gpg-agent). Latencies in ms, peak memory = max RSS in MiB`,
+  `(Kustodian: the whole Node process; sops: the sops process, gpg-agent not counted). The machine is shared, so`,
+  "absolute numbers are noisy; compare the columns of one run.",
+  "",
+  "| file | Kustodian files/s | p50 | p99 | peak MiB | Kustodian+cache files/s | sops files/s | p50 | p99 | peak MiB |",
+  "|---|---|---|---|---|---|---|---|---|---|",
+  ...rows,
+  "",
+].join("\n")
+console.log(section)
+
+const docs = join(repo, "docs", "benchmarks.md")
+const current = existsSync(docs) ? readFileSync(docs, "utf8") : "# Benchmarks\n\n"
+const start = current.indexOf("## SOPS engine")
+let next: string
+if (start < 0) next = `${current.trimEnd()}\n\n${section}`
+else {
+  const after = current.indexOf("\n## ", start + 1)
+  next = current.slice(0, start) + section + (after < 0 ? "" : `\n${current.slice(after + 1)}`)
+}
+writeFileSync(docs, next.endsWith("\n") ? next : `${next}\n`)
+console.error(`wrote ${docs}`)

@@ -1,0 +1,72 @@
+/**
+ * The operator as users run it: `kustodian controller` in a process of its own, against the test control plane,
+ * with its artifact server and probes on free loopback ports. Stopped with the scope (SIGTERM first, so the
+ * graceful shutdown runs too).
+ */
+import { mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Effect } from "effect"
+import { freePort } from "./ports.ts"
+import { daemon, waitReady } from "./process.ts"
+import { repoRoot, toolPath } from "./tools.ts"
+
+export interface OperatorProcessOptions {
+  readonly kubeconfig: string
+  /** Watch this namespace only (`--watch-all-namespaces=false`); all namespaces when unset. */
+  readonly namespace?: string | undefined
+  /** Extra flags, e.g. `--sops-mac-policy=strict`. */
+  readonly flags?: ReadonlyArray<string> | undefined
+  /** Where its JSON logs go (default: a file in its temp dir). */
+  readonly logFile?: string | undefined
+}
+
+export interface OperatorProcess {
+  readonly pid: number
+  readonly logFile: string
+  /** `http://127.0.0.1:<port>`: /metrics, /healthz, /readyz. */
+  readonly probeUrl: string
+}
+
+/** Starts `kustodian controller` and waits until it is ready (leading, caches synced). */
+export const operatorProcess = (options: OperatorProcessOptions) =>
+  Effect.gen(function* () {
+    const dir = yield* Effect.acquireRelease(
+      Effect.promise(() => mkdtemp(join(tmpdir(), "kustodian-operator-"))),
+      (d) => Effect.promise(() => rm(d, { recursive: true, force: true })),
+    )
+    const [probePort, storagePort] = yield* Effect.promise(() => Promise.all([freePort(), freePort()]))
+    const logFile = options.logFile ?? join(dir, "operator.log")
+    const args = [
+      join(repoRoot, "operator/bin/kustodian.ts"),
+      "controller",
+      `--kubeconfig=${options.kubeconfig}`,
+      `--metrics-addr=127.0.0.1:${probePort}`,
+      `--storage-addr=:${storagePort}`,
+      `--storage-adv-addr=127.0.0.1:${storagePort}`,
+      `--storage-path=${join(dir, "storage")}`,
+      ...(options.namespace === undefined ? [] : ["--watch-all-namespaces=false"]),
+      ...(options.flags ?? []),
+    ]
+    const d = yield* daemon({
+      name: "kustodian controller",
+      command: process.execPath,
+      args,
+      logFile,
+      env: {
+        ...process.env,
+        ...(options.namespace === undefined ? {} : { RUNTIME_NAMESPACE: options.namespace }),
+        KUSTODIAN_KUSTOMIZE: toolPath("kustomize"),
+        // The operator never falls back to a gpg keyring of its host: keys come from decryption Secrets only.
+        GNUPGHOME: join(dir, "no-gnupg"),
+      },
+    })
+    const probeUrl = `http://127.0.0.1:${probePort}`
+    yield* waitReady(
+      d,
+      async () => (await fetch(`${probeUrl}/readyz`).catch(() => undefined))?.ok === true,
+      60_000,
+      "ready",
+    )
+    return { pid: d.pid, logFile, probeUrl } satisfies OperatorProcess
+  })

@@ -1,0 +1,18 @@
+/** Free loopback TCP ports for test servers. */
+import { createServer } from "node:net"
+
+/**
+ * A TCP port that was free on 127.0.0.1 a moment ago. Another process may still take it before the caller binds,
+ * so callers that spawn servers retry their start on "address already in use".
+ */
+export const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.unref()
+    srv.once("error", reject)
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address()
+      const port = typeof addr === "object" && addr !== null ? addr.port : 0
+      srv.close(() => resolve(port))
+    })
+  })

@@ -1,0 +1,126 @@
+/**
+ * Where the real tools the tests talk to live. Built tools (sops, kustomize, kube-apiserver, kubectl, etcd) come
+ * from `scripts/tools.sh`, cached per version in `${XDG_CACHE_HOME:-$HOME/.cache}/kustodian/tools/<name>-<version>/`;
+ * the Debian ones (age, age-keygen, gpg, git, sshd) from PATH. Test code only — the operator finds its tools
+ * through PATH or its own env overrides, never through e2e/.
+ */
+import { accessSync, constants, readFileSync } from "node:fs"
+import { homedir } from "node:os"
+import { delimiter, dirname, join, resolve } from "node:path"
+import { fileURLToPath } from "node:url"
+import { Data } from "effect"
+
+/** Every tool a test may ask for. */
+export type ToolName =
+  | "sops"
+  | "kustomize"
+  | "kube-apiserver"
+  | "etcd"
+  | "kubectl"
+  | "age"
+  | "age-keygen"
+  | "gpg"
+  | "git"
+  | "sshd"
+
+/** A tool is not installed or not built yet; the message says how to get it. */
+export class ToolMissingError extends Data.TaggedError("ToolMissingError")<{
+  readonly tool: ToolName
+  readonly looked: ReadonlyArray<string>
+}> {
+  override get message(): string {
+    return (
+      `${this.tool} not found (looked in ${this.looked.join(", ")}). ` +
+      "Run `bash scripts/tools.sh` to build and install the test tools " +
+      `(or point ${overrideVar(this.tool)} at a binary).`
+    )
+  }
+}
+
+/** The repository root (this file lives in e2e/support/). */
+export const repoRoot: string = resolve(dirname(fileURLToPath(import.meta.url)), "../..")
+
+/** The pinned versions from scripts/tools/versions.env, the one place they are written. */
+export const toolVersions = (): Readonly<Record<string, string>> => {
+  const text = readFileSync(join(repoRoot, "scripts/tools/versions.env"), "utf8")
+  const out: Record<string, string> = {}
+  for (const line of text.split("\n")) {
+    const m = /^\s*([A-Z0-9_]+)=(\S+)\s*$/.exec(line)
+    if (m) out[m[1]!] = m[2]!
+  }
+  return out
+}
+
+/** The cache directory scripts/tools.sh builds into. */
+export const toolsCacheDir = (): string =>
+  join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "kustodian", "tools")
+
+const built: Partial<Record<ToolName, { dir: string; version: string }>> = {
+  sops: { dir: "sops", version: "SOPS_VERSION" },
+  kustomize: { dir: "kustomize", version: "KUSTOMIZE_VERSION" },
+  etcd: { dir: "etcd", version: "ETCD_VERSION" },
+  "kube-apiserver": { dir: "kubernetes", version: "KUBERNETES_VERSION" },
+  kubectl: { dir: "kubernetes", version: "KUBERNETES_VERSION" },
+}
+
+const overrideVar = (name: ToolName): string => `KUSTODIAN_TOOL_${name.toUpperCase().replaceAll("-", "_")}`
+
+const isExecutable = (path: string): boolean => {
+  try {
+    accessSync(path, constants.X_OK)
+    return true
+  } catch {
+    return false
+  }
+}
+
+const cache = new Map<ToolName, string>()
+
+/**
+ * The absolute path of a tool's binary. Honours `KUSTODIAN_TOOL_<NAME>` (e.g. `KUSTODIAN_TOOL_KUBE_APISERVER`).
+ * Throws {@link ToolMissingError} telling the reader to run scripts/tools.sh when it is absent.
+ */
+export const toolPath = (name: ToolName): string => {
+  const hit = cache.get(name)
+  if (hit !== undefined) return hit
+  const candidates: Array<string> = []
+  const override = process.env[overrideVar(name)]
+  if (override) candidates.push(override)
+  const b = built[name]
+  if (b !== undefined) {
+    const version = toolVersions()[b.version]
+    if (version === undefined)
+      throw new ToolMissingError({ tool: name, looked: [`${b.version} in versions.env`] })
+    candidates.push(join(toolsCacheDir(), `${b.dir}-${version}`, name))
+  } else {
+    const dirs = (process.env.PATH ?? "").split(delimiter).filter((d) => d !== "")
+    for (const d of [...dirs, "/usr/local/sbin", "/usr/sbin", "/usr/bin", "/sbin"])
+      candidates.push(join(d, name))
+  }
+  const found = candidates.find(isExecutable)
+  if (found === undefined) throw new ToolMissingError({ tool: name, looked: [...new Set(candidates)] })
+  cache.set(name, found)
+  return found
+}
+
+/** Whether a tool is available, for tests that want to skip rather than fail. */
+export const hasTool = (name: ToolName): boolean => {
+  try {
+    toolPath(name)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * An environment whose PATH starts with the directories of the given tools, for running programs (the operator,
+ * sops) that look their peers up on PATH.
+ */
+export const envWithTools = (
+  names: ReadonlyArray<ToolName>,
+  base: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv => {
+  const dirs = [...new Set(names.map((n) => dirname(toolPath(n))))]
+  return { ...base, PATH: [...dirs, base.PATH ?? ""].join(delimiter) }
+}

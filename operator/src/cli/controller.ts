@@ -1,0 +1,125 @@
+/**
+ * `kustodian controller`: runs the operator. Flags follow Flux's controllers where Flux has one, so the
+ * synthesized Deployment reads like theirs.
+ */
+import { parseArgs } from "node:util"
+import { Cause, Effect, Exit, Fiber } from "effect"
+import type { KubeConfigSource } from "../kube/connection.ts"
+import { type OperatorOptions, runOperator } from "../operator.ts"
+import { UsageError } from "./args.ts"
+
+export const controllerUsage = `kustodian controller [flags]
+  --kubeconfig PATH                 kubeconfig to use (default: in-cluster, else $KUBECONFIG / ~/.kube/config)
+  --metrics-addr :8080              /metrics, /healthz and /readyz (--health-addr is an alias)
+  --storage-addr :9090              artifact server
+  --storage-path DIR                artifact storage (default /data)
+  --storage-adv-addr HOST[:PORT]    address written into artifact URLs (default: localhost:<storage port>)
+  --artifact-retention N            artifacts kept per GitRepository (default 2)
+  --watch-all-namespaces=BOOL       default true; false watches $RUNTIME_NAMESPACE only
+  --concurrent N                    reconciles at once per kind (default 4)
+  --enable-leader-election          only one replica reconciles (Lease in $RUNTIME_NAMESPACE)
+  --sops-mac-policy strict|warn|ignore   MAC check of encrypted files before the build (default warn)
+  --default-service-account NAME    impersonated when a Kustomization names no serviceAccountName
+  --no-cross-namespace-refs         refuse sources and dependencies in other namespaces
+  --log-level LEVEL                 accepted for Flux compatibility; logs are JSON at info`
+
+const port = (flag: string, value: string): number => {
+  const n = Number(value.slice(value.lastIndexOf(":") + 1))
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--${flag}: not a port: ${value}`)
+  return n
+}
+
+const bool = (flag: string, value: string | boolean | undefined, fallback: boolean): boolean => {
+  if (value === undefined) return fallback
+  if (typeof value === "boolean") return value
+  if (value === "true" || value === "") return true
+  if (value === "false") return false
+  throw new UsageError(`--${flag}: expected true or false, got ${value}`)
+}
+
+/** Parses the flags of `kustodian controller` into operator options. */
+export const parseControllerFlags = (
+  argv: ReadonlyArray<string>,
+  env: NodeJS.ProcessEnv,
+): OperatorOptions => {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    options: {
+      kubeconfig: { type: "string" },
+      "metrics-addr": { type: "string" },
+      "health-addr": { type: "string" },
+      "storage-addr": { type: "string" },
+      "storage-path": { type: "string" },
+      "storage-adv-addr": { type: "string" },
+      "artifact-retention": { type: "string" },
+      "watch-all-namespaces": { type: "string" },
+      concurrent: { type: "string" },
+      "enable-leader-election": { type: "boolean" },
+      "sops-mac-policy": { type: "string" },
+      "default-service-account": { type: "string" },
+      "no-cross-namespace-refs": { type: "boolean" },
+      "log-level": { type: "string" },
+      "otlp-endpoint": { type: "string" },
+    },
+  })
+  const runtimeNamespace = env.RUNTIME_NAMESPACE
+  const kubeconfig: KubeConfigSource =
+    values.kubeconfig !== undefined
+      ? { _tag: "File", path: values.kubeconfig }
+      : env.KUBERNETES_SERVICE_HOST !== undefined
+        ? { _tag: "InCluster" }
+        : { _tag: "Default" }
+  const macPolicy = values["sops-mac-policy"] ?? "warn"
+  if (macPolicy !== "strict" && macPolicy !== "warn" && macPolicy !== "ignore")
+    throw new UsageError(`--sops-mac-policy: expected strict, warn or ignore, got ${macPolicy}`)
+  const storagePort = port("storage-addr", values["storage-addr"] ?? ":9090")
+  const workers = Number(values.concurrent ?? "4")
+  const retention = Number(values["artifact-retention"] ?? "2")
+  if (!Number.isInteger(workers) || workers < 1)
+    throw new UsageError("--concurrent: expected a positive integer")
+  if (!Number.isInteger(retention) || retention < 1)
+    throw new UsageError("--artifact-retention: expected a positive integer")
+  const allNamespaces = bool("watch-all-namespaces", values["watch-all-namespaces"], true)
+  if ((!allNamespaces || values["enable-leader-election"]) && runtimeNamespace === undefined)
+    throw new UsageError(
+      "RUNTIME_NAMESPACE must be set with --watch-all-namespaces=false or --enable-leader-election",
+    )
+  return {
+    kubeconfig,
+    probePort: port("metrics-addr", values["metrics-addr"] ?? values["health-addr"] ?? ":8080"),
+    storagePort,
+    storagePath: values["storage-path"] ?? "/data",
+    storageAdvertisedAddress: values["storage-adv-addr"] ?? `localhost:${storagePort}`,
+    namespace: allNamespaces ? undefined : runtimeNamespace,
+    workers,
+    leaderElectionNamespace: values["enable-leader-election"] ? runtimeNamespace : undefined,
+    macPolicy,
+    defaultServiceAccount: values["default-service-account"],
+    noCrossNamespaceRefs: values["no-cross-namespace-refs"] === true,
+    artifactRetention: retention,
+    otlpEndpoint: values["otlp-endpoint"] ?? env.OTEL_EXPORTER_OTLP_ENDPOINT,
+    instance: env.POD_NAME,
+  }
+}
+
+/**
+ * Runs the operator until SIGTERM or SIGINT, then shuts down gracefully (in-flight reconciles finish within
+ * the grace period, the leader lease is released). Resolves with the exit code.
+ */
+export const controllerCommand = async (
+  argv: ReadonlyArray<string>,
+  env: NodeJS.ProcessEnv,
+): Promise<number> => {
+  const options = parseControllerFlags(argv, env)
+  const fiber = Effect.runFork(runOperator(options))
+  const stop = () => {
+    Effect.runFork(Fiber.interrupt(fiber))
+  }
+  process.once("SIGTERM", stop)
+  process.once("SIGINT", stop)
+  const exit = await Effect.runPromise(Fiber.await(fiber))
+  if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) return 0
+  process.stderr.write(`kustodian: controller failed: ${Cause.pretty(exit.cause).split("\n")[0]}\n`)
+  return 1
+}

@@ -1,0 +1,59 @@
+/**
+ * The keys the CLI uses, found where sops looks: `SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY_CMD`, the
+ * default `<config dir>/sops/age/keys.txt`, and the gpg keyring (`GNUPGHOME`, `SOPS_GPG_EXEC`).
+ *
+ * @module
+ */
+import { execFileSync } from "node:child_process"
+import { existsSync, readFileSync } from "node:fs"
+import { homedir } from "node:os"
+import { join } from "node:path"
+import type { Keyring } from "../sops/index.ts"
+
+/** `$XDG_CONFIG_HOME/sops/age/keys.txt`, else `~/.config/sops/age/keys.txt` (macOS: Application Support). */
+export const defaultAgeKeyFile = (env: NodeJS.ProcessEnv): string => {
+  const base =
+    env.XDG_CONFIG_HOME ||
+    (process.platform === "darwin"
+      ? join(homedir(), "Library", "Application Support")
+      : process.platform === "win32"
+        ? (env.AppData ?? join(homedir(), "AppData", "Roaming"))
+        : join(env.HOME || homedir(), ".config"))
+  return join(base, "sops", "age", "keys.txt")
+}
+
+/** Splits a command line on whitespace with simple quoting (no shell), like sops' shlex for SOPS_AGE_KEY_CMD. */
+const words = (s: string): Array<string> =>
+  [...s.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3] ?? "")
+
+/** All age identity texts from the environment and the default key file, in sops' order. */
+export const ageKeyTexts = (env: NodeJS.ProcessEnv): Array<string> => {
+  const texts: Array<string> = []
+  if (env.SOPS_AGE_KEY) texts.push(env.SOPS_AGE_KEY)
+  if (env.SOPS_AGE_KEY_FILE && existsSync(env.SOPS_AGE_KEY_FILE))
+    texts.push(readFileSync(env.SOPS_AGE_KEY_FILE, "utf8"))
+  if (env.SOPS_AGE_KEY_CMD) {
+    const [cmd, ...args] = words(env.SOPS_AGE_KEY_CMD)
+    if (cmd !== undefined) {
+      try {
+        texts.push(execFileSync(cmd, args, { env, stdio: ["ignore", "pipe", "ignore"] }).toString("utf8"))
+      } catch {
+        // a failing key command only means fewer identities; decryption reports what was tried
+      }
+    }
+  }
+  const file = defaultAgeKeyFile(env)
+  if (existsSync(file)) texts.push(readFileSync(file, "utf8"))
+  return texts
+}
+
+/** The keyring of a CLI invocation: age identities from the environment, PGP through gpg. */
+export const cliKeyring = (env: NodeJS.ProcessEnv): Keyring => ({
+  scope: "cli",
+  age: ageKeyTexts(env),
+  pgp: [],
+  gpg: {
+    ...(env.SOPS_GPG_EXEC ? { exec: env.SOPS_GPG_EXEC } : {}),
+    ...(env.GNUPGHOME ? { home: env.GNUPGHOME } : {}),
+  },
+})

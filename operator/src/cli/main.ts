@@ -1,0 +1,100 @@
+/**
+ * The `kustodian` command line: `decrypt`, `encrypt`, `demo`. Failures print one line on stderr and exit with
+ * sops' exit codes (128 data key, 51 MAC, 25 decryption, 2/3 file I/O, …).
+ *
+ * @module
+ */
+import { Cause, Effect, Exit } from "effect"
+import type { SopsError } from "../sops/index.ts"
+import { UsageError } from "./args.ts"
+import { controllerCommand, controllerUsage } from "./controller.ts"
+import { decryptCommand, decryptUsage } from "./decrypt.ts"
+import { demoCommand } from "./demo.ts"
+import { encryptCommand, encryptUsage } from "./encrypt.ts"
+import type { FileError } from "./io.ts"
+
+export const usage = `usage: kustodian <command> [flags]
+
+commands:
+  controller     run the operator (GitRepository and Kustomization controllers); flags below
+  decrypt FILE   decrypt a sops file (age keys from SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, ~/.config/sops/age/keys.txt;
+                 PGP through gpg / GNUPGHOME / SOPS_GPG_EXEC)
+  encrypt FILE   encrypt a file for the keys given by flags or .sops.yaml
+  demo           encrypt and decrypt a sample Secret with a generated age key (nothing written to disk)
+
+${controllerUsage}
+
+${decryptUsage}
+
+${encryptUsage}
+`
+
+type CliError = SopsError | FileError | UsageError
+
+/** sops' exit codes for our failures. */
+export const exitCode = (e: CliError): number => {
+  if (e instanceof UsageError) return 1
+  switch (e._tag) {
+    case "DataKeyError":
+      return 128
+    case "MacMismatch":
+      return 51
+    case "MalformedValue":
+      return 25
+    case "FileError":
+      return e.op === "read" ? 2 : 3
+    case "ConfigError":
+      return 61
+    case "EncryptError":
+      return e.reason.startsWith("no encryption key") ? 111 : 23
+    case "UnsupportedInput":
+      return e.reason === "file already encrypted"
+        ? 203
+        : e.reason.startsWith("file cannot be completely empty")
+          ? 92
+          : 1
+    case "BadMetadata":
+      return 1
+  }
+}
+
+/** Runs the CLI; resolves with the process exit code. */
+export const run = async (
+  argv: ReadonlyArray<string>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> => {
+  const [command, ...rest] = argv
+  if (command === "controller") return controllerCommand(rest, env)
+  let program: Effect.Effect<void, CliError>
+  switch (command) {
+    case "decrypt":
+      program = decryptCommand(rest, env)
+      break
+    case "encrypt":
+      program = encryptCommand(rest, env, process.cwd())
+      break
+    case "demo":
+      program = demoCommand()
+      break
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(usage)
+      return command === undefined ? 1 : 0
+    default:
+      process.stderr.write(`kustodian: unknown command ${JSON.stringify(command)}\n${usage}`)
+      return 1
+  }
+  const exit = await Effect.runPromiseExit(program)
+  if (Exit.isSuccess(exit)) return 0
+  const failure = Cause.findErrorOption(exit.cause)
+  if (failure._tag === "Some") {
+    const e = failure.value
+    process.stderr.write(`kustodian: ${e.message.split("\n")[0]}\n`)
+    return exitCode(e)
+  }
+  // a defect: report without the stack (which could carry values) but keep it findable
+  process.stderr.write(`kustodian: internal error: ${Cause.pretty(exit.cause).split("\n")[0]}\n`)
+  return 1
+}

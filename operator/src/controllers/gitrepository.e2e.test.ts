@@ -1,0 +1,452 @@
+/**
+ * The GitRepository controller end to end: a real kube-apiserver with the generated CRD, real git servers
+ * (smart HTTP with basic/bearer auth, OpenSSH), the runtime's manager, the artifact server on a real port.
+ */
+import { createHash } from "node:crypto"
+import { mkdtemp, readFile, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Option } from "effect"
+import { parse } from "yaml"
+import { testKubeconfigPath, testNamespace } from "../../../e2e/support/cluster.ts"
+import {
+  commitFiles,
+  createBareRepo,
+  createTag,
+  type GitHttpServer,
+  gitHttpServer,
+  gitSshServer,
+  makeSshKeyPair,
+} from "../../../e2e/support/git-server.ts"
+import { freePort } from "../../../e2e/support/ports.ts"
+import { hasTool } from "../../../e2e/support/tools.ts"
+import type { Condition } from "../../../model/condition.ts"
+import { KubeClient } from "../kube/client.ts"
+import { CoreResources, type KubeObject } from "../kube/resource.ts"
+import { runManager } from "../runtime/manager.ts"
+import { ArtifactServer } from "../stages/fetch/artifact-server.ts"
+import { Git } from "../stages/fetch/git.ts"
+import { GitSource } from "../stages/fetch/git-source.ts"
+import { ArtifactStorage } from "../stages/fetch/storage.ts"
+import { gitRepositoryRef, makeGitRepositoryController } from "./gitrepository.ts"
+
+interface Repo extends KubeObject {
+  readonly status?: {
+    readonly observedGeneration?: number
+    readonly conditions?: ReadonlyArray<Condition>
+    readonly artifact?: {
+      path: string
+      url: string
+      revision: string
+      digest: string
+      lastUpdateTime: string
+    }
+  }
+}
+
+const repoRoot = join(import.meta.dirname, "../../..")
+
+const installCrd = Effect.gen(function* () {
+  const client = yield* KubeClient
+  const crd = parse(
+    yield* Effect.promise(() =>
+      readFile(join(repoRoot, "crds/source.toolkit.fluxcd.io_gitrepositories.yaml"), "utf8"),
+    ),
+  ) as KubeObject
+  yield* client.apply(CoreResources.customResourceDefinition, crd, {
+    fieldManager: "kustodian-tests",
+    force: true,
+  })
+  for (let i = 0; i < 300; i++) {
+    const ok = yield* client.list(gitRepositoryRef, { limit: 1 }).pipe(
+      Effect.as(true),
+      Effect.orElseSucceed(() => false),
+    )
+    if (ok) return
+    yield* Effect.sleep(100)
+  }
+  return yield* Effect.die(new Error("GitRepository CRD not served after 30 s"))
+})
+
+/** Kube client, fetch stage, storage and artifact server on a real port, the controller under the manager. */
+const operator = Effect.gen(function* () {
+  const root = yield* Effect.acquireRelease(
+    Effect.promise(() => mkdtemp(join(tmpdir(), "kustodian-storage-"))),
+    (d) => Effect.promise(() => rm(d, { recursive: true, force: true })),
+  )
+  const port = yield* Effect.promise(freePort)
+  const storage = ArtifactStorage.layer({ root, advertisedAddress: `127.0.0.1:${port}`, retention: 2 })
+  return Layer.mergeAll(
+    GitSource.layer.pipe(Layer.provide(Git.layer)),
+    ArtifactServer.layer({ port, host: "127.0.0.1" }),
+  ).pipe(
+    Layer.provideMerge(storage),
+    Layer.provideMerge(Git.layer),
+    Layer.provideMerge(KubeClient.layer({ _tag: "File", path: testKubeconfigPath() })),
+  )
+})
+
+/** The controller under the runtime's manager, watching only the test's namespace. */
+const startController = (namespace: string) =>
+  Effect.gen(function* () {
+    yield* installCrd
+    const spec = yield* makeGitRepositoryController()
+    yield* Effect.forkScoped(
+      runManager({
+        controllers: [{ ...spec, namespace }],
+        probes: false,
+        run: { workers: 4, backoff: { baseMs: 500, capMs: 3_000 } },
+      }),
+    )
+  })
+
+const eventually = <A, E, R>(
+  what: string,
+  check: Effect.Effect<Option.Option<A>, E, R>,
+  timeoutMs = 30_000,
+) =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + timeoutMs
+    let last: unknown
+    while (Date.now() < deadline) {
+      const r = yield* check
+      if (Option.isSome(r)) return r.value
+      last = r
+      yield* Effect.sleep(200)
+    }
+    return yield* Effect.die(new Error(`timed out waiting for ${what} ${JSON.stringify(last)}`))
+  })
+
+const getRepo = (ns: string, name: string) =>
+  Effect.gen(function* () {
+    const c = yield* KubeClient
+    return yield* c.get<Repo>(gitRepositoryRef, name, ns)
+  })
+
+const waitRepo = (ns: string, name: string, what: string, p: (r: Repo) => boolean, timeoutMs?: number) =>
+  eventually(
+    `${name}: ${what}`,
+    getRepo(ns, name).pipe(Effect.map((r) => (p(r) ? Option.some(r) : Option.none()))),
+    timeoutMs,
+  )
+
+const cond = (r: Repo, type: string) => r.status?.conditions?.find((c) => c.type === type)
+const ready = (r: Repo) => cond(r, "Ready")
+
+const gitRepository = (ns: string, name: string, spec: Record<string, unknown>): KubeObject => ({
+  apiVersion: "source.toolkit.fluxcd.io/v1",
+  kind: "GitRepository",
+  metadata: { name, namespace: ns },
+  spec: { interval: "2s", ...spec },
+})
+
+const apply = (obj: KubeObject) =>
+  Effect.gen(function* () {
+    const c = yield* KubeClient
+    return yield* c.apply(gitRepositoryRef, obj, { fieldManager: "kustodian-tests", force: true })
+  })
+
+const secret = (ns: string, name: string, data: Record<string, string>) =>
+  Effect.gen(function* () {
+    const c = yield* KubeClient
+    return yield* c.apply(
+      CoreResources.secret,
+      {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name, namespace: ns },
+        data: Object.fromEntries(
+          Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString("base64")]),
+        ),
+      },
+      { fieldManager: "kustodian-tests", force: true },
+    )
+  })
+
+const eventsOf = (ns: string, name: string) =>
+  Effect.gen(function* () {
+    const c = yield* KubeClient
+    const l = yield* c.list(CoreResources.event, { namespace: ns })
+    return l.items
+      .filter((e) => (e.regarding as { name?: string } | undefined)?.name === name)
+      .map((e) => ({ reason: e.reason as string, note: e.note as string, type: e.type as string }))
+  })
+
+const countRequests = (server: GitHttpServer) => ({
+  gets: server.requests.filter((r) => r.method === "GET").length,
+  posts: server.requests.filter((r) => r.method === "POST").length,
+})
+
+describe("GitRepository controller", () => {
+  it.live(
+    "stores and serves artifacts, follows new commits within an interval, never clones an unchanged remote",
+    () =>
+      Effect.gen(function* () {
+        const ns = yield* testNamespace("gitrepo")
+        const server = yield* gitHttpServer()
+        const bare = yield* Effect.promise(() => createBareRepo(server.reposDir, "app"))
+        const first = yield* Effect.promise(() =>
+          commitFiles(bare, { "deploy/app.yaml": "a: 1\n" }, { message: "first" }),
+        )
+        yield* Effect.promise(() => createTag(bare, "v1.0.0", first))
+        yield* Effect.promise(() => createTag(bare, "v1.2.0", first, { message: "annotated" }))
+        yield* startController(ns)
+        const url = server.repoUrl("app")
+        yield* apply(gitRepository(ns, "app", { url, ref: { branch: "main" } }))
+        yield* apply(gitRepository(ns, "by-tag", { url, ref: { tag: "v1.0.0" } }))
+        yield* apply(gitRepository(ns, "by-semver", { url, ref: { semver: "~1.2" } }))
+        yield* apply(gitRepository(ns, "by-name", { url, ref: { name: "refs/heads/main" } }))
+        yield* apply(gitRepository(ns, "by-commit", { url, ref: { commit: first } }))
+
+        const repo = yield* waitRepo(ns, "app", "Ready=True", (r) => ready(r)?.status === "True")
+        const artifact = repo.status!.artifact!
+        expect(artifact.revision).toBe(`main@sha1:${first}`)
+        expect(artifact.path).toBe(`gitrepository/${ns}/app/${first}.tar.gz`)
+        expect(ready(repo)).toMatchObject({
+          reason: "Succeeded",
+          message: `stored artifact for revision 'main@sha1:${first}'`,
+        })
+        expect(cond(repo, "ArtifactInStorage")).toMatchObject({ status: "True", reason: "Succeeded" })
+        expect(repo.status?.observedGeneration).toBe(1)
+
+        // The URL in the status serves the tarball whose sha256 is the digest.
+        const res = yield* Effect.promise(() => fetch(artifact.url))
+        expect(res.status).toBe(200)
+        const body = Buffer.from(yield* Effect.promise(() => res.arrayBuffer()))
+        expect(`sha256:${createHash("sha256").update(body).digest("hex")}`).toBe(artifact.digest)
+
+        for (const [name, revision] of [
+          ["by-tag", `v1.0.0@sha1:${first}`],
+          ["by-semver", `v1.2.0@sha1:${first}`],
+          ["by-name", `refs/heads/main@sha1:${first}`],
+          ["by-commit", `sha1:${first}`],
+        ] as const) {
+          const r = yield* waitRepo(ns, name, "Ready=True", (r) => ready(r)?.status === "True")
+          expect(r.status?.artifact?.revision).toBe(revision)
+        }
+
+        const events = yield* eventually(
+          "NewArtifact event",
+          eventsOf(ns, "app").pipe(
+            Effect.map((es) => {
+              const e = es.find((x) => x.reason === "NewArtifact")
+              return e === undefined ? Option.none() : Option.some(e)
+            }),
+          ),
+        )
+        expect(events.note).toBe("stored artifact for commit 'first'")
+
+        // Unchanged remote: several intervals pass, only ls-remote traffic (one POST per GET; a fetch adds
+        // a second POST), no new artifact.
+        const before = countRequests(server)
+        const source = yield* GitSource
+        const clonesBefore = (yield* source.stats).clones
+        yield* Effect.sleep("7 seconds")
+        const after = countRequests(server)
+        expect(after.gets - before.gets).toBeGreaterThanOrEqual(5 * 2)
+        expect(after.posts - before.posts).toBe(after.gets - before.gets)
+        expect((yield* source.stats).clones).toBe(clonesBefore)
+        const still = yield* getRepo(ns, "app")
+        expect(still.status?.artifact).toEqual(artifact)
+
+        // A new commit becomes a new artifact within one interval (2 s) plus the time to fetch it.
+        const second = yield* Effect.promise(() =>
+          commitFiles(bare, { "deploy/app.yaml": "a: 2\n" }, { message: "second" }),
+        )
+        const pushed = Date.now()
+        const moved = yield* waitRepo(
+          ns,
+          "app",
+          "new revision",
+          (r) => r.status?.artifact?.revision === `main@sha1:${second}`,
+        )
+        expect(Date.now() - pushed).toBeLessThan(2_000 * 1.1 + 5_000)
+        expect(moved.status?.artifact?.digest).not.toBe(artifact.digest)
+      }).pipe(Effect.scoped, Effect.provide(Layer.unwrap(operator))),
+    120_000,
+  )
+
+  it.live(
+    "authenticates with basic auth and bearer tokens; wrong password and missing Secret say why without the secret",
+    () =>
+      Effect.gen(function* () {
+        const ns = yield* testNamespace("gitauth")
+        const basic = yield* gitHttpServer({
+          auth: { basic: { username: "flux", password: "pa55-correct-77" } },
+        })
+        const bearer = yield* gitHttpServer({ auth: { bearerToken: "tok-0a1b2c3d4e5f" } })
+        for (const s of [basic, bearer]) {
+          const bare = yield* Effect.promise(() => createBareRepo(s.reposDir, "app"))
+          yield* Effect.promise(() => commitFiles(bare, { "a.yaml": "a: 1\n" }))
+        }
+        yield* startController(ns)
+        yield* secret(ns, "basic", { username: "flux", password: "pa55-correct-77" })
+        yield* secret(ns, "wrong", { username: "flux", password: "pa55-wrong-666" })
+        yield* secret(ns, "token", { bearerToken: "tok-0a1b2c3d4e5f" })
+        const spec = (url: string, secretName: string) => ({
+          url,
+          ref: { branch: "main" },
+          secretRef: { name: secretName },
+        })
+        yield* apply(gitRepository(ns, "basic", spec(basic.repoUrl("app"), "basic")))
+        yield* apply(gitRepository(ns, "token", spec(bearer.repoUrl("app"), "token")))
+        yield* apply(gitRepository(ns, "wrong", spec(basic.repoUrl("app"), "wrong")))
+        yield* apply(gitRepository(ns, "missing", spec(basic.repoUrl("app"), "not-there")))
+
+        yield* waitRepo(ns, "basic", "Ready=True", (r) => ready(r)?.status === "True")
+        yield* waitRepo(ns, "token", "Ready=True", (r) => ready(r)?.status === "True")
+
+        const wrong = yield* waitRepo(ns, "wrong", "Ready=False", (r) => ready(r)?.status === "False")
+        expect(ready(wrong)?.reason).toBe("AuthenticationFailed")
+        expect(ready(wrong)?.message).toContain("authentication failed")
+        expect(cond(wrong, "FetchFailed")).toMatchObject({ status: "True", reason: "AuthenticationFailed" })
+        expect(cond(wrong, "Reconciling")?.reason).toBe("ProgressingWithRetry")
+
+        const missing = yield* waitRepo(ns, "missing", "Ready=False", (r) => ready(r)?.status === "False")
+        expect(ready(missing)?.reason).toBe("AuthenticationFailed")
+        expect(ready(missing)?.message).toBe(
+          `failed to get secret '${ns}/not-there': secrets "not-there" not found`,
+        )
+
+        // Nothing secret anywhere a user can read: status and events.
+        const everything = JSON.stringify([
+          yield* getRepo(ns, "wrong"),
+          yield* getRepo(ns, "basic"),
+          yield* getRepo(ns, "token"),
+          yield* eventsOf(ns, "wrong"),
+          yield* eventsOf(ns, "token"),
+        ])
+        for (const s of ["pa55-wrong-666", "pa55-correct-77", "tok-0a1b2c3d4e5f"])
+          expect(everything).not.toContain(s)
+        expect(everything).not.toContain(Buffer.from("flux:pa55-wrong-666").toString("base64"))
+
+        // The missing Secret appears: the retry picks it up.
+        yield* secret(ns, "not-there", { username: "flux", password: "pa55-correct-77" })
+        yield* waitRepo(
+          ns,
+          "missing",
+          "Ready=True after the Secret appears",
+          (r) => ready(r)?.status === "True",
+        )
+      }).pipe(Effect.scoped, Effect.provide(Layer.unwrap(operator))),
+    120_000,
+  )
+
+  it.live.skipIf(!hasTool("sshd"))(
+    "authenticates over SSH with known_hosts and refuses an unknown host key",
+    () =>
+      Effect.gen(function* () {
+        const ns = yield* testNamespace("gitssh")
+        const server = yield* gitSshServer()
+        const bare = yield* Effect.promise(() => createBareRepo(server.reposDir, "app"))
+        const head = yield* Effect.promise(() => commitFiles(bare, { "a.yaml": "a: 1\n" }))
+        const keys = yield* Effect.acquireRelease(
+          Effect.promise(() => mkdtemp(join(tmpdir(), "kustodian-keys-"))),
+          (d) => Effect.promise(() => rm(d, { recursive: true, force: true })),
+        )
+        const other = yield* Effect.promise(() => makeSshKeyPair(keys, "other"))
+        yield* startController(ns)
+        yield* secret(ns, "ssh", { identity: server.clientPrivateKey, known_hosts: server.knownHosts })
+        yield* secret(ns, "ssh-unknown-host", {
+          identity: server.clientPrivateKey,
+          known_hosts: `[127.0.0.1]:${server.port} ${other.publicKey.split(" ").slice(0, 2).join(" ")}\n`,
+        })
+        const url = server.repoUrl("app")
+        yield* apply(gitRepository(ns, "ssh", { url, ref: { branch: "main" }, secretRef: { name: "ssh" } }))
+        yield* apply(
+          gitRepository(ns, "unknown-host", {
+            url,
+            ref: { branch: "main" },
+            secretRef: { name: "ssh-unknown-host" },
+          }),
+        )
+        const ok = yield* waitRepo(ns, "ssh", "Ready=True", (r) => ready(r)?.status === "True")
+        expect(ok.status?.artifact?.revision).toBe(`main@sha1:${head}`)
+        const bad = yield* waitRepo(ns, "unknown-host", "Ready=False", (r) => ready(r)?.status === "False")
+        expect(ready(bad)?.reason).toBe("AuthenticationFailed")
+        expect(ready(bad)?.message).toContain("host key verification failed")
+        expect(JSON.stringify(bad)).not.toContain("PRIVATE KEY")
+      }).pipe(Effect.scoped, Effect.provide(Layer.unwrap(operator))),
+    120_000,
+  )
+
+  it.live(
+    "keeps the last artifact on failure, stalls an invalid spec naming the field, suspends, cleans up on delete",
+    () =>
+      Effect.gen(function* () {
+        const ns = yield* testNamespace("gitfail")
+        const server = yield* gitHttpServer()
+        const bare = yield* Effect.promise(() => createBareRepo(server.reposDir, "app"))
+        const first = yield* Effect.promise(() => commitFiles(bare, { "a.yaml": "a: 1\n" }))
+        yield* startController(ns)
+        const url = server.repoUrl("app")
+        yield* apply(gitRepository(ns, "app", { url, ref: { branch: "main" } }))
+        const good = yield* waitRepo(ns, "app", "Ready=True", (r) => ready(r)?.status === "True")
+        const artifact = good.status!.artifact!
+
+        // A branch that does not exist: Ready=False, the old artifact stays in status and on the server.
+        yield* apply(gitRepository(ns, "app", { url, ref: { branch: "gone" } }))
+        const failed = yield* waitRepo(ns, "app", "Ready=False", (r) => ready(r)?.status === "False")
+        expect(ready(failed)).toMatchObject({ reason: "GitOperationFailed" })
+        expect(ready(failed)?.message).toContain("branch 'gone' not found")
+        expect(cond(failed, "FetchFailed")?.status).toBe("True")
+        expect(cond(failed, "ArtifactInStorage")?.status).toBe("True")
+        expect(failed.status?.artifact).toEqual(artifact)
+        expect((yield* Effect.promise(() => fetch(artifact.url))).status).toBe(200)
+
+        // An invalid semver range: Stalled, the message names the field.
+        yield* apply(gitRepository(ns, "app", { url, ref: { semver: "not a range" } }))
+        const stalled = yield* waitRepo(ns, "app", "Stalled", (r) => cond(r, "Stalled")?.status === "True")
+        expect(cond(stalled, "Stalled")?.message).toContain("spec.ref.semver")
+        expect(ready(stalled)?.status).toBe("False")
+        expect(stalled.status?.observedGeneration).toBe(stalled.metadata.generation)
+
+        // A field Kustodian does not implement is refused by name rather than ignored.
+        yield* apply(
+          gitRepository(ns, "verified", {
+            url,
+            ref: { branch: "main" },
+            verify: { secretRef: { name: "keys" } },
+          }),
+        )
+        const unverified = yield* waitRepo(
+          ns,
+          "verified",
+          "Stalled",
+          (r) => cond(r, "Stalled")?.status === "True",
+        )
+        expect(cond(unverified, "Stalled")?.message).toContain("spec.verify is not supported")
+        expect(unverified.status?.artifact).toBeUndefined()
+
+        // Back to main, then suspend: a new commit is not picked up.
+        yield* apply(gitRepository(ns, "app", { url, ref: { branch: "main" } }))
+        yield* waitRepo(
+          ns,
+          "app",
+          "Ready=True again",
+          (r) => ready(r)?.status === "True" && cond(r, "Stalled") === undefined,
+        )
+        yield* apply(gitRepository(ns, "app", { url, ref: { branch: "main" }, suspend: true }))
+        yield* Effect.sleep("1 second")
+        yield* Effect.promise(() => commitFiles(bare, { "a.yaml": "a: 2\n" }))
+        yield* Effect.sleep("5 seconds")
+        expect((yield* getRepo(ns, "app")).status?.artifact?.revision).toBe(`main@sha1:${first}`)
+
+        // Delete: the finalizer removes the artifacts from storage.
+        const client = yield* KubeClient
+        yield* apply(gitRepository(ns, "app", { url, ref: { branch: "main" } }))
+        yield* waitRepo(ns, "app", "resumed", (r) => r.status?.artifact?.revision !== `main@sha1:${first}`)
+        const latest = (yield* getRepo(ns, "app")).status!.artifact!
+        yield* client.delete(gitRepositoryRef, "app", ns)
+        yield* eventually(
+          "object gone",
+          client
+            .getOption(gitRepositoryRef, "app", ns)
+            .pipe(Effect.map((o) => (Option.isNone(o) ? Option.some(true) : Option.none()))),
+        )
+        expect((yield* Effect.promise(() => fetch(latest.url))).status).toBe(404)
+      }).pipe(Effect.scoped, Effect.provide(Layer.unwrap(operator))),
+    120_000,
+  )
+})

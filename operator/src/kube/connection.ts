@@ -1,0 +1,107 @@
+import * as http from "node:http"
+import * as https from "node:https"
+import { KubeConfig } from "@kubernetes/client-node"
+import { Effect } from "effect"
+import { KubeConfigError } from "./errors.ts"
+
+/**
+ * Where the API server is and how to authenticate: the result of reading a kubeconfig once.
+ * Built from @kubernetes/client-node's KubeConfig (so exec plugins, tokens and client certs work as in
+ * kubectl) but requests go through plain node:https — client-node's serializers drop unknown fields.
+ */
+export interface Connection {
+  readonly server: URL
+  readonly agent: http.Agent
+  /** Headers for the next request; refreshes short-lived credentials (exec plugins, token files). */
+  readonly headers: () => Promise<Record<string, string>>
+  readonly close: () => void
+}
+
+/** Where to read the kubeconfig from. */
+export type KubeConfigSource =
+  | { readonly _tag: "File"; readonly path: string; readonly context?: string | undefined }
+  | { readonly _tag: "InCluster" }
+  | { readonly _tag: "Default" }
+
+const describe = (source: KubeConfigSource): string =>
+  source._tag === "File"
+    ? source.path
+    : source._tag === "InCluster"
+      ? "in-cluster service account"
+      : "default kubeconfig"
+
+const load = (source: KubeConfigSource): KubeConfig => {
+  const kc = new KubeConfig()
+  switch (source._tag) {
+    case "File":
+      kc.loadFromFile(source.path)
+      if (source.context !== undefined) kc.setCurrentContext(source.context)
+      break
+    case "InCluster":
+      kc.loadFromCluster()
+      break
+    case "Default":
+      kc.loadFromDefault()
+  }
+  return kc
+}
+
+/** Opens a connection pool to the cluster named by the kubeconfig; closed with the scope. */
+export const connect = (source: KubeConfigSource) =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: async (): Promise<Connection> => {
+        const kc = load(source)
+        const cluster = kc.getCurrentCluster()
+        if (cluster === null) throw new Error("no current cluster")
+        const server = new URL(cluster.server)
+        const opts: https.RequestOptions = {}
+        await kc.applyToHTTPSOptions(opts)
+        const user = kc.getCurrentUser()
+        // Static credentials are read once; exec/auth-provider credentials expire and are re-read per request.
+        const dynamic = user !== null && (user.exec !== undefined || user.authProvider !== undefined)
+        const staticHeaders = normaliseHeaders(opts.headers, opts.auth)
+        const agentOptions = {
+          keepAlive: true,
+          maxSockets: 64,
+          ca: opts.ca,
+          cert: opts.cert,
+          key: opts.key,
+          ...(opts.rejectUnauthorized !== undefined ? { rejectUnauthorized: opts.rejectUnauthorized } : {}),
+          ...(opts.servername !== undefined ? { servername: opts.servername } : {}),
+        }
+        const agent =
+          server.protocol === "https:" ? new https.Agent(agentOptions) : new http.Agent({ keepAlive: true })
+        return {
+          server,
+          agent,
+          headers: dynamic
+            ? async () => {
+                const fresh: https.RequestOptions = {}
+                await kc.applyToHTTPSOptions(fresh)
+                return normaliseHeaders(fresh.headers, fresh.auth)
+              }
+            : async () => staticHeaders,
+          close: () => agent.destroy(),
+        }
+      },
+      catch: (cause) =>
+        new KubeConfigError({
+          source: describe(source),
+          message: cause instanceof Error ? cause.message : String(cause),
+        }),
+    }),
+    (conn) => Effect.sync(() => conn.close()),
+  )
+
+const normaliseHeaders = (
+  headers: http.OutgoingHttpHeaders | readonly string[] | undefined,
+  auth: string | null | undefined,
+) => {
+  const out: Record<string, string> = {}
+  if (headers !== undefined && !Array.isArray(headers)) {
+    for (const [k, v] of Object.entries(headers)) if (v !== undefined) out[k] = String(v)
+  }
+  if (auth) out.Authorization = `Basic ${Buffer.from(auth).toString("base64")}`
+  return out
+}

@@ -1,0 +1,55 @@
+import { describe, expect, it } from "@effect/vitest"
+import type { DomainEvent, Recorded } from "../../../model/events.ts"
+import { project } from "../../../model/projection.ts"
+import { announce } from "./announce.ts"
+
+const rec = (events: DomainEvent[]): Recorded[] =>
+  events.map((event) => ({ at: "2026-11-27T10:00:00Z", event }))
+
+describe("announce", () => {
+  it("reports change sets, failures as Warnings with the failure reason, and success only on recovery or a new revision", () => {
+    const run = rec([
+      { _tag: "ReconcileStarted", generation: 1 },
+      { _tag: "ArtifactFetched", revision: "main@sha1:1" },
+      {
+        _tag: "Applied",
+        changes: [
+          { subject: "ConfigMap/default/a", action: "created" },
+          { subject: "Service/default/b", action: "unchanged" },
+        ],
+      },
+      { _tag: "Succeeded", message: "Applied revision: main@sha1:1", durationMs: 1500 },
+    ])
+    const after = project({}, run)
+    expect(announce(run, {}, after, 600_000)).toEqual([
+      { type: "Normal", reason: "Progressing", note: "ConfigMap/default/a created" },
+      {
+        type: "Normal",
+        reason: "ReconciliationSucceeded",
+        note: "Reconciliation finished in 1.5s, next run in 10m0s",
+        commitStatus: true,
+      },
+    ])
+    // The same revision again with nothing changed: silence.
+    const again = rec([
+      { _tag: "ReconcileStarted", generation: 1 },
+      { _tag: "ArtifactFetched", revision: "main@sha1:1" },
+      { _tag: "Succeeded", message: "Applied revision: main@sha1:1" },
+    ])
+    expect(announce(again, after, project(after, again), 600_000)).toEqual([])
+
+    const failed = rec([
+      { _tag: "ReconcileStarted", generation: 1 },
+      {
+        _tag: "StageFailed",
+        stage: "build",
+        reason: "BuildFailed",
+        message: "kustomize build failed",
+        terminal: false,
+      },
+    ])
+    expect(announce(failed, after, project(after, failed), 600_000)).toEqual([
+      { type: "Warning", reason: "BuildFailed", note: "kustomize build failed" },
+    ])
+  })
+})

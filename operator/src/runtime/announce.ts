@@ -1,0 +1,83 @@
+import { ConditionType } from "../../../model/condition.ts"
+import type { Recorded } from "../../../model/events.ts"
+import type { ReconcileStatus } from "../../../model/projection.ts"
+
+/** A Kubernetes Event to publish, before aggregation. */
+export interface Announcement {
+  readonly type: "Normal" | "Warning"
+  readonly reason: string
+  readonly note: string
+  /** Success events tell notification consumers to update commit status (Flux). */
+  readonly commitStatus?: boolean
+}
+
+const formatSeconds = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 3 : 1).replace(/\.?0+$/, "")}s`
+
+export const formatInterval = (ms: number): string => {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h0m0s`
+  if (ms % 60_000 === 0)
+    return `${Math.floor(ms / 3_600_000) > 0 ? `${Math.floor(ms / 3_600_000)}h` : ""}${(ms / 60_000) % 60}m0s`
+  return formatSeconds(ms)
+}
+
+/**
+ * Which of a reconcile's events users should see as Kubernetes Events (Flux's choices): change sets
+ * when something changed, garbage collection, failures every time (aggregated into a series), and the
+ * success message only when the object became ready or moved to another revision.
+ */
+export const announce = (
+  entries: ReadonlyArray<Recorded>,
+  before: ReconcileStatus,
+  after: ReconcileStatus,
+  intervalMs: number,
+): ReadonlyArray<Announcement> => {
+  const out: Announcement[] = []
+  const wasReady = before.conditions?.find((c) => c.type === ConditionType.Ready)
+  for (const { event } of entries) {
+    switch (event._tag) {
+      case "Applied": {
+        const changed = event.changes.filter((c) => c.action !== "unchanged" && c.action !== "skipped")
+        if (changed.length > 0)
+          out.push({
+            type: "Normal",
+            reason: "Progressing",
+            note: changed.map((c) => `${c.subject} ${c.action}`).join("\n"),
+          })
+        break
+      }
+      case "Pruned": {
+        const deleted = event.changes.filter((c) => c.action === "deleted")
+        if (deleted.length > 0)
+          out.push({
+            type: "Normal",
+            reason: "Progressing",
+            note: deleted.map((c) => `${c.subject} deleted`).join("\n"),
+          })
+        break
+      }
+      case "StageFailed":
+        out.push({ type: "Warning", reason: event.reason, note: event.message })
+        break
+      case "Succeeded": {
+        const recovered = wasReady?.status !== "True"
+        const moved = after.lastAppliedRevision !== before.lastAppliedRevision
+        if (recovered || moved) {
+          const took =
+            event.durationMs !== undefined
+              ? `Reconciliation finished in ${formatSeconds(event.durationMs)}, `
+              : ""
+          out.push({
+            type: "Normal",
+            reason: event.reason ?? "ReconciliationSucceeded",
+            note: `${took}next run in ${formatInterval(intervalMs)}`,
+            commitStatus: true,
+          })
+        }
+        break
+      }
+      default:
+        break
+    }
+  }
+  return out
+}

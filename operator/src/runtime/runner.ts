@@ -1,0 +1,474 @@
+import { Clock, Deferred, Effect, Random } from "effect"
+import { ConditionType } from "../../../model/condition.ts"
+import { type DomainEvent, isOutcome, type Recorded, timestamp } from "../../../model/events.ts"
+import { project, type ReconcileStatus, statusEquals } from "../../../model/projection.ts"
+import { KubeClient } from "../kube/client.ts"
+import {
+  apiVersionOf,
+  type KubeObject,
+  keyOf,
+  type ObjectKey,
+  parseObjectKey,
+  type ResourceRef,
+} from "../kube/resource.ts"
+import {
+  activeWorkers,
+  conditionGauge,
+  inc,
+  reconcileDuration,
+  reconcileTotal,
+  record,
+} from "../metrics/metrics.ts"
+import { announce } from "./announce.ts"
+import { intervalWithJitter } from "./backoff.ts"
+import {
+  Action,
+  type ControllerSpec,
+  type ReconcileContext,
+  type ReconcileFailure,
+  ReconcileRequestAnnotation,
+  toFailure,
+} from "./controller.ts"
+import { type Journal, makeJournal } from "./journal.ts"
+import { makeRecorder } from "./recorder.ts"
+import type { Store } from "./store.ts"
+import { type CacheEvent, makeReflector, type WatcherOptions } from "./watcher.ts"
+import { makeWorkQueue, type WorkQueue } from "./workqueue.ts"
+
+export interface RunOptions {
+  /** Concurrent reconciles (default 4); one key is never reconciled twice at once. */
+  readonly workers?: number | undefined
+  /** `reportingInstance` of Events (pod name). */
+  readonly instance?: string | undefined
+  /** Jitter added to the success interval (Flux default 5% … we use 10%). */
+  readonly intervalJitter?: number | undefined
+  /** Overrides of the watchers' timing (tests shorten them). */
+  readonly watch?:
+    | Pick<WatcherOptions<KubeObject>, "silenceMs" | "timeoutSeconds" | "backoffBaseMs" | "backoffCapMs">
+    | undefined
+  /** Backoff of failed reconciles. */
+  readonly backoff?: { readonly baseMs: number; readonly capMs: number } | undefined
+}
+
+/** A controller at run time: its cache, queue and journal, for health checks and tests. */
+export interface RunningController<K extends KubeObject> {
+  readonly kind: string
+  readonly store: Store<K>
+  readonly queue: WorkQueue
+  readonly journal: Journal
+  /** Completes once every watch listed once and workers started. */
+  readonly ready: Deferred.Deferred<void>
+}
+
+const cacheId = (ref: ResourceRef) => `${ref.plural}.${ref.group}/${ref.version}`
+
+const statusOf = (obj: KubeObject): ReconcileStatus => (obj.status as ReconcileStatus | undefined) ?? {}
+
+/** Did this change ask for a reconcile? (Flux: generation changed, requestedAt changed, deletion started.) */
+const wantsReconcile = (
+  previous: KubeObject | undefined,
+  obj: KubeObject,
+  finalizer: string | undefined,
+): boolean => {
+  if (previous === undefined) return true
+  if (previous.metadata.generation !== obj.metadata.generation) return true
+  if (
+    previous.metadata.annotations?.[ReconcileRequestAnnotation] !==
+    obj.metadata.annotations?.[ReconcileRequestAnnotation]
+  )
+    return true
+  if (obj.metadata.deletionTimestamp !== undefined && previous.metadata.deletionTimestamp === undefined)
+    return true
+  if (
+    finalizer !== undefined &&
+    !(obj.metadata.finalizers ?? []).includes(finalizer) &&
+    obj.metadata.deletionTimestamp === undefined
+  )
+    return true
+  return false
+}
+
+/**
+ * Runs a declared controller until interrupted: watches with caches, a keyed queue, N workers. On
+ * interruption the queue stops handing out keys first; the caller's scope decides how long in-flight
+ * reconciles may finish (see `Manager`).
+ */
+export const runController = <K extends KubeObject, R>(
+  spec: ControllerSpec<K, R>,
+  options: RunOptions = {},
+) =>
+  Effect.gen(function* () {
+    const client = yield* KubeClient
+    const kind = spec.resource.kind
+    const apiVersion = apiVersionOf(spec.resource)
+    const workers = options.workers ?? 4
+    const finalizer = spec.cleanup?.finalizer
+    const journal = makeJournal()
+    const ready = yield* Deferred.make<void>()
+    const queue = yield* makeWorkQueue({
+      name: kind,
+      backoff: {
+        baseMs: options.backoff?.baseMs ?? 1_000,
+        capMs: options.backoff?.capMs ?? 5 * 60_000,
+        factor: 2,
+        jitter: 0.2,
+      },
+    })
+    const recorder = yield* makeRecorder({
+      controller: spec.controllerName,
+      instance: options.instance ?? spec.controllerName,
+    })
+    // The status this process wrote last: fresher than the cache until the watch catches up.
+    const written = new Map<ObjectKey, { uid: string | undefined; status: ReconcileStatus }>()
+
+    const primary = yield* makeReflector<K>({
+      resource: spec.resource,
+      namespace: spec.namespace,
+      indexes: spec.indexes,
+      ...options.watch,
+    })
+
+    const onPrimary = (event: CacheEvent<K>): Effect.Effect<void> => {
+      switch (event._tag) {
+        case "Applied":
+          return wantsReconcile(event.previous, event.object, finalizer)
+            ? queue.add(keyOf(event.object))
+            : Effect.void
+        case "Deleted":
+          return Effect.sync(() => {
+            const key = keyOf(event.object)
+            journal.drop(key)
+            written.delete(key)
+          }).pipe(Effect.andThen(queue.forget(keyOf(event.object))))
+        case "Restarted":
+          // After a relist (first start, or the API server was away) reconcile whatever changed meanwhile.
+          for (const key of event.previous.keys()) {
+            if (primary.store.get(key) === undefined) {
+              journal.drop(key)
+              written.delete(key)
+            }
+          }
+          return Effect.forEach(
+            event.objects,
+            (obj) => {
+              const previous = event.previous.get(keyOf(obj))
+              const stale = statusOf(obj).observedGeneration !== obj.metadata.generation
+              return wantsReconcile(previous, obj, finalizer) || stale ? queue.add(keyOf(obj)) : Effect.void
+            },
+            { discard: true },
+          )
+      }
+    }
+
+    yield* Effect.forkScoped(primary.run(onPrimary))
+    const secondaries = yield* Effect.forEach(spec.watches ?? [], (watch) =>
+      Effect.gen(function* () {
+        const reflector = yield* makeReflector<KubeObject>({
+          resource: watch.resource,
+          namespace: watch.namespace,
+          labelSelector: watch.labelSelector,
+          ...options.watch,
+        })
+        const requeue = (obj: KubeObject) =>
+          Effect.forEach(watch.map(obj, primary.store), (key) => queue.add(key), { discard: true })
+        yield* Effect.forkScoped(
+          reflector.run((event) => {
+            switch (event._tag) {
+              case "Applied":
+                // Status-only churn of secondaries does not matter to primaries; spec/data changes do.
+                return event.previous !== undefined &&
+                  event.previous.metadata.resourceVersion === event.object.metadata.resourceVersion
+                  ? Effect.void
+                  : requeue(event.object)
+              case "Deleted":
+                return requeue(event.object)
+              case "Restarted":
+                return Effect.forEach(event.objects, requeue, { discard: true })
+            }
+          }),
+        )
+        return reflector
+      }),
+    )
+
+    const caches = new Map<string, Store<KubeObject>>([
+      [cacheId(spec.resource), primary.store as Store<KubeObject>],
+    ])
+    for (const [i, watch] of (spec.watches ?? []).entries())
+      caches.set(cacheId(watch.resource), secondaries[i]!.store)
+
+    const writeStatus = (obj: K, status: ReconcileStatus) =>
+      client
+        .applyStatus(
+          spec.resource,
+          {
+            apiVersion,
+            kind,
+            metadata: {
+              name: obj.metadata.name,
+              ...(obj.metadata.namespace ? { namespace: obj.metadata.namespace } : {}),
+            },
+            status,
+          },
+          { fieldManager: spec.fieldManager },
+        )
+        .pipe(
+          Effect.tap(() => Effect.sync(() => written.set(keyOf(obj), { uid: obj.metadata.uid, status }))),
+          // The object may be gone already; its next watch event settles it.
+          Effect.catchTag("KubeApiError", (e) => (e.isNotFound ? Effect.void : Effect.fail(e))),
+        )
+
+    const lastStatus = (obj: K): ReconcileStatus => {
+      const mine = written.get(keyOf(obj))
+      return mine !== undefined && mine.uid === obj.metadata.uid ? mine.status : statusOf(obj)
+    }
+
+    const setFinalizers = (obj: K, finalizers: ReadonlyArray<string>) =>
+      client.apply(
+        spec.resource,
+        {
+          apiVersion,
+          kind,
+          metadata: {
+            name: obj.metadata.name,
+            ...(obj.metadata.namespace ? { namespace: obj.metadata.namespace } : {}),
+            finalizers: [...finalizers],
+          },
+        },
+        // A manager of its own: applying an empty list removes only the finalizer this manager added.
+        { fieldManager: `${spec.controllerName}-finalizer` },
+      )
+
+    const conditionMetrics = (obj: K, status: ReconcileStatus) =>
+      Effect.forEach(
+        [ConditionType.Ready, ConditionType.Reconciling, ConditionType.Stalled],
+        (type) => {
+          const current = status.conditions?.find((c) => c.type === type)?.status
+          return Effect.forEach(
+            ["True", "False", "Unknown", "Deleted"] as const,
+            (s) =>
+              record(
+                conditionGauge,
+                { kind, name: obj.metadata.name, namespace: obj.metadata.namespace ?? "", type, status: s },
+                (current ?? "Deleted") === s ? 1 : 0,
+              ),
+            { discard: true },
+          )
+        },
+        { discard: true },
+      )
+
+    const context = (
+      obj: K,
+      status: ReconcileStatus,
+      entries: Recorded[],
+      stageRef: { current: string },
+    ): ReconcileContext<K> => ({
+      object: obj,
+      key: keyOf(obj),
+      status,
+      cache: (resource) => caches.get(cacheId(resource)),
+      emit: (...events: ReadonlyArray<DomainEvent>) =>
+        Clock.currentTimeMillis.pipe(
+          Effect.flatMap((now) =>
+            Effect.sync(() => {
+              for (const event of events) entries.push({ at: timestamp(new Date(now)), event })
+            }),
+          ),
+        ),
+      stage: (name, effect) =>
+        Effect.suspend(() => {
+          stageRef.current = name
+          return effect
+        }).pipe(
+          Effect.withSpan(`Stage.${name}`, {
+            attributes: { "k8s.kind": kind, "k8s.name": obj.metadata.name },
+          }),
+        ),
+    })
+
+    const failureAction = (obj: K, failure: ReconcileFailure, key: ObjectKey) =>
+      Effect.gen(function* () {
+        const decided = spec.errorPolicy?.(obj, failure, queue.failures(key) + 1)
+        if (decided !== undefined && decided !== "Backoff") return yield* schedule(key, decided)
+        if (failure.terminal) return
+        if (failure.retryAfterMs !== undefined) return yield* queue.addAfter(key, failure.retryAfterMs)
+        const cap = spec.retryInterval?.(obj) ?? spec.interval(obj)
+        const delay = yield* queue.addRateLimited(key)
+        // Flux retries at retryInterval at most; keep the backoff under that cap.
+        if (delay > cap) yield* queue.addAfter(key, cap)
+      })
+
+    const schedule = (key: ObjectKey, action: Action) =>
+      action._tag === "RequeueAfter" ? queue.addAfter(key, action.ms) : Effect.void
+
+    const reconcileObject = (obj: K) =>
+      Effect.gen(function* () {
+        const key = keyOf(obj)
+        const started = yield* Clock.currentTimeMillis
+        const last = lastStatus(obj)
+        const entries: Recorded[] = []
+        const stageRef = { current: "reconcile" }
+        const ctx = context(obj, last, entries, stageRef)
+        const requested = obj.metadata.annotations?.[ReconcileRequestAnnotation]
+        const handles = requested !== undefined && requested !== last.lastHandledReconcileAt
+        yield* ctx.emit({
+          _tag: "ReconcileStarted",
+          generation: obj.metadata.generation ?? 0,
+          ...(handles ? { requestedAt: requested } : {}),
+        })
+
+        // Show progress only when someone is waiting for it (new spec, manual request, never ready):
+        // periodic reconciles of a ready object write at most once, at the end.
+        const ready = last.conditions?.find((c) => c.type === ConditionType.Ready)
+        if (handles || ready === undefined || last.observedGeneration !== obj.metadata.generation) {
+          const progress = project(last, entries)
+          if (!statusEquals(progress, last)) yield* writeStatus(obj, progress)
+        }
+
+        const outcome = yield* spec.reconcile(ctx).pipe(Effect.result)
+        const durationMs = (yield* Clock.currentTimeMillis) - started
+        let failure: ReconcileFailure | undefined
+        if (outcome._tag === "Failure") {
+          failure = toFailure(outcome.failure)
+          yield* ctx.emit({
+            _tag: "StageFailed",
+            stage: stageRef.current,
+            reason: failure.reason,
+            message: failure.message,
+            terminal: failure.terminal === true,
+            durationMs,
+          })
+        } else if (!entries.some((e) => isOutcome(e.event))) {
+          yield* ctx.emit({ _tag: "Succeeded", message: "Reconciliation succeeded", durationMs })
+        }
+
+        const next = project(last, entries)
+        if (!statusEquals(next, last)) yield* writeStatus(obj, next)
+        journal.append(key, entries)
+
+        const interval = spec.interval(obj)
+        const metadata = spec.eventMetadata?.(obj, next) ?? {}
+        yield* Effect.forEach(
+          announce(entries, last, next, interval),
+          (a) =>
+            recorder.publish(spec.resource, obj, {
+              type: a.type,
+              reason: a.reason,
+              note: a.note,
+              annotations: a.commitStatus
+                ? { ...metadata, [`${spec.resource.group}/commit_status`]: "update" }
+                : metadata,
+            }),
+          { discard: true },
+        )
+        yield* record(reconcileDuration, { kind }, durationMs / 1000)
+        yield* inc(reconcileTotal, { kind, result: failure === undefined ? "success" : "error" })
+        yield* conditionMetrics(obj, next)
+
+        if (failure === undefined) {
+          yield* queue.forget(key)
+          const action =
+            outcome._tag === "Success" && outcome.success !== undefined
+              ? outcome.success
+              : Action.requeueAfter(
+                  intervalWithJitter(interval, options.intervalJitter ?? 0.1, yield* Random.next),
+                )
+          yield* schedule(key, action)
+          yield* Effect.logDebug("reconciled").pipe(Effect.annotateLogs({ durationMs }))
+        } else {
+          yield* failureAction(obj, failure, key)
+          yield* Effect.logWarning("reconcile failed").pipe(
+            Effect.annotateLogs({ reason: failure.reason, error: failure.message, stage: stageRef.current }),
+          )
+        }
+      }).pipe(
+        Effect.annotateLogs({
+          kind,
+          namespace: obj.metadata.namespace ?? "",
+          name: obj.metadata.name,
+          revision: lastStatus(obj).lastAttemptedRevision ?? "",
+        }),
+        Effect.withSpan(`Reconcile.${kind}`, {
+          attributes: {
+            "k8s.kind": kind,
+            "k8s.namespace": obj.metadata.namespace ?? "",
+            "k8s.name": obj.metadata.name,
+          },
+        }),
+      )
+
+    const finalize = (obj: K) =>
+      Effect.gen(function* () {
+        if (spec.cleanup === undefined || finalizer === undefined) return
+        if (!(obj.metadata.finalizers ?? []).includes(finalizer)) return
+        const entries: Recorded[] = []
+        const ctx = context(obj, lastStatus(obj), entries, { current: "cleanup" })
+        const result = yield* spec.cleanup.run(ctx).pipe(Effect.result)
+        journal.append(keyOf(obj), entries)
+        if (result._tag === "Failure") {
+          const failure = toFailure(result.failure)
+          yield* recorder.publish(spec.resource, obj, {
+            type: "Warning",
+            reason: failure.reason,
+            note: failure.message,
+          })
+          return yield* failureAction(obj, failure, keyOf(obj))
+        }
+        yield* setFinalizers(obj, [])
+        yield* queue.forget(keyOf(obj))
+      }).pipe(Effect.withSpan(`Finalize.${kind}`))
+
+    const process = (key: ObjectKey) =>
+      Effect.gen(function* () {
+        const obj = primary.store.get(key)
+        if (obj === undefined) return yield* queue.forget(key)
+        if (obj.metadata.deletionTimestamp !== undefined) return yield* finalize(obj)
+        if (finalizer !== undefined && !(obj.metadata.finalizers ?? []).includes(finalizer)) {
+          yield* setFinalizers(obj, [finalizer])
+        }
+        if (spec.suspended?.(obj) === true) return
+        yield* reconcileObject(obj)
+      }).pipe(
+        // Only API failures of the runtime's own writes land here: retry with backoff.
+        Effect.catch((error) =>
+          Effect.logWarning("runtime write failed; retrying").pipe(
+            Effect.annotateLogs({ key, error: String((error as { message?: string }).message ?? error) }),
+            Effect.andThen(queue.addRateLimited(key)),
+          ),
+        ),
+        Effect.catchDefect((defect) =>
+          Effect.logError("reconcile died").pipe(
+            Effect.annotateLogs({ key, defect: String(defect) }),
+            Effect.andThen(queue.addRateLimited(key)),
+          ),
+        ),
+      )
+
+    let busy = 0
+    const worker = Effect.forever(
+      Effect.gen(function* () {
+        const key = yield* queue.take
+        busy += 1
+        yield* record(activeWorkers, { kind }, busy)
+        yield* process(key).pipe(
+          Effect.ensuring(
+            Effect.suspend(() => {
+              busy -= 1
+              return record(activeWorkers, { kind }, busy).pipe(Effect.andThen(queue.done(key)))
+            }),
+          ),
+        )
+      }),
+    )
+
+    // Workers start once every cache holds a full list: reconciles never see a half-filled cache.
+    yield* Deferred.await(primary.synced)
+    yield* Effect.forEach(secondaries, (r) => Deferred.await(r.synced), { discard: true })
+    for (let i = 0; i < workers; i++) yield* Effect.forkScoped(worker)
+    yield* Deferred.succeed(ready, undefined)
+
+    return { kind, store: primary.store, queue, journal, ready } satisfies RunningController<K>
+  })
+
+export { parseObjectKey }

@@ -1,0 +1,482 @@
+/**
+ * The apply stage: brings a built set of objects into the cluster with server-side apply.
+ *
+ * 1. Prepare: normalize, add commonMetadata and the owner labels, map kinds through discovery.
+ * 2. Validate and plan, before anything is written: GET the live object and server-side dry-run apply
+ *    every object (concurrently). A failure anywhere fails the reconcile with nothing written. Objects
+ *    that cannot be dry-run yet — custom resources of a CRD in the same set, objects in a Namespace the
+ *    set creates — are validated right before their stage.
+ * 3. Apply in stages (CRDs/Namespaces/ClusterRoles → `*Class` kinds → the rest, each in stable kind
+ *    order), waiting for each of the first two to be ready; only objects the dry-run shows drifted are
+ *    written, immutable-field changes are recreated when forced.
+ */
+import { Context, Duration, Effect, Layer, Schedule } from "effect"
+import type { KubeClient } from "../../kube/client.ts"
+import type { KubeApiError, KubeError, KubeTransportError } from "../../kube/errors.ts"
+import type { ResourceRef } from "../../kube/resource.ts"
+import { RESTMapper } from "../../kube/restmapper.ts"
+import { pollUntilCurrent } from "../health/poll.ts"
+import { fromRefs, type Inventory } from "../prune/inventory.ts"
+import { type ApplyStage, planStages } from "./apply-order.ts"
+import type { ChangeSet, ChangeSetEntry } from "./change-set.ts"
+import { hasDrifted } from "./drift.ts"
+import { ApplyError } from "./errors.ts"
+import { isImmutableError } from "./immutable.ts"
+import { controllerIdentity, describeIdentity, type Identity, KubeAccess } from "./impersonation.ts"
+import { fieldManager, takeOverPatch } from "./managed-fields.ts"
+import { normalize } from "./normalize.ts"
+import { formatRef, joinApiVersion, type KubeObject, type ObjectRef, refOf } from "./object.ts"
+import { type Owner, withOwnerLabels } from "./owner.ts"
+import { forceEnabled, reconcileDisabled, ssaPolicy } from "./policy.ts"
+import { redact } from "./redact.ts"
+
+export interface CommonMetadata {
+  readonly labels?: Readonly<Record<string, string>> | undefined
+  readonly annotations?: Readonly<Record<string, string>> | undefined
+}
+
+export interface ApplyRequest {
+  /** The built, decrypted manifests. */
+  readonly objects: ReadonlyArray<KubeObject>
+  /** The Kustomization; its name/namespace become the owner labels. */
+  readonly owner: Owner
+  /** Who applies; default the controller itself. */
+  readonly identity?: Identity | undefined
+  /** `spec.force`: recreate objects whose immutable fields changed. */
+  readonly force?: boolean | undefined
+  /** `spec.commonMetadata`, set on every object (overriding the manifests' keys). */
+  readonly commonMetadata?: CommonMetadata | undefined
+  /** The whole stage's deadline (`spec.timeout`); default 5 minutes. */
+  readonly timeout?: Duration.Input | undefined
+}
+
+export interface ApplyResult {
+  /** One entry per object: created, configured, unchanged or skipped. */
+  readonly changeSet: ChangeSet
+  /** Every object of the set (skipped and unchanged included), in Flux's inventory format. */
+  readonly inventory: Inventory
+}
+
+/** How long to wait for CRDs to be Established and Namespaces Active (Flux: 60s). */
+const stageReadyTimeout = Duration.seconds(60)
+const stageReadyInterval = Duration.millis(500)
+const recreatePollInterval = Duration.millis(250)
+
+interface Item {
+  readonly desired: KubeObject
+  readonly ref: ObjectRef
+}
+
+type Plan =
+  | { readonly _tag: "Skip" }
+  | { readonly _tag: "Unchanged" }
+  | { readonly _tag: "Create" }
+  | { readonly _tag: "Configure"; readonly live: KubeObject }
+  | { readonly _tag: "Recreate"; readonly live: KubeObject }
+  /** Cannot be dry-run before an earlier stage is applied. */
+  | { readonly _tag: "Deferred" }
+
+/** Transient API failures (connection, 429, 5xx) are retried a few times inside the stage. */
+const isTransient = (e: KubeError): boolean =>
+  e._tag === "KubeTransportError" || e.code === 429 || e.code >= 500
+
+const retryTransient = <A, R>(eff: Effect.Effect<A, KubeError, R>) =>
+  Effect.retry(eff, {
+    schedule: Schedule.exponential("200 millis").pipe(Schedule.jittered),
+    times: 4,
+    while: isTransient,
+  })
+
+const describeError = (e: KubeApiError | KubeTransportError, item: Item, identity: Identity): string => {
+  const text = redact(item.desired, e.message)
+  if (e._tag === "KubeApiError" && e.code === 403 && identity._tag === "ServiceAccount")
+    return `${formatRef(item.ref)} is forbidden for ${describeIdentity(identity)}: ${text}`
+  return `${formatRef(item.ref)} ${e._tag === "KubeApiError" ? `(${e.reason})` : "(transport)"}: ${text}`
+}
+
+const failure = (messages: ReadonlyArray<string>, objects: ReadonlyArray<string>, retryable: boolean) =>
+  new ApplyError({ reason: "ReconciliationFailed", message: messages.join("\n"), objects, retryable })
+
+/** Is `ref` a custom resource whose CRD is part of the same set? */
+const definedInSet = (ref: ObjectRef, items: ReadonlyArray<Item>): boolean =>
+  items.some((i) => {
+    if (i.ref.kind !== "CustomResourceDefinition" || i.ref.group !== "apiextensions.k8s.io") return false
+    const spec = i.desired.spec as { group?: string; names?: { kind?: string } } | undefined
+    return spec?.group === ref.group && spec?.names?.kind === ref.kind
+  })
+
+const namespaceInSet = (namespace: string, items: ReadonlyArray<Item>): boolean =>
+  items.some((i) => i.ref.group === "" && i.ref.kind === "Namespace" && i.ref.name === namespace)
+
+const missingNamespace = (e: KubeError): string | undefined => {
+  if (e._tag !== "KubeApiError" || e.code !== 404) return undefined
+  return /namespaces "([^"]+)" not found/.exec(e.message)?.[1]
+}
+
+const prepare = (obj: KubeObject, owner: Owner, common: CommonMetadata | undefined): KubeObject => {
+  const n = normalize(obj)
+  const withCommon: KubeObject =
+    common === undefined
+      ? n
+      : {
+          ...n,
+          metadata: {
+            ...n.metadata,
+            labels: { ...n.metadata.labels, ...common.labels },
+            annotations: { ...n.metadata.annotations, ...common.annotations },
+          },
+        }
+  return withOwnerLabels(withCommon, owner)
+}
+
+/**
+ * Applies manifests to the cluster. Use once per reconcile with the full built set; prune and health
+ * take its inventory and change set.
+ */
+export class Applier extends Context.Service<
+  Applier,
+  { readonly apply: (request: ApplyRequest) => Effect.Effect<ApplyResult, ApplyError> }
+>()("kustodian/stages/apply/Applier") {
+  /** Needs KubeAccess (clients per identity) and the RESTMapper. */
+  static readonly layer = Layer.effect(
+    Applier,
+    Effect.gen(function* () {
+      const access = yield* KubeAccess
+      const mapper = yield* RESTMapper
+      return Applier.of({ apply: (request) => applyWith(access, mapper, request) })
+    }),
+  )
+}
+
+const applyWith = Effect.fn("Applier.apply")(function* (
+  access: KubeAccess["Service"],
+  mapper: RESTMapper["Service"],
+  request: ApplyRequest,
+) {
+  const identity = request.identity ?? controllerIdentity
+  const client = yield* access.client(identity)
+  const timeout = Duration.fromInputUnsafe(request.timeout ?? "5 minutes")
+  yield* Effect.annotateCurrentSpan({
+    kustomization: `${request.owner.namespace}/${request.owner.name}`,
+    objects: request.objects.length,
+  })
+  return yield* run(client, mapper, identity, request).pipe(
+    Effect.timeoutOrElse({
+      duration: timeout,
+      orElse: () =>
+        Effect.fail(
+          failure(
+            [`apply of ${request.objects.length} objects timed out after ${Duration.format(timeout)}`],
+            [],
+            true,
+          ),
+        ),
+    }),
+  )
+})
+
+const run = (
+  client: KubeClient["Service"],
+  mapper: RESTMapper["Service"],
+  identity: Identity,
+  request: ApplyRequest,
+) =>
+  Effect.gen(function* () {
+    // 1. Prepare and map every object; unknown kinds fail unless their CRD is in the set.
+    const prepared = request.objects.map((o) => prepare(o, request.owner, request.commonMetadata))
+    const rawItems = prepared.map((desired) => ({ desired, ref: refOf(desired) }))
+    const problems: Array<string> = []
+    const bad: Array<string> = []
+    const seen = new Set<string>()
+    for (const i of rawItems) {
+      const key = `${i.ref.group}/${i.ref.kind}/${i.ref.namespace}/${i.ref.name}`
+      if (i.ref.name === "") problems.push(`${i.ref.kind} in ${i.desired.apiVersion} has no metadata.name`)
+      else if (seen.has(key)) problems.push(`${formatRef(i.ref)} appears more than once in the set`)
+      seen.add(key)
+    }
+    if (problems.length > 0) return yield* failure(problems, [], false)
+
+    // Keyed by the item as listed in `items`; the value is the item fitted to its kind's scope.
+    const resolved = new Map<Item, { readonly item: Item; readonly resource: ResourceRef }>()
+    const items: Array<Item> = []
+    for (const raw of rawItems) {
+      const mapped = yield* mapper
+        .resolve(raw.desired.apiVersion, raw.desired.kind)
+        .pipe(retryTransientMapping, Effect.result)
+      if (mapped._tag === "Failure") {
+        if (mapped.failure._tag === "UnknownKindError" && definedInSet(raw.ref, rawItems)) {
+          items.push(raw)
+          continue
+        }
+        problems.push(
+          mapped.failure._tag === "UnknownKindError"
+            ? `${formatRef(raw.ref)}: no matches for kind "${raw.ref.kind}" in version "${raw.desired.apiVersion}"`
+            : `${formatRef(raw.ref)}: discovery failed: ${mapped.failure.message}`,
+        )
+        bad.push(formatRef(raw.ref))
+        continue
+      }
+      const item = fitScope(raw, mapped.success)
+      if (item === undefined) {
+        problems.push(`${formatRef(raw.ref)}: namespace not specified for a namespaced ${raw.ref.kind}`)
+        bad.push(formatRef(raw.ref))
+        continue
+      }
+      resolved.set(item, { item, resource: mapped.success })
+      items.push(item)
+    }
+    if (problems.length > 0) return yield* failure(problems, bad, false)
+
+    // 2. Validate everything that can be validated now; nothing is written if anything fails.
+    const resolveLate = (item: Item) =>
+      Effect.gen(function* () {
+        const r = yield* mapper.resolve(item.desired.apiVersion, item.desired.kind).pipe(
+          // Discovery lags a moment behind a CRD becoming Established.
+          Effect.retry({ schedule: Schedule.spaced("500 millis"), times: 20 }),
+          Effect.mapError((e) =>
+            e._tag === "UnknownKindError"
+              ? `${formatRef(item.ref)}: no matches for kind "${item.ref.kind}" in version "${item.desired.apiVersion}" after its CRD was applied`
+              : describeError(e, item, identity),
+          ),
+        )
+        const fitted = fitScope(item, r)
+        if (fitted === undefined)
+          return yield* Effect.fail(
+            `${formatRef(item.ref)}: namespace not specified for a namespaced ${item.ref.kind}`,
+          )
+        const entry = { item: fitted, resource: r }
+        resolved.set(item, entry)
+        return entry
+      })
+
+    const planOne = (item: Item, deferrable: boolean): Effect.Effect<Plan, string> =>
+      Effect.gen(function* () {
+        const known = resolved.get(item)
+        if (known === undefined && deferrable) return { _tag: "Deferred" } as const
+        const { item: fitted, resource } = known ?? (yield* resolveLate(item))
+        return yield* planWithResource(
+          client,
+          identity,
+          fitted,
+          resource,
+          request.force ?? false,
+          deferrable,
+          items,
+        )
+      })
+
+    const firstPass = yield* Effect.forEach(items, (item) => planOne(item, true).pipe(Effect.result), {
+      concurrency: 4,
+    })
+    const errors = firstPass.flatMap((r, i) =>
+      r._tag === "Failure" ? [{ msg: r.failure, ref: items[i]!.ref }] : [],
+    )
+    if (errors.length > 0)
+      return yield* failure(
+        errors.map((e) => e.msg),
+        errors.map((e) => formatRef(e.ref)),
+        false,
+      )
+    const plans = new Map<Item, Plan>()
+    firstPass.forEach((r, i) => {
+      if (r._tag === "Success") plans.set(items[i]!, r.success)
+    })
+
+    // 3. Apply stage by stage.
+    const entries: Array<ChangeSetEntry> = []
+    for (const { stage, items: stageItems } of planStages(items, (i) => i.ref)) {
+      const written: Array<ObjectRef> = []
+      for (const item of stageItems) {
+        let plan = plans.get(item)!
+        if (plan._tag === "Deferred")
+          plan = yield* planOne(item, false).pipe(
+            Effect.mapError((msg) => failure([msg], [formatRef(item.ref)], false)),
+          )
+        const { item: fitted, resource } = resolved.get(item)!
+        const entry = yield* execute(client, identity, fitted, resource, plan)
+        entries.push(entry)
+        if (entry.action === "created" || entry.action === "configured") written.push(entry.ref)
+      }
+      if (stage !== "rest" && written.length > 0) yield* waitForStage(client, mapper, stage, written)
+      if (stage === "definitions" && written.some((r) => r.kind === "CustomResourceDefinition"))
+        yield* mapper.invalidate()
+    }
+    return { changeSet: entries, inventory: fromRefs(entries.map((e) => e.ref)) } satisfies ApplyResult
+  })
+
+const retryTransientMapping = <A>(
+  eff: Effect.Effect<A, KubeError | import("../../kube/errors.ts").UnknownKindError>,
+) =>
+  Effect.retry(eff, {
+    schedule: Schedule.exponential("200 millis").pipe(Schedule.jittered),
+    times: 4,
+    while: (e) => e._tag !== "UnknownKindError" && isTransient(e),
+  })
+
+/** Cluster-scoped kinds lose a stray namespace; namespaced kinds must have one. */
+const fitScope = (item: Item, resource: ResourceRef): Item | undefined => {
+  if (!resource.namespaced && item.ref.namespace !== "") {
+    const { namespace: _ns, ...metadata } = item.desired.metadata
+    return { desired: { ...item.desired, metadata }, ref: { ...item.ref, namespace: "" } }
+  }
+  if (resource.namespaced && item.ref.namespace === "") return undefined
+  return item
+}
+
+/** GET + dry-run: decides what to do with one object without writing. Fails with a message. */
+const planWithResource = (
+  client: KubeClient["Service"],
+  identity: Identity,
+  item: Item,
+  resource: ResourceRef,
+  force: boolean,
+  deferrable: boolean,
+  items: ReadonlyArray<Item>,
+): Effect.Effect<Plan, string> =>
+  Effect.gen(function* () {
+    const skip: Plan = { _tag: "Skip" }
+    if (ssaPolicy(item.desired) === "Ignore" || reconcileDisabled(item.desired)) return skip
+    const liveOpt = yield* retryTransient(
+      client.getOption<KubeObject>(resource, item.ref.name, item.ref.namespace || undefined),
+    ).pipe(Effect.mapError((e) => describeError(e, item, identity)))
+    const live = liveOpt._tag === "Some" ? liveOpt.value : undefined
+    if (live !== undefined && (reconcileDisabled(live) || ssaPolicy(live) === "Ignore")) return skip
+    if (live !== undefined && ssaPolicy(item.desired) === "IfNotPresent") return skip
+    const dry = yield* retryTransient(
+      client.apply<KubeObject>(resource, item.desired, { fieldManager, force: true, dryRun: true }),
+    ).pipe(Effect.result)
+    if (dry._tag === "Failure") {
+      const e = dry.failure
+      const ns = missingNamespace(e)
+      if (deferrable && ns !== undefined && namespaceInSet(ns, items)) return { _tag: "Deferred" }
+      if (e._tag === "KubeApiError" && live !== undefined && isImmutableError(e)) {
+        if (force || forceEnabled(item.desired)) return { _tag: "Recreate", live }
+        return yield* Effect.fail(
+          `${describeError(e, item, identity).replace(formatRef(item.ref), `${formatRef(item.ref)} dry-run failed`)} (immutable field; set spec.force or the kustomize.toolkit.fluxcd.io/force: enabled annotation to recreate)`,
+        )
+      }
+      return yield* Effect.fail(
+        `${describeError(e, item, identity).replace(formatRef(item.ref), `${formatRef(item.ref)} dry-run failed`)}`,
+      )
+    }
+    if (live === undefined) return { _tag: "Create" }
+    // A takeover of hand-edited fields makes the object drift even when the dry-run matches today.
+    const takeover = ssaPolicy(item.desired) !== "Merge" && takeOverPatch(live) !== undefined
+    if (takeover || hasDrifted(live, dry.success)) return { _tag: "Configure", live }
+    return { _tag: "Unchanged" }
+  })
+
+/** Carries out one plan; the only place that writes. */
+const execute = (
+  client: KubeClient["Service"],
+  identity: Identity,
+  item: Item,
+  resource: ResourceRef,
+  plan: Plan,
+): Effect.Effect<ChangeSetEntry, ApplyError> => {
+  const fail = (e: KubeError, what: string) =>
+    failure(
+      [describeError(e, item, identity).replace(formatRef(item.ref), `${formatRef(item.ref)} ${what}`)],
+      [formatRef(item.ref)],
+      isTransient(e),
+    )
+  const apply = retryTransient(
+    client.apply<KubeObject>(resource, item.desired, { fieldManager, force: true }),
+  ).pipe(Effect.mapError((e) => fail(e, "apply failed")))
+  switch (plan._tag) {
+    case "Skip":
+      return Effect.succeed({ ref: item.ref, action: "skipped" })
+    case "Unchanged":
+      return Effect.succeed({ ref: item.ref, action: "unchanged" })
+    case "Deferred":
+      return Effect.die("a deferred object reached execution unplanned")
+    case "Create":
+      return Effect.as(apply, { ref: item.ref, action: "created" })
+    case "Configure":
+      return Effect.gen(function* () {
+        const patch = ssaPolicy(item.desired) === "Merge" ? undefined : takeOverPatch(plan.live)
+        if (patch !== undefined)
+          yield* retryTransient(
+            client.patch(
+              resource,
+              { name: item.ref.name, namespace: item.ref.namespace || undefined },
+              patch,
+              "json",
+            ),
+          ).pipe(
+            // A concurrent write moved the object on; the apply below still converges it.
+            Effect.catchIf(
+              (e) => e._tag === "KubeApiError" && (e.code === 409 || e.code === 422),
+              () => Effect.void,
+            ),
+            Effect.mapError((e) => fail(e, "managed fields cleanup failed")),
+          )
+        const after = yield* apply
+        // A takeover alone may change nothing a user sees: then the object counts as unchanged.
+        const changed = patch === undefined || hasDrifted(plan.live, after)
+        return { ref: item.ref, action: changed ? "configured" : "unchanged" } satisfies ChangeSetEntry
+      })
+    case "Recreate":
+      return Effect.gen(function* () {
+        yield* retryTransient(
+          client.delete(resource, item.ref.name, item.ref.namespace || undefined, {
+            propagationPolicy: "Background",
+            ...(plan.live.metadata.uid ? { uid: plan.live.metadata.uid } : {}),
+          }),
+        ).pipe(
+          Effect.catchIf(
+            (e) => e._tag === "KubeApiError" && e.code === 409,
+            () => Effect.succeed(true),
+          ),
+          Effect.mapError((e) => fail(e, "delete (to recreate) failed")),
+        )
+        // Wait until the old object (by uid) is gone, then create it anew.
+        yield* client.getOption<KubeObject>(resource, item.ref.name, item.ref.namespace || undefined).pipe(
+          Effect.flatMap((o) =>
+            o._tag === "Some" && o.value.metadata.uid === plan.live.metadata.uid
+              ? Effect.fail("present" as const)
+              : Effect.void,
+          ),
+          Effect.retry({
+            schedule: Schedule.spaced(recreatePollInterval),
+            while: (e) => e === "present" || isTransient(e),
+          }),
+          Effect.mapError((e) =>
+            e === "present"
+              ? failure([`${formatRef(item.ref)} is still terminating`], [formatRef(item.ref)], true)
+              : fail(e, "recreate failed"),
+          ),
+        )
+        yield* apply
+        return { ref: item.ref, action: "created" } satisfies ChangeSetEntry
+      })
+  }
+}
+
+/** CRDs must be Established, Namespaces Active, classes present before the next stage needs them. */
+const waitForStage = (
+  client: KubeClient["Service"],
+  mapper: RESTMapper["Service"],
+  stage: ApplyStage,
+  refs: ReadonlyArray<ObjectRef>,
+) =>
+  Effect.gen(function* () {
+    const outcome = yield* pollUntilCurrent(client, mapper, refs, {
+      interval: stageReadyInterval,
+      timeout: stageReadyTimeout,
+      failFast: true,
+    })
+    if (outcome.outcome === "ready") return
+    const pending = outcome.statuses.filter((s) => s.result.status !== "Current")
+    return yield* failure(
+      [
+        `${stage} stage not ready after ${Duration.format(outcome.elapsed)}: ${pending
+          .map((s) => `${formatRef(s.ref)} status: '${s.result.status}': ${s.result.message}`)
+          .join(", ")}`,
+      ],
+      pending.map((s) => formatRef(s.ref)),
+      true,
+    )
+  })
+
+export { joinApiVersion }

@@ -1,0 +1,144 @@
+/**
+ * The build stage of a Kustomization reconcile: artifact → private directory → confinement checks →
+ * generated/edited kustomization → pre-build decryption → kustomize → post-build decryption → refusal of
+ * anything still encrypted → postBuild substitution → commonMetadata. The directory is removed when the
+ * build ends, whatever happened.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { Context, Effect, Layer } from "effect"
+import type { MacWarning } from "../decrypt/decryptor.ts"
+import { Decryptor } from "../decrypt/decryptor.ts"
+import { decryptResources } from "../decrypt/resources.ts"
+import { decryptSources } from "../decrypt/sources.ts"
+import { refuseStillEncrypted } from "../decrypt/still-encrypted.ts"
+import { substitute } from "../substitute/substitute.ts"
+import { type ArtifactRef, ArtifactUnpacker } from "./artifact.ts"
+import { applyCommonMetadata } from "./common-metadata.ts"
+import { ConfigLookup } from "./config-lookup.ts"
+import { checkReferencedFiles, refuseEscapingSymlinks } from "./confinement.ts"
+import { ArtifactFailed, type BuildError } from "./errors.ts"
+import { generateKustomization } from "./generate.ts"
+import { isWithin, refuseRemoteBases, walkKustomizations } from "./kustomization-graph.ts"
+import { Kustomize } from "./kustomize.ts"
+import { type KubeObject, printObjects } from "./objects.ts"
+import type { BuildSpec } from "./spec.ts"
+import { applySpecTransforms } from "./spec-transforms.ts"
+import { privateWorkdir } from "./workdir.ts"
+
+/** What the controller asks to build. */
+export interface BuildRequest {
+  /** The Kustomization's namespace: decryption Secret and substituteFrom objects are read from it. */
+  readonly namespace: string
+  readonly name: string
+  readonly spec: BuildSpec
+  readonly artifact: ArtifactRef
+}
+
+/** The built, decrypted, substituted objects, ready for apply. */
+export interface BuildResult {
+  readonly revision: string
+  readonly objects: ReadonlyArray<KubeObject>
+  /** `sha256:<hex>` of the built YAML (Flux's history digest); computed after substitution. */
+  readonly digest: string
+  /** MAC mismatches tolerated under `--sops-mac-policy=warn`: each becomes a Warning event. */
+  readonly warnings: ReadonlyArray<MacWarning>
+  /** Artifact-relative files decrypted before the build (names only). */
+  readonly decryptedFiles: ReadonlyArray<string>
+}
+
+export interface BuilderOptions {
+  /** Flux's `StrictPostBuildSubstitutions` (on by default since Flux 2.5). */
+  readonly strictSubstitution?: boolean
+  /**
+   * Flux's `--no-remote-bases`: refuse remote resources before the build. Worth setting on multi-tenant
+   * clusters: files of a remote base are read by kustomize outside the confinement checks of the artifact.
+   */
+  readonly noRemoteBases?: boolean
+}
+
+/** `spec.path` joined to the root the way securejoin does: `..` cannot climb above the root. */
+export const joinPath = (root: string, p: string | undefined) =>
+  path.join(root, path.posix.normalize(`/${(p ?? "").replaceAll("\\", "/")}`))
+
+const pathNotFound = (p: string | undefined) =>
+  new ArtifactFailed({ message: `kustomization path not found: ${p ?? ""}`, file: p ?? ".", terminal: false })
+
+/** Builds Kustomizations. */
+export class Builder extends Context.Service<
+  Builder,
+  {
+    readonly build: (request: BuildRequest) => Effect.Effect<BuildResult, BuildError>
+  }
+>()("kustodian/stages/build/Builder") {
+  static layer(options: BuilderOptions = {}) {
+    return Layer.effect(
+      Builder,
+      Effect.gen(function* () {
+        const unpacker = yield* ArtifactUnpacker
+        const kustomize = yield* Kustomize
+        const decryptor = yield* Decryptor
+        const lookup = yield* ConfigLookup
+        const strict = options.strictSubstitution ?? true
+        return Builder.of({
+          build: Effect.fn("Builder.build")(
+            function* (request: BuildRequest) {
+              const { spec } = request
+              const work = yield* privateWorkdir()
+              const root = path.join(work, "source")
+              yield* Effect.promise(() => fs.mkdir(root, { mode: 0o700 }))
+              yield* unpacker.unpack(request.artifact, root)
+              yield* refuseEscapingSymlinks(root)
+
+              const dir = joinPath(root, spec.path)
+              const real = yield* Effect.promise(() => fs.realpath(dir).catch(() => undefined))
+              const st = real ? yield* Effect.promise(() => fs.stat(real)) : undefined
+              if (
+                !real ||
+                !st?.isDirectory() ||
+                !isWithin(yield* Effect.promise(() => fs.realpath(root)), real)
+              ) {
+                return yield* pathNotFound(spec.path)
+              }
+
+              // Keys first: a missing decryption Secret fails before any work, as in Flux.
+              const keys = spec.decryption
+                ? yield* decryptor.keys(request.namespace, spec.decryption)
+                : undefined
+
+              yield* generateKustomization(root, dir)
+              yield* applySpecTransforms(root, dir, spec)
+              const nodes = yield* walkKustomizations(root, dir)
+              yield* checkReferencedFiles(root, nodes)
+              if (options.noRemoteBases) yield* refuseRemoteBases(root, nodes)
+
+              const pre = keys
+                ? yield* decryptSources(root, nodes, keys)
+                : { warnings: [], decrypted: [], values: [] }
+              const built = yield* kustomize.build(dir, work, root, pre.values)
+              const post = keys ? yield* decryptResources(built, keys) : { objects: built, warnings: [] }
+              yield* refuseStillEncrypted(post.objects)
+
+              const substituted = yield* substitute(post.objects, request.namespace, spec.postBuild, {
+                strict,
+              }).pipe(Effect.provideService(ConfigLookup, lookup))
+              const objects = applyCommonMetadata(substituted, spec.commonMetadata)
+              return {
+                revision: request.artifact.revision,
+                objects,
+                digest: `sha256:${createHash("sha256").update(printObjects(objects)).digest("hex")}`,
+                warnings: [...pre.warnings, ...post.warnings],
+                decryptedFiles: pre.decrypted,
+              } satisfies BuildResult
+            },
+            Effect.scoped,
+            Effect.provideService(Decryptor, decryptor),
+          ),
+        })
+      }),
+    )
+  }
+}

@@ -1,0 +1,70 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit } from "effect"
+import { ignoredHint, keysFromSecret, suggestName } from "./keys.ts"
+
+const b64 = (s: string) => Buffer.from(s).toString("base64")
+const secret = (data: Record<string, string>) => ({
+  namespace: "team-a",
+  name: "sops-keys",
+  uid: "u1",
+  resourceVersion: "7",
+  data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, b64(v)])),
+})
+const ageKey = "# created\nAGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ\n"
+const pgpKey = "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nxyz\n-----END PGP PRIVATE KEY BLOCK-----\n"
+
+describe("keysFromSecret", () => {
+  it.effect("reads *.agekey and *.asc and provider entries by exact name", () =>
+    Effect.gen(function* () {
+      const k = yield* keysFromSecret(
+        secret({
+          "identity.agekey": ageKey,
+          "ops.asc": pgpKey,
+          "sops.vault-token": " s.token \n",
+          "sops.aws-kms": "aws_access_key_id: AKIA\naws_secret_access_key: xyz\n",
+          "README.md": "docs",
+        }),
+      )
+      expect(k.age).toEqual([ageKey])
+      expect(k.pgp).toEqual([pgpKey])
+      expect(k.providers.map((p) => p.type)).toEqual(["kms", "hc_vault"])
+      expect(k.ignored).toEqual([])
+    }),
+  )
+
+  it.effect("remembers entries that look like keys, with the name they should have", () =>
+    Effect.gen(function* () {
+      const k = yield* keysFromSecret(
+        secret({ "age.key": ageKey, "key.txt": ageKey, "private.asc.txt": pgpKey, vault_token: "t" }),
+      )
+      expect(k.age).toEqual([])
+      expect(k.ignored).toEqual([
+        { entry: "age.key", suggested: "age.agekey" },
+        { entry: "key.txt", suggested: "key.agekey" },
+        { entry: "private.asc.txt", suggested: "private.asc" },
+        { entry: "vault_token", suggested: "sops.vault-token" },
+      ])
+      const hint = ignoredHint({ namespace: "team-a", name: "sops-keys" }, k.ignored)
+      expect(hint).toContain("'age.key' (rename it to 'age.agekey')")
+      expect(hint).not.toContain("AGE-SECRET-KEY")
+    }),
+  )
+
+  it.effect("fails on malformed provider credentials, naming the entry but not the value", () =>
+    Effect.gen(function* () {
+      const exit = yield* Effect.exit(
+        keysFromSecret(secret({ "sops.aws-kms": "aws_access_key_id: AKIASECRETID\n" })),
+      )
+      expect(Exit.isFailure(exit)).toBe(true)
+      const text = String(exit)
+      expect(text).toContain(
+        "failed to import 'sops.aws-kms' data from sops decryption Secret 'team-a/sops-keys'",
+      )
+      expect(text).not.toContain("AKIASECRETID")
+    }),
+  )
+
+  it("suggests nothing for unrelated entries", () => {
+    expect(suggestName("README.md", "hello")).toBeUndefined()
+  })
+})

@@ -1,0 +1,281 @@
+/**
+ * The Git service: ask a remote which commit a reference points at (ls-remote, no clone), and check a
+ * resolved reference out into a directory with the least history the reference allows. Everything runs the
+ * real `git` binary through `runGit` with the auth environment from `materializeAuth`.
+ */
+import { readdir, rm } from "node:fs/promises"
+import { join } from "node:path"
+import { Context, type Duration, Effect, Layer, Schedule } from "effect"
+import { GitAuthError, GitOperationError } from "./errors.ts"
+import type { GitAuthEnv } from "./git-auth.ts"
+import { GitExit, type GitOutput, runGit } from "./git-process.ts"
+import {
+  lsRemotePatterns,
+  notFoundMessage,
+  parseLsRemote,
+  type RefSelector,
+  type ResolvedRef,
+  resolveRef,
+} from "./git-ref.ts"
+import { stripUserinfo } from "./redact.ts"
+
+/** Per-operation settings shared by `resolve` and `checkout`. */
+export interface GitOptions {
+  readonly auth: GitAuthEnv
+  readonly timeout: Duration.Duration
+}
+
+/** What a checkout produced. */
+export interface Checkout {
+  /** The commit HEAD is at (may differ from the ls-remote answer if someone pushed in between). */
+  readonly commit: string
+  /** Subject line of that commit, for the NewArtifact event. */
+  readonly subject: string
+}
+
+export type GitError = GitAuthError | GitOperationError
+
+const authPatterns = [
+  /Authentication failed/i,
+  /could not read (Username|Password)/i,
+  /terminal prompts disabled/i,
+  /HTTP (Basic: Access denied|401|403)/i,
+  /The requested URL returned error: 40[13]/i,
+  /Permission denied \(/i,
+  /Host key verification failed/i,
+  /REMOTE HOST IDENTIFICATION HAS CHANGED/i,
+  /No \S+ host key is known/i,
+  /incorrect passphrase|bad passphrase|error in libcrypto|invalid format/i,
+]
+const hostKeyPattern =
+  /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|host key is known/i
+const notFoundPatterns = [
+  /couldn't find remote ref/i,
+  /not our ref/i,
+  /repository .* not found/i,
+  /returned error: 404/i,
+]
+
+/** The last few meaningful stderr lines; git prefixes everything with fatal:/error:, which we keep. */
+const summary = (stderr: string): string =>
+  stderr
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !/^(hint|warning):/.test(l))
+    .slice(-3)
+    .join("; ") || "no error output"
+
+/** Classify a failed git child into an auth failure or an operation failure. */
+export const classify = (url: string, operation: string, exit: GitExit): GitError => {
+  const stderr = exit.stderr
+  if (hostKeyPattern.test(stderr))
+    return new GitAuthError({
+      url,
+      message: `${operation} '${url}': SSH host key verification failed: the server's host key is not in known_hosts`,
+    })
+  // git asks for a username after a 401/403 (prompts are off): the credentials were missing or rejected.
+  if (/could not read (Username|Password)|terminal prompts disabled|returned error: 40[13]/i.test(stderr))
+    return new GitAuthError({
+      url,
+      message: `${operation} '${url}': authentication failed: the server refused the request (HTTP 401/403); the credentials are missing or wrong`,
+    })
+  if (/incorrect passphrase|bad passphrase/i.test(stderr))
+    return new GitAuthError({
+      url,
+      message: `${operation} '${url}': authentication failed: the SSH key could not be decrypted with the Secret's 'password'`,
+    })
+  if (/Permission denied \(/i.test(stderr))
+    return new GitAuthError({
+      url,
+      message: `${operation} '${url}': authentication failed: the SSH server refused the key (Permission denied)`,
+    })
+  if (authPatterns.some((p) => p.test(stderr)))
+    return new GitAuthError({
+      url,
+      message: `${operation} '${url}': authentication failed: ${summary(stderr)}`,
+    })
+  return new GitOperationError({
+    url,
+    operation,
+    message: `${operation} '${url}' failed: ${summary(stderr)}`,
+    transient: !notFoundPatterns.some((p) => p.test(stderr)),
+  })
+}
+
+/** Retry only what may go away by itself: network blips, 5xx, timeouts. Never auth or missing refs. */
+const retryTransient = <A>(self: Effect.Effect<A, GitError>): Effect.Effect<A, GitError> =>
+  self.pipe(
+    Effect.retry({
+      schedule: Schedule.exponential("500 millis").pipe(Schedule.jittered),
+      times: 2,
+      while: (e) => e._tag === "GitOperationError" && e.transient,
+    }),
+  )
+
+export class Git extends Context.Service<
+  Git,
+  {
+    /** Ask the remote which commit `selector` points at, without cloning. */
+    readonly resolve: (
+      url: string,
+      selector: RefSelector,
+      opts: GitOptions,
+    ) => Effect.Effect<ResolvedRef, GitError>
+    /** Check `ref` out into the empty directory `dir` (no `.git` left out — the archiver skips it). */
+    readonly checkout: (
+      url: string,
+      ref: ResolvedRef,
+      dir: string,
+      opts: GitOptions & { readonly recurseSubmodules: boolean },
+    ) => Effect.Effect<Checkout, GitError>
+  }
+>()("kustodian/stages/fetch/Git") {
+  static readonly layer = Layer.sync(Git, () => {
+    const git = (
+      url: string,
+      operation: string,
+      args: ReadonlyArray<string>,
+      opts: GitOptions,
+      cwd?: string,
+    ): Effect.Effect<GitOutput, GitError> =>
+      runGit({
+        args,
+        env: opts.auth.env,
+        timeout: opts.timeout,
+        url: stripUserinfo(url),
+        operation,
+        secrets: opts.auth.secrets,
+        ...(cwd === undefined ? {} : { cwd }),
+      }).pipe(
+        Effect.catchIf(
+          (e): e is GitExit => e instanceof GitExit,
+          (e) => Effect.fail(classify(stripUserinfo(url), operation, e)),
+        ),
+      )
+
+    const resolve = Effect.fn("Git.resolve")(function* (
+      url: string,
+      selector: RefSelector,
+      opts: GitOptions,
+    ) {
+      yield* Effect.annotateCurrentSpan({ "git.ref.kind": selector.kind })
+      const patterns = lsRemotePatterns(selector)
+      if (patterns === undefined) {
+        // A bare commit: nothing to ask, the remote is contacted by checkout.
+        return resolveRef(selector, new Map())!
+      }
+      const flags = selector.kind === "semver" ? ["--tags"] : []
+      const out = yield* retryTransient(
+        git(url, "ls-remote", ["ls-remote", ...flags, "--", url, ...patterns], opts),
+      )
+      const resolved = resolveRef(selector, parseLsRemote(out.stdout))
+      if (resolved === undefined)
+        return yield* new GitOperationError({
+          url: stripUserinfo(url),
+          operation: "ls-remote",
+          message: `${notFoundMessage(selector)} in '${stripUserinfo(url)}'`,
+          transient: false,
+        })
+      return resolved
+    })
+
+    const checkoutStepwise = Effect.fn("Git.checkoutStepwise")(function* (
+      url: string,
+      ref: ResolvedRef,
+      dir: string,
+      opts: GitOptions & { readonly recurseSubmodules: boolean },
+    ) {
+      yield* Effect.annotateCurrentSpan({ "git.ref.kind": ref.selector.kind, "git.commit": ref.commit })
+      const inDir = (operation: string, args: ReadonlyArray<string>) => git(url, operation, args, opts, dir)
+      yield* git(url, "init", ["init", "-q", "--template=", "--", dir], opts)
+      yield* inDir("remote add", ["remote", "add", "origin", "--", url])
+      const fetch = (args: ReadonlyArray<string>) =>
+        retryTransient(inDir("fetch", ["fetch", "-q", "--no-tags", "--no-recurse-submodules", ...args]))
+      if (ref.selector.kind === "commit") {
+        if (ref.fetchRef !== undefined) {
+          // commit + branch: the commit must be on that branch; fetch its history, not just the tip.
+          yield* fetch(["origin", `+${ref.fetchRef}:refs/kustodian/target`])
+        } else {
+          // Servers that allow fetching any reachable SHA give us a shallow fetch; others need all refs.
+          yield* fetch(["--depth=1", "origin", ref.commit]).pipe(
+            Effect.catchTag("GitOperationError", () =>
+              fetch(["origin", "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"]),
+            ),
+          )
+        }
+        const where = ref.display === undefined ? "" : ` on branch '${ref.display}'`
+        yield* inDir("checkout", ["checkout", "-q", "--detach", ref.commit, "--"]).pipe(
+          Effect.catchTag("GitOperationError", (e) =>
+            Effect.fail(
+              new GitOperationError({
+                url: e.url,
+                operation: "checkout",
+                message: `${notFoundMessage(ref.selector)}${where} in '${stripUserinfo(url)}'`,
+                transient: false,
+              }),
+            ),
+          ),
+        )
+      } else {
+        yield* fetch(["--depth=1", "origin", `+${ref.fetchRef}:refs/kustodian/target`])
+        yield* inDir("checkout", ["checkout", "-q", "--detach", "refs/kustodian/target", "--"])
+      }
+      if (opts.recurseSubmodules) {
+        yield* retryTransient(
+          inDir("submodule update", ["submodule", "update", "-q", "--init", "--recursive"]),
+        )
+      }
+      return yield* headOf(url, dir, opts)
+    })
+
+    const headOf = (url: string, dir: string, opts: GitOptions) =>
+      git(url, "log", ["log", "-1", "--format=%H%n%s", "HEAD"], opts, dir).pipe(
+        Effect.map((out) => {
+          const [commit = "", subject = ""] = out.stdout.split("\n")
+          return { commit: commit.trim(), subject: subject.trim() }
+        }),
+      )
+
+    /** A clean directory for a retried clone (git refuses a non-empty target). */
+    const emptyDir = (dir: string) =>
+      Effect.promise(async () => {
+        for (const entry of await readdir(dir)) await rm(join(dir, entry), { recursive: true, force: true })
+      })
+
+    const checkout = Effect.fn("Git.checkout")(function* (
+      url: string,
+      ref: ResolvedRef,
+      dir: string,
+      opts: GitOptions & { readonly recurseSubmodules: boolean },
+    ) {
+      const short =
+        ref.fetchRef?.startsWith("refs/heads/") === true
+          ? ref.fetchRef.slice("refs/heads/".length)
+          : ref.fetchRef?.startsWith("refs/tags/") === true
+            ? ref.fetchRef.slice("refs/tags/".length)
+            : undefined
+      if (ref.selector.kind === "commit" || ref.selector.kind === "name" || short === undefined)
+        return yield* checkoutStepwise(url, ref, dir, opts)
+      // Branches and tags: one shallow `git clone` does init, fetch and checkout in a single process.
+      yield* Effect.annotateCurrentSpan({ "git.ref.kind": ref.selector.kind, "git.commit": ref.commit })
+      const args = [
+        "clone",
+        "-q",
+        "--template=",
+        "--depth=1",
+        "--single-branch",
+        "--no-tags",
+        ...(opts.recurseSubmodules ? ["--recurse-submodules"] : []),
+        "--branch",
+        short,
+        "--",
+        url,
+        dir,
+      ]
+      yield* retryTransient(emptyDir(dir).pipe(Effect.andThen(git(url, "clone", args, opts))))
+      return yield* headOf(url, dir, opts)
+    })
+
+    return Git.of({ resolve, checkout })
+  })
+}

@@ -1,0 +1,197 @@
+import { expect, layer } from "@effect/vitest"
+import { Effect } from "effect"
+import { testNamespace } from "../../../../e2e/support/cluster.ts"
+import type { KubeObject } from "../apply/object.ts"
+import { configMap, patchAs, stageTestLayer } from "../apply/stage-test-layer.ts"
+import { Applier } from "../apply/staged-apply.ts"
+import { HealthChecker, healthCheckTargets } from "./health-check.ts"
+
+const owner = { name: "apps", namespace: "flux-system" }
+
+const deployment = (namespace: string): KubeObject => ({
+  apiVersion: "apps/v1",
+  kind: "Deployment",
+  metadata: { name: "web", namespace },
+  spec: {
+    replicas: 2,
+    selector: { matchLabels: { app: "web" } },
+    template: {
+      metadata: { labels: { app: "web" } },
+      spec: { containers: [{ name: "web", image: "nginx", ports: [{ containerPort: 80 }] }] },
+    },
+  },
+})
+
+// There is no kube-controller-manager: the status a Deployment controller would write is set by hand.
+const setDeploymentStatus = (namespace: string, status: Record<string, unknown>) =>
+  patchAs(
+    "test-deployment-controller",
+    { apiVersion: "apps/v1", kind: "Deployment", name: "web", namespace, subresource: "status" },
+    { status },
+  )
+
+const now = new Date().toISOString().replace(/\.\d+Z$/, "Z")
+const condition = (type: string, status: string, reason: string) => ({
+  type,
+  status,
+  reason,
+  message: reason,
+  lastUpdateTime: now,
+  lastTransitionTime: now,
+})
+
+layer(stageTestLayer, { timeout: 120_000, excludeTestServices: true })(
+  "HealthChecker on the test control plane",
+  (it) => {
+    it.effect(
+      "waits for a Deployment until its status says it is available, and times out while it is not",
+      () =>
+        Effect.gen(function* () {
+          const applier = yield* Applier
+          const health = yield* HealthChecker
+          const ns = yield* testNamespace("health")
+          const { changeSet } = yield* applier.apply({
+            objects: [deployment(ns), configMap(ns, "cfg", { k: "1" })],
+            owner,
+          })
+          const refs = healthCheckTargets({ wait: true }, owner, changeSet)
+          expect(refs.map((r) => r.kind).sort()).toEqual(["ConfigMap", "Deployment"])
+
+          const timedOut = yield* Effect.flip(
+            health.check({ refs, timeout: "2 seconds", interval: "500 millis" }),
+          )
+          expect(timedOut.reason).toBe("HealthCheckFailed")
+          expect(timedOut.message).toMatch(
+            /^health check failed after .+: timeout waiting for: \[Deployment\//,
+          )
+          expect(timedOut.message).toContain(`Deployment/${ns}/web status: 'InProgress'`)
+          expect(timedOut.objects).toEqual([`Deployment/${ns}/web`])
+
+          const generation = 1
+          yield* setDeploymentStatus(ns, {
+            observedGeneration: generation,
+            replicas: 2,
+            updatedReplicas: 2,
+            readyReplicas: 2,
+            availableReplicas: 2,
+            conditions: [
+              condition("Available", "True", "MinimumReplicasAvailable"),
+              condition("Progressing", "True", "NewReplicaSetAvailable"),
+            ],
+          })
+          const healthy = yield* health.check({ refs, timeout: "10 seconds", interval: "500 millis" })
+          expect(healthy.message).toMatch(/^Health check passed in /)
+          expect(healthy.statuses.every((s) => s.result.status === "Current")).toBe(true)
+
+          // healthChecks: only the listed objects (apiVersion defaults to apps/v1, namespace to the Kustomization's).
+          const listed = healthCheckTargets(
+            { healthChecks: [{ kind: "Deployment", name: "web", namespace: ns }] },
+            owner,
+            changeSet,
+          )
+          expect(listed).toEqual([
+            { group: "apps", version: "v1", kind: "Deployment", name: "web", namespace: ns },
+          ])
+          yield* health.check({ refs: listed, timeout: "5 seconds", interval: "500 millis" })
+        }),
+    )
+
+    it.effect(
+      "fails early on a Deployment whose progress deadline was exceeded, and on missing objects at the timeout",
+      () =>
+        Effect.gen(function* () {
+          const applier = yield* Applier
+          const health = yield* HealthChecker
+          const ns = yield* testNamespace("health-failed")
+          const { changeSet } = yield* applier.apply({ objects: [deployment(ns)], owner })
+          yield* setDeploymentStatus(ns, {
+            observedGeneration: 1,
+            replicas: 2,
+            updatedReplicas: 2,
+            conditions: [condition("Progressing", "False", "ProgressDeadlineExceeded")],
+          })
+          const refs = healthCheckTargets({ wait: true }, owner, changeSet)
+          const failed = yield* Effect.flip(
+            health.check({ refs, timeout: "30 seconds", interval: "500 millis" }),
+          )
+          expect(failed.message).toContain("failed early due to stalled resources: [")
+          expect(failed.message).toContain(
+            `Deployment/${ns}/web status: 'Failed': Progress deadline exceeded`,
+          )
+
+          const missing = yield* Effect.flip(
+            health.check({
+              refs: [{ group: "", version: "v1", kind: "ConfigMap", name: "absent", namespace: ns }],
+              timeout: "1 second",
+              interval: "500 millis",
+            }),
+          )
+          expect(missing.message).toContain(`ConfigMap/${ns}/absent status: 'NotFound'`)
+        }),
+    )
+
+    it.effect("judges a custom resource by its Ready condition and observedGeneration", () =>
+      Effect.gen(function* () {
+        const applier = yield* Applier
+        const health = yield* HealthChecker
+        const ns = yield* testNamespace("health-cr")
+        const group = `h${Math.random().toString(36).slice(2, 8)}.example.com`
+        const crd: KubeObject = {
+          apiVersion: "apiextensions.k8s.io/v1",
+          kind: "CustomResourceDefinition",
+          metadata: { name: `gadgets.${group}` },
+          spec: {
+            group,
+            names: { kind: "Gadget", plural: "gadgets", singular: "gadget", listKind: "GadgetList" },
+            scope: "Namespaced",
+            versions: [
+              {
+                name: "v1",
+                served: true,
+                storage: true,
+                subresources: { status: {} },
+                schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } },
+              },
+            ],
+          },
+        }
+        const gadget: KubeObject = {
+          apiVersion: `${group}/v1`,
+          kind: "Gadget",
+          metadata: { name: "g", namespace: ns },
+          spec: { n: 1 },
+        }
+        const { changeSet } = yield* applier.apply({ objects: [crd, gadget], owner })
+        const refs = healthCheckTargets(
+          { healthChecks: [{ apiVersion: `${group}/v1`, kind: "Gadget", name: "g" }] },
+          { ...owner, namespace: ns },
+          changeSet,
+        )
+        const gadgetStatus = (status: Record<string, unknown>) =>
+          patchAs(
+            "gadget-controller",
+            { apiVersion: `${group}/v1`, kind: "Gadget", name: "g", namespace: ns, subresource: "status" },
+            { status },
+          )
+
+        yield* gadgetStatus({
+          observedGeneration: 1,
+          conditions: [condition("Ready", "False", "Provisioning")],
+        })
+        const notReady = yield* Effect.flip(
+          health.check({ refs, timeout: "1 second", interval: "500 millis" }),
+        )
+        expect(notReady.message).toContain(`Gadget/${ns}/g status: 'InProgress': Provisioning`)
+
+        // Ready, but for an older generation: still in progress.
+        yield* applier.apply({ objects: [crd, { ...gadget, spec: { n: 2 } }], owner })
+        yield* gadgetStatus({ observedGeneration: 1, conditions: [condition("Ready", "True", "Succeeded")] })
+        const stale = yield* Effect.flip(health.check({ refs, timeout: "1 second", interval: "500 millis" }))
+        expect(stale.message).toContain(`Gadget/${ns}/g status: 'InProgress': Generation 2 not yet observed`)
+
+        yield* gadgetStatus({ observedGeneration: 2, conditions: [condition("Ready", "True", "Succeeded")] })
+        yield* health.check({ refs, timeout: "5 seconds", interval: "500 millis" })
+      }),
+    )
+  },
+)

@@ -1,0 +1,93 @@
+/**
+ * Polls objects until kstatus says they are all Current, one fails, or time runs out. Shared by the
+ * health stage and by staged apply (which waits for CRDs and Namespaces before applying what needs them).
+ */
+import { Clock, Duration, Effect } from "effect"
+import type { KubeClient } from "../../kube/client.ts"
+import type { KubeError, UnknownKindError } from "../../kube/errors.ts"
+import type { RESTMapper } from "../../kube/restmapper.ts"
+import { joinApiVersion, type KubeObject, type ObjectRef } from "../apply/object.ts"
+import { computeStatus, type StatusResult } from "./kstatus.ts"
+
+export interface ObjectStatusReport {
+  readonly ref: ObjectRef
+  readonly result: StatusResult
+}
+
+/**
+ * - `ready`: all Current,
+ * - `failed`: at least one Failed (and fail-fast was asked for),
+ * - `timeout`: the deadline passed first.
+ * `statuses` is the last observation of every object.
+ */
+export interface PollOutcome {
+  readonly outcome: "ready" | "failed" | "timeout"
+  readonly statuses: ReadonlyArray<ObjectStatusReport>
+  readonly elapsed: Duration.Duration
+}
+
+export interface PollOptions {
+  readonly interval: Duration.Input
+  readonly timeout: Duration.Input
+  /** Stop at the first Failed object instead of waiting for the timeout. */
+  readonly failFast: boolean
+}
+
+/** Reads one object's kstatus; a kind that no longer exists reads as NotFound. */
+export const observe = (
+  client: KubeClient["Service"],
+  mapper: RESTMapper["Service"],
+  ref: ObjectRef,
+): Effect.Effect<StatusResult, KubeError> =>
+  mapper.resolve(joinApiVersion(ref.group, ref.version), ref.kind).pipe(
+    Effect.flatMap((resource) =>
+      client.getOption<KubeObject>(resource, ref.name, ref.namespace || undefined),
+    ),
+    Effect.map((o) =>
+      // A finished Job removed by its ttlSecondsAfterFinished did complete.
+      o._tag === "None" && ref.group === "batch" && ref.kind === "Job"
+        ? { status: "Current" as const, message: "Job not found (finished and removed after its TTL)" }
+        : computeStatus(o._tag === "Some" ? o.value : undefined),
+    ),
+    Effect.catchTag("UnknownKindError", (_: UnknownKindError) =>
+      Effect.succeed<StatusResult>({
+        status: "NotFound",
+        message: `no API for ${ref.kind} in ${joinApiVersion(ref.group, ref.version)}`,
+      }),
+    ),
+  )
+
+/** Polls until every object is Current (transient API errors count as "not yet"). */
+export const pollUntilCurrent = (
+  client: KubeClient["Service"],
+  mapper: RESTMapper["Service"],
+  refs: ReadonlyArray<ObjectRef>,
+  options: PollOptions,
+): Effect.Effect<PollOutcome> =>
+  Effect.gen(function* () {
+    const start = yield* Clock.currentTimeMillis
+    const deadline = start + Duration.toMillis(Duration.fromInputUnsafe(options.timeout))
+    const interval = Duration.fromInputUnsafe(options.interval)
+    for (;;) {
+      const statuses = yield* Effect.forEach(
+        refs,
+        (ref) =>
+          observe(client, mapper, ref).pipe(
+            Effect.catch((e) =>
+              Effect.succeed<StatusResult>({ status: "InProgress", message: `cannot read: ${e.message}` }),
+            ),
+            Effect.map((result) => ({ ref, result })),
+          ),
+        { concurrency: 4 },
+      )
+      const now = yield* Clock.currentTimeMillis
+      const elapsed = Duration.millis(now - start)
+      if (statuses.every((s) => s.result.status === "Current"))
+        return { outcome: "ready", statuses, elapsed } as const
+      if (options.failFast && statuses.some((s) => s.result.status === "Failed"))
+        return { outcome: "failed", statuses, elapsed } as const
+      if (now + Duration.toMillis(interval) > deadline)
+        return { outcome: "timeout", statuses, elapsed } as const
+      yield* Effect.sleep(interval)
+    }
+  })

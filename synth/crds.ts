@@ -1,0 +1,89 @@
+/**
+ * CustomResourceDefinitions generated from the model: the schema of each kind is `toStructural` of its Effect
+ * Schema, and names, short names, categories and printer columns come from its `ApiResource` constant.
+ */
+import { Schema } from "effect"
+import type { ApiResource } from "../model/api-resource.ts"
+import { GitRepository, gitRepositoryResource } from "../model/gitrepository.ts"
+import { Kustomization, kustomizationResource } from "../model/kustomization.ts"
+import { type JsonSchemaNode, toStructural } from "./structural.ts"
+
+/** A manifest as plain JSON. */
+export type Manifest = { readonly apiVersion: string; readonly kind: string; readonly [key: string]: unknown }
+
+/** Labels on everything Kustodian installs. */
+export const partOfLabels = { "app.kubernetes.io/part-of": "kustodian" } as const
+
+/** The `openAPIV3Schema` of a kind: its object schema, with the envelope fields left to the API server. */
+export const openApiSchema = (kind: string, objectSchema: Schema.Top): JsonSchemaNode => {
+  const structural = toStructural(Schema.toJsonSchemaDocument(objectSchema))
+  const properties = structural.properties as Record<string, JsonSchemaNode>
+  return {
+    description: `${kind} is the Schema for the ${kind} API (served as Flux's ${kind}).`,
+    type: "object",
+    properties: {
+      apiVersion: {
+        description: "APIVersion defines the versioned schema of this representation of an object.",
+        type: "string",
+      },
+      kind: {
+        description: "Kind is a string value representing the REST resource this object represents.",
+        type: "string",
+      },
+      metadata: { type: "object" },
+      spec: properties.spec,
+      status: properties.status,
+    },
+    required: ["spec"],
+  }
+}
+
+/** A CRD serving one version that is also the storage version, with the status subresource. */
+export const customResourceDefinition = (resource: ApiResource, objectSchema: Schema.Top): Manifest => ({
+  apiVersion: "apiextensions.k8s.io/v1",
+  kind: "CustomResourceDefinition",
+  metadata: {
+    name: `${resource.plural}.${resource.group}`,
+    labels: { ...partOfLabels, "app.kubernetes.io/component": "crd" },
+    // Flux marks its CRDs so a Kustomization that applies them never substitutes variables inside.
+    annotations: { "kustomize.toolkit.fluxcd.io/substitute": "disabled" },
+  },
+  spec: {
+    group: resource.group,
+    names: {
+      kind: resource.kind,
+      listKind: resource.listKind,
+      plural: resource.plural,
+      singular: resource.singular,
+      shortNames: [...resource.shortNames],
+      categories: [...resource.categories],
+    },
+    scope: "Namespaced",
+    versions: [
+      {
+        name: resource.version,
+        served: true,
+        storage: true,
+        subresources: { status: {} },
+        additionalPrinterColumns: resource.printerColumns.map((c) => ({
+          name: c.name,
+          type: c.type,
+          jsonPath: c.jsonPath,
+        })),
+        schema: { openAPIV3Schema: openApiSchema(resource.kind, objectSchema) },
+      },
+    ],
+  },
+})
+
+/** The CRDs Kustodian serves, with the file each is written to under `crds/`. */
+export const crds: ReadonlyArray<{ readonly file: string; readonly manifest: Manifest }> = [
+  {
+    file: `${gitRepositoryResource.group}_${gitRepositoryResource.plural}.yaml`,
+    manifest: customResourceDefinition(gitRepositoryResource, GitRepository),
+  },
+  {
+    file: `${kustomizationResource.group}_${kustomizationResource.plural}.yaml`,
+    manifest: customResourceDefinition(kustomizationResource, Kustomization),
+  },
+]
