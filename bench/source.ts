@@ -166,18 +166,29 @@ const main = async () => {
           const times0 = new Set(yield* artifactTimes())
           const m0 = metricSum(yield* metrics(), "rest_client_requests_total")
           const cpu0 = procStat(op.pid)
-          const g0 = {
+          const counts = () => ({
             gets: git.requests.filter((r) => r.method === "GET").length,
             posts: git.requests.filter((r) => r.method === "POST").length,
-          }
+          })
+          // POSTs − GETs over the whole log = fetches so far (an ls-remote is GET + 1 POST, a fetch GET + 2);
+          // it dips while a POST is in flight, so take the highest of a few samples.
+          const fetchesSoFar = Effect.gen(function* () {
+            let high = Number.NEGATIVE_INFINITY
+            for (let i = 0; i < 20; i++) {
+              const c = counts()
+              high = Math.max(high, c.posts - c.gets)
+              yield* Effect.sleep(50)
+            }
+            return high
+          })
+          const fetchesStart = yield* fetchesSoFar
+          const g0 = counts()
           yield* Effect.sleep(INTERVAL_S * WINDOW_INTERVALS * 1000)
           const m1 = metricSum(yield* metrics(), "rest_client_requests_total")
           const rewritten = (yield* artifactTimes()).filter((t) => !times0.has(t)).length
           const cpu1 = procStat(op.pid)
-          const g1 = {
-            gets: git.requests.filter((r) => r.method === "GET").length,
-            posts: git.requests.filter((r) => r.method === "POST").length,
-          }
+          const g1 = counts()
+          const fetchesEnd = yield* fetchesSoFar
           const storedTarballs = execFileSync("find", [join(work, "storage"), "-name", "*.tar.gz"])
             .toString()
             .trim()
@@ -189,8 +200,7 @@ const main = async () => {
             coldRequests,
             perInterval: {
               lsRemote: (g1.gets - g0.gets) / WINDOW_INTERVALS,
-              // A fetch is GET + 2 POSTs; ls-remote GET + 1 POST: extra POSTs are fetches.
-              fetches: (g1.posts - g0.posts - (g1.gets - g0.gets)) / WINDOW_INTERVALS,
+              fetches: (fetchesEnd - fetchesStart) / WINDOW_INTERVALS,
               cpuSeconds: (cpu1 - cpu0) / WINDOW_INTERVALS,
               apiRequests: (m1 - m0) / WINDOW_INTERVALS,
             },
@@ -219,7 +229,7 @@ controller (${WORKERS} workers) against the local kube-apiserver + etcd. Node ${
 | time from first create to all ${N} Ready | ${f1(result.readyMs / 1000)} s (${f1((N * 1000) / result.readyMs)} repos/s) |
 | operator CPU (incl. git children) until all Ready | ${f1(result.coldCpu)} s |
 | steady state, per interval, no new commits: ls-remote calls | ${f1(result.perInterval.lsRemote)} (one per object) |
-| steady state, per interval: upload-pack POSTs beyond one per ls-remote (a fetch adds one) | ${f1(result.perInterval.fetches)} |
+| steady state, per interval: fetches/clones (git server log: POSTs beyond one per ls-remote) | ${f1(result.perInterval.fetches)} |
 | steady state: artifacts rewritten during the window (status.artifact.lastUpdateTime changed) | ${result.rewritten} of ${N} |
 | steady state, per interval: operator CPU incl. git | ${result.perInterval.cpuSeconds.toFixed(2)} s (${((result.perInterval.cpuSeconds / INTERVAL_S) * 100).toFixed(1)} % of one core) |
 | steady state, per interval: API requests | ${f1(result.perInterval.apiRequests)} |

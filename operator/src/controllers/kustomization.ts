@@ -23,7 +23,7 @@ import { KubeClient } from "../kube/client.ts"
 import { CoreResources, type KubeObject, objectKey, type ResourceRef } from "../kube/resource.ts"
 import { Action, defineController, StageError } from "../runtime/controller.ts"
 import { makeRecorder } from "../runtime/recorder.ts"
-import { summarize } from "../stages/apply/change-set.ts"
+import { hasChanges, summarize, toChanges } from "../stages/apply/change-set.ts"
 import {
   type AccessSettings,
   checkCrossNamespaceRefs,
@@ -271,38 +271,34 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
             "apply",
             applier.apply({ objects: built.objects, owner, identity, force: ks.spec.force, timeout }),
           )
-          const previous = lastInventory(ctx.object)
           const inventory = applied.inventory
-          const changes = applied.changeSet.map((c) => ({ subject: formatRef(c.ref), action: c.action }))
-          yield* ctx.emit({ _tag: "Applied", changes })
+          yield* ctx.emit({ _tag: "Applied", changes: toChanges(applied.changeSet) })
 
-          if (ks.spec.prune) {
-            const stale = staleEntries(previous, inventory)
-            if (stale.length > 0) {
-              const pruned = yield* ctx.stage(
-                "prune",
-                pruner.prune({ entries: stale, owner, identity, timeout }).pipe(
-                  // Objects that could not be deleted stay in the inventory, so the next reconcile retries them.
-                  Effect.tapError((e) =>
-                    ctx.emit({
-                      _tag: "InventoryRecorded",
-                      entries: mergeInventories(inventory, e.remaining).entries,
-                    }),
+          const stale = ks.spec.prune ? staleEntries(lastInventory(ctx.object), inventory) : []
+          const pruned =
+            stale.length === 0
+              ? []
+              : (yield* ctx.stage(
+                  "prune",
+                  pruner.prune({ entries: stale, owner, identity, timeout }).pipe(
+                    // Objects that could not be deleted stay in the inventory, so the next reconcile retries them.
+                    Effect.tapError((e) =>
+                      ctx.emit({
+                        _tag: "InventoryRecorded",
+                        entries: mergeInventories(inventory, e.remaining).entries,
+                      }),
+                    ),
                   ),
-                ),
-              )
-              const deleted = pruned.changeSet.map((c) => ({ subject: formatRef(c.ref), action: c.action }))
-              yield* ctx.emit({ _tag: "Pruned", changes: deleted })
-              changes.push(...deleted)
-            }
-          }
+                )).changeSet
+          if (pruned.length > 0) yield* ctx.emit({ _tag: "Pruned", changes: toChanges(pruned) })
           yield* ctx.emit({ _tag: "InventoryRecorded", entries: inventory.entries })
 
-          if (changes.some((c) => c.action !== "unchanged" && c.action !== "skipped")) {
+          const changeSet = [...applied.changeSet, ...pruned]
+          if (hasChanges(changeSet)) {
             yield* recorder.publish(kustomizationRef, ctx.object, {
               type: "Normal",
               reason: "ReconciliationSucceeded",
-              note: summarize([...applied.changeSet]),
+              note: summarize(changeSet),
               annotations: { [revisionAnnotation]: artifact.revision },
             })
           }

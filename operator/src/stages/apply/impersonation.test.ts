@@ -22,7 +22,6 @@ describe("impersonation", () => {
     expect(identityFor({ namespace: "team", name: "apps" })).toEqual({ _tag: "Controller" })
     expect(impersonationHeaders({ _tag: "ServiceAccount", namespace: "team", name: "deployer" })).toEqual({
       "Impersonate-User": "system:serviceaccount:team:deployer",
-      "Impersonate-Group": ["system:serviceaccounts", "system:serviceaccounts:team"],
     })
   })
 

@@ -47,16 +47,15 @@ export const identityFor = (spec: AccessSpec, settings: AccessSettings = {}): Id
 export const describeIdentity = (identity: Identity): string =>
   identity._tag === "Controller" ? "the controller" : `ServiceAccount ${identity.namespace}/${identity.name}`
 
-/** The user name Kubernetes gives a ServiceAccount, and the groups its tokens carry. */
-export const impersonationHeaders = (
-  identity: Identity,
-): Readonly<Record<string, string | ReadonlyArray<string>>> =>
+/**
+ * The user name Kubernetes gives a ServiceAccount. No `Impersonate-Group`: for a ServiceAccount user the API
+ * server adds `system:serviceaccounts` and `system:serviceaccounts:<ns>` itself, and a controller allowed to
+ * impersonate groups could also impersonate `system:masters` — so its RBAC grants users only.
+ */
+export const impersonationHeaders = (identity: Identity): Readonly<Record<string, string>> =>
   identity._tag === "Controller"
     ? {}
-    : {
-        "Impersonate-User": `system:serviceaccount:${identity.namespace}:${identity.name}`,
-        "Impersonate-Group": ["system:serviceaccounts", `system:serviceaccounts:${identity.namespace}`],
-      }
+    : { "Impersonate-User": `system:serviceaccount:${identity.namespace}:${identity.name}` }
 
 /**
  * With `--no-cross-namespace-refs`, a source or dependency in another namespace is refused: AccessDenied,
@@ -91,10 +90,9 @@ export const checkCrossNamespaceRefs = (
 export const impersonating = (conn: Connection, identity: Identity): Connection => {
   if (identity._tag === "Controller") return conn
   const extra = impersonationHeaders(identity)
-  // node:http sends an array value as repeated header lines, which is how several groups are impersonated.
   return {
     ...conn,
-    headers: async () => ({ ...(await conn.headers()), ...(extra as Record<string, string>) }),
+    headers: async () => ({ ...(await conn.headers()), ...extra }),
     close: () => {},
   }
 }
