@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Schema } from "effect"
 import * as fc from "fast-check"
-import { Condition, ConditionType, Reason } from "./condition.ts"
+import { Condition, ConditionType } from "./condition.ts"
 import { eventArb } from "./events.arbitrary.ts"
 import type { DomainEvent, Recorded } from "./events.ts"
 import { MaxHistory, project, type ReconcileStatus, readyOf, statusEquals } from "./projection.ts"

@@ -47,5 +47,5 @@ describe("cluster:up / cluster:down", () => {
     const again = await cli("down")
     expect(again.code).toBe(0)
     expect(again.stderr).toContain("no local cluster running")
-  })
+  }, 300_000) // a control plane start and stop in child processes: minutes on a loaded 2-core machine
 })

@@ -168,7 +168,7 @@ const writeCerts = (dir: string) => {
 }
 
 const start = Effect.fn("LocalControlPlane.start")(function* (opts: StartOptions) {
-  const timeoutMs = opts.startTimeoutMs ?? 90_000
+  const timeoutMs = opts.startTimeoutMs ?? 120_000
   const dir = yield* stateDirFor(opts)
   const t0 = Date.now()
   const { ca, admin } = yield* Effect.try({

@@ -31,7 +31,7 @@ export interface StartOptions {
    * current process. `"none"` lets the cluster outlive its starter (`cluster:up`).
    */
   readonly ownerPid?: number | "none"
-  /** How long to wait for readiness (default 90 s: contended CI machines are slow). */
+  /** How long to wait for readiness (default 120 s: starts took up to 50 s here at a load average of 17 on 2 cores). */
   readonly startTimeoutMs?: number
 }
 

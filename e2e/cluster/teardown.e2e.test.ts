@@ -41,7 +41,7 @@ describe("local control plane lifecycle", () => {
     expect(cluster.pids.filter((p) => isRunning(p))).toEqual([])
     expect(processesMentioning(dir)).toEqual([])
     expect(existsSync(dir)).toBe(false)
-  })
+  }, 180_000)
 
   it("is stopped by its reaper when the owning process is SIGKILLed", async () => {
     const owner = spawn("sleep", ["600"], { stdio: "ignore" })
@@ -54,5 +54,5 @@ describe("local control plane lifecycle", () => {
     } finally {
       await stop()
     }
-  })
+  }, 180_000)
 })

@@ -20,25 +20,17 @@ import { ConfigLookup } from "./stages/build/config-lookup.ts"
 import { Kustomize } from "./stages/build/kustomize.ts"
 import { Decryptor } from "./stages/decrypt/decryptor.ts"
 import { KeyProviders } from "./stages/decrypt/providers.ts"
-import { ArtifactServer } from "./stages/fetch/artifact-server.ts"
-import { Git } from "./stages/fetch/git.ts"
-import { GitSource } from "./stages/fetch/git-source.ts"
-import { ArtifactFetcher } from "./stages/fetch/source-artifact.ts"
-import { ArtifactStorage } from "./stages/fetch/storage.ts"
+import { type SourceConfig, sourceLayer } from "./stages/fetch/layer.ts"
 import { HealthChecker } from "./stages/health/health-check.ts"
 import { Pruner } from "./stages/prune/prune.ts"
 
 /** The flags of `kustodian controller` (Flux's names where Flux has the flag). */
 export interface OperatorOptions {
   readonly kubeconfig: KubeConfigSource
-  /** `--health-addr` / `--metrics-addr` port: /metrics, /healthz, /readyz. */
-  readonly probePort: number
-  /** `--storage-addr` port of the artifact server (0 picks a free one). */
-  readonly storagePort: number
-  /** `--storage-path`. */
-  readonly storagePath: string
-  /** `--storage-adv-addr`: `host[:port]` written into artifact URLs. */
-  readonly storageAdvertisedAddress: string
+  /** `--metrics-addr` (alias `--health-addr`): where /metrics, /healthz and /readyz are served. */
+  readonly probes: { readonly host?: string | undefined; readonly port: number }
+  /** `--storage-path`, `--storage-addr`, `--storage-adv-addr`, `--artifact-retention`. */
+  readonly source: SourceConfig
   /** `--watch-all-namespaces=false` limits the controllers to this namespace. */
   readonly namespace?: string | undefined
   /** `--concurrent`. */
@@ -49,8 +41,8 @@ export interface OperatorOptions {
   readonly macPolicy: "strict" | "warn" | "ignore"
   readonly defaultServiceAccount?: string | undefined
   readonly noCrossNamespaceRefs: boolean
-  /** `--artifact-retention`: artifacts kept per GitRepository. */
-  readonly artifactRetention: number
+  /** `--no-remote-bases`: kustomizations may only use files of their own source. */
+  readonly noRemoteBases: boolean
   /** OTLP/HTTP endpoint for traces (OTEL_EXPORTER_OTLP_ENDPOINT). */
   readonly otlpEndpoint?: string | undefined
   readonly instance?: string | undefined
@@ -60,22 +52,13 @@ export interface OperatorOptions {
 export const operatorLayer = (options: OperatorOptions) => {
   const kube = Layer.mergeAll(KubeClient.layer(options.kubeconfig), KubeAccess.layer(options.kubeconfig))
   const mapper = RESTMapper.layer.pipe(Layer.provideMerge(kube))
-  const storage = ArtifactStorage.layer({
-    root: options.storagePath,
-    advertisedAddress: options.storageAdvertisedAddress,
-    retention: options.artifactRetention,
-  })
-  const source = Layer.mergeAll(
-    GitSource.layer.pipe(Layer.provide(Git.layer)),
-    ArtifactServer.layer({ port: options.storagePort }),
-    ArtifactFetcher.layer,
-  ).pipe(Layer.provideMerge(storage))
+  const source = sourceLayer(options.source)
   const lookup = ConfigLookup.layerKube
   const decryptor = Decryptor.layer({ macPolicy: options.macPolicy }).pipe(
     Layer.provide(KeyProviders.none),
     Layer.provide(lookup),
   )
-  const build = Builder.layer().pipe(
+  const build = Builder.layer({ noRemoteBases: options.noRemoteBases }).pipe(
     Layer.provide(Layer.mergeAll(decryptor, Kustomize.layer, lookup, ArtifactUnpacker.layer)),
     Layer.provide(source),
   )
@@ -86,7 +69,7 @@ export const operatorLayer = (options: OperatorOptions) => {
   )
 }
 
-/** Runs both controllers until interrupted (SIGTERM/SIGINT through `NodeRuntime.runMain`). */
+/** Runs both controllers until interrupted; interruption is the graceful shutdown (see `runManager`). */
 export const runOperator = (options: OperatorOptions) =>
   Effect.gen(function* () {
     const instance = options.instance ?? process.env.POD_NAME ?? hostname()
@@ -100,7 +83,7 @@ export const runOperator = (options: OperatorOptions) =>
     ]
     return yield* runManager({
       controllers,
-      probes: { port: options.probePort },
+      probes: options.probes,
       run: { workers: options.workers, instance },
       leaderElection:
         options.leaderElectionNamespace === undefined

@@ -6,6 +6,7 @@ import { parseArgs } from "node:util"
 import { Cause, Effect, Exit, Fiber } from "effect"
 import type { KubeConfigSource } from "../kube/connection.ts"
 import { type OperatorOptions, runOperator } from "../operator.ts"
+import { parseListenAddress } from "../stages/fetch/layer.ts"
 import { UsageError } from "./args.ts"
 
 export const controllerUsage = `kustodian controller [flags]
@@ -21,12 +22,15 @@ export const controllerUsage = `kustodian controller [flags]
   --sops-mac-policy strict|warn|ignore   MAC check of encrypted files before the build (default warn)
   --default-service-account NAME    impersonated when a Kustomization names no serviceAccountName
   --no-cross-namespace-refs         refuse sources and dependencies in other namespaces
+  --no-remote-bases                 refuse kustomize bases outside the source (e.g. remote Git URLs)
   --log-level LEVEL                 accepted for Flux compatibility; logs are JSON at info`
 
-const port = (flag: string, value: string): number => {
-  const n = Number(value.slice(value.lastIndexOf(":") + 1))
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--${flag}: not a port: ${value}`)
-  return n
+const listenAddress = (flag: string, value: string) => {
+  try {
+    return parseListenAddress(value)
+  } catch {
+    throw new UsageError(`--${flag}: expected [host]:port, got ${value}`)
+  }
 }
 
 const bool = (flag: string, value: string | boolean | undefined, fallback: boolean): boolean => {
@@ -59,6 +63,7 @@ export const parseControllerFlags = (
       "sops-mac-policy": { type: "string" },
       "default-service-account": { type: "string" },
       "no-cross-namespace-refs": { type: "boolean" },
+      "no-remote-bases": { type: "boolean" },
       "log-level": { type: "string" },
       "otlp-endpoint": { type: "string" },
     },
@@ -73,7 +78,8 @@ export const parseControllerFlags = (
   const macPolicy = values["sops-mac-policy"] ?? "warn"
   if (macPolicy !== "strict" && macPolicy !== "warn" && macPolicy !== "ignore")
     throw new UsageError(`--sops-mac-policy: expected strict, warn or ignore, got ${macPolicy}`)
-  const storagePort = port("storage-addr", values["storage-addr"] ?? ":9090")
+  const storageAddr = values["storage-addr"] ?? ":9090"
+  const storagePort = listenAddress("storage-addr", storageAddr).port
   const workers = Number(values.concurrent ?? "4")
   const retention = Number(values["artifact-retention"] ?? "2")
   if (!Number.isInteger(workers) || workers < 1)
@@ -87,17 +93,20 @@ export const parseControllerFlags = (
     )
   return {
     kubeconfig,
-    probePort: port("metrics-addr", values["metrics-addr"] ?? values["health-addr"] ?? ":8080"),
-    storagePort,
-    storagePath: values["storage-path"] ?? "/data",
-    storageAdvertisedAddress: values["storage-adv-addr"] ?? `localhost:${storagePort}`,
+    probes: listenAddress("metrics-addr", values["metrics-addr"] ?? values["health-addr"] ?? ":8080"),
+    source: {
+      storagePath: values["storage-path"] ?? "/data",
+      storageAddr,
+      storageAdvAddr: values["storage-adv-addr"] ?? `localhost:${storagePort}`,
+      retention,
+    },
     namespace: allNamespaces ? undefined : runtimeNamespace,
     workers,
     leaderElectionNamespace: values["enable-leader-election"] ? runtimeNamespace : undefined,
     macPolicy,
     defaultServiceAccount: values["default-service-account"],
     noCrossNamespaceRefs: values["no-cross-namespace-refs"] === true,
-    artifactRetention: retention,
+    noRemoteBases: values["no-remote-bases"] === true,
     otlpEndpoint: values["otlp-endpoint"] ?? env.OTEL_EXPORTER_OTLP_ENDPOINT,
     instance: env.POD_NAME,
   }

@@ -38,7 +38,8 @@ const keys = async () => {
   return { identity, recipient: await identityToRecipient(identity) }
 }
 
-describe("kustodian CLI", () => {
+// every case starts several real `kustodian` processes (~1–3 s each on a loaded 2-core machine)
+describe("kustodian CLI", { timeout: 240_000 }, () => {
   it("encrypts with --age and decrypts with SOPS_AGE_KEY_FILE, SOPS_AGE_KEY and the default keys file", async () => {
     const { identity, recipient } = await keys()
     const dir = mkdtempSync(join(root, "a-"))

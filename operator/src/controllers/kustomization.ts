@@ -30,7 +30,6 @@ import {
   identityFor,
   KubeAccess,
 } from "../stages/apply/impersonation.ts"
-import { formatRef } from "../stages/apply/object.ts"
 import { Applier } from "../stages/apply/staged-apply.ts"
 import { Builder } from "../stages/build/builder.ts"
 import { sourceArtifactOf } from "../stages/fetch/source-artifact.ts"
