@@ -8,7 +8,7 @@
  */
 import { execFileSync, spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { cpus, tmpdir, totalmem } from "node:os"
+import { cpus, loadavg, tmpdir, totalmem } from "node:os"
 import { join, resolve } from "node:path"
 import { performance } from "node:perf_hooks"
 import { toolPath } from "../e2e/support/tools.ts"
@@ -123,6 +123,7 @@ const sopsDecrypt = (file: string): Result => {
   return summarise(latencies, peak)
 }
 
+const loadStart = loadavg()[0]!
 const rows: Array<string> = []
 const fmt = (r: Result) =>
   `${r.filesPerSecond.toFixed(1)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.peakMiB.toFixed(0)}`
@@ -145,6 +146,7 @@ const section = [
   `as one process per file (${sopsIterations} runs; PGP through gpg/gpg-agent). Latencies in ms, peak memory = max RSS in MiB`,
   `(Kustodian: the whole Node process; sops: the sops process, gpg-agent not counted). The machine is shared, so`,
   "absolute numbers are noisy; compare the columns of one run.",
+  `Load average (1 min) ${loadStart.toFixed(1)} at the start and ${loadavg()[0]!.toFixed(1)} at the end of this run.`,
   "",
   "| file | Kustodian files/s | p50 | p99 | peak MiB | Kustodian+cache files/s | sops files/s | p50 | p99 | peak MiB |",
   "|---|---|---|---|---|---|---|---|---|---|",

@@ -81,6 +81,9 @@ const referenced = (obj: KubeObject, kind: "Secret" | "ConfigMap"): ReadonlyArra
 const fail = (reason: string, message: string, extra: { terminal?: boolean; retryAfterMs?: number } = {}) =>
   new StageError({ reason, message, ...extra })
 
+const artifactRevision = (obj: KubeObject): string | undefined =>
+  (obj.status as { artifact?: { revision?: string } } | undefined)?.artifact?.revision
+
 /** Is this Kustomization Ready for its current generation (what `dependsOn` waits for)? */
 const isReady = (obj: KubeObject): boolean => {
   const status = obj.status as
@@ -183,6 +186,8 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
         {
           resource: gitRepositoryRef,
           map: (o, ks) => ks.byIndex(Index.source, objectKey(o.metadata.namespace, o.metadata.name)),
+          // Only a new artifact matters, as in Flux; other status writes of the source do not.
+          changed: (before, after) => artifactRevision(before) !== artifactRevision(after),
         },
         {
           resource: CoreResources.secret,

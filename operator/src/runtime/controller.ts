@@ -60,6 +60,11 @@ export interface SecondaryWatch<K extends KubeObject> {
   readonly labelSelector?: string | undefined
   /** The keys of the primaries to requeue, usually via an index of the primary store. */
   readonly map: (obj: KubeObject, primaries: Store<K>) => ReadonlyArray<ObjectKey>
+  /**
+   * Whether an update matters to the primaries (default: any new resourceVersion). A Kustomization cares about
+   * its GitRepository's artifact revision, not about every status write.
+   */
+  readonly changed?: ((previous: KubeObject, next: KubeObject) => boolean) | undefined
 }
 
 /**

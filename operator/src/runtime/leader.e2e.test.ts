@@ -98,7 +98,13 @@ describe("leader election with two operator processes", () => {
         for (const n of ["w1", "w2", "w3"]) yield* addWidget(n)
         yield* poll("widgets ready", readyWidgets(["w1", "w2", "w3"]), 60_000)
         // Only the leader published Events (reportingInstance is the process identity).
-        const events = yield* client.list(CoreResources.event, { namespace: ns })
+        // Events follow the status write, so wait for all three success Events.
+        const events = yield* poll(
+          "three success events",
+          client
+            .list(CoreResources.event, { namespace: ns })
+            .pipe(Effect.map((l) => (l.items.length >= 3 ? Option.some(l) : Option.none()))),
+        )
         const instances = new Set(
           events.items.map((e) => (e as KubeObject & { reportingInstance: string }).reportingInstance),
         )
@@ -139,6 +145,9 @@ describe("leader election with two operator processes", () => {
         const handoverMs = Date.now() - termAt
         expect(handoverMs, logTail(standby.logFile)).toBeLessThan(LeaseMs)
         expect(logTail(standby.logFile, 50)).toContain("released leadership")
+        yield* Effect.logInfo("leader election timings").pipe(
+          Effect.annotateLogs({ takeoverMs, handoverMs, leaseMs: LeaseMs }),
+        )
       }).pipe(Effect.provide(KubeClient.layer({ _tag: "File", path: testKubeconfigPath() }))),
     180_000,
   )

@@ -175,9 +175,10 @@ export const runController = <K extends KubeObject, R>(
           reflector.run((event) => {
             switch (event._tag) {
               case "Applied":
-                // Status-only churn of secondaries does not matter to primaries; spec/data changes do.
+                // A resync that changed nothing, or a change the watch declares irrelevant, requeues nobody.
                 return event.previous !== undefined &&
-                  event.previous.metadata.resourceVersion === event.object.metadata.resourceVersion
+                  (event.previous.metadata.resourceVersion === event.object.metadata.resourceVersion ||
+                    (watch.changed !== undefined && !watch.changed(event.previous, event.object)))
                   ? Effect.void
                   : requeue(event.object)
               case "Deleted":

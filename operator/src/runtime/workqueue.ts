@@ -99,6 +99,13 @@ export const makeWorkQueue = Effect.fnUntraced(function* (options: WorkQueueOpti
     const key = yield* Queue.take(ready)
     dirty.delete(key)
     inFlight.add(key)
+    // Every reconcile schedules its own next run (interval, backoff or none); a timer left from an earlier
+    // outcome would otherwise fire mid-reconcile and start the key again at once, skipping its backoff.
+    const timer = timers.get(key)
+    if (timer !== undefined) {
+      timers.delete(key)
+      yield* Fiber.interrupt(timer.fiber)
+    }
     const since = addedAt.get(key)
     addedAt.delete(key)
     if (since !== undefined)

@@ -86,8 +86,8 @@ export const pollUntilCurrent = (
         return { outcome: "ready", statuses, elapsed } as const
       if (options.failFast && statuses.some((s) => s.result.status === "Failed"))
         return { outcome: "failed", statuses, elapsed } as const
-      if (now + Duration.toMillis(interval) > deadline)
-        return { outcome: "timeout", statuses, elapsed } as const
-      yield* Effect.sleep(interval)
+      if (now >= deadline) return { outcome: "timeout", statuses, elapsed } as const
+      // The last look happens at the deadline itself, so the whole timeout is waited, as Flux does.
+      yield* Effect.sleep(Math.min(Duration.toMillis(interval), deadline - now))
     }
   })
