@@ -23,7 +23,7 @@ import { KubeClient } from "../kube/client.ts"
 import { CoreResources, type KubeObject, objectKey, type ResourceRef } from "../kube/resource.ts"
 import { Action, defineController, StageError } from "../runtime/controller.ts"
 import { makeRecorder } from "../runtime/recorder.ts"
-import { hasChanges, summarize, toChanges } from "../stages/apply/change-set.ts"
+import { toChanges } from "../stages/apply/change-set.ts"
 import {
   type AccessSettings,
   checkCrossNamespaceRefs,
@@ -296,16 +296,6 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
                 )).changeSet
           if (pruned.length > 0) yield* ctx.emit({ _tag: "Pruned", changes: toChanges(pruned) })
           yield* ctx.emit({ _tag: "InventoryRecorded", entries: inventory.entries })
-
-          const changeSet = [...applied.changeSet, ...pruned]
-          if (hasChanges(changeSet)) {
-            yield* recorder.publish(kustomizationRef, ctx.object, {
-              type: "Normal",
-              reason: "ReconciliationSucceeded",
-              note: summarize(changeSet),
-              annotations: { [revisionAnnotation]: artifact.revision },
-            })
-          }
 
           const targets = healthCheckTargets(ks.spec, owner, applied.changeSet)
           if (targets.length === 0) {

@@ -340,8 +340,14 @@ export const runController = <K extends KubeObject, R>(
             terminal: failure.terminal === true,
             durationMs,
           })
-        } else if (!entries.some((e) => isOutcome(e.event))) {
-          yield* ctx.emit({ _tag: "Succeeded", message: "Reconciliation succeeded", durationMs })
+        } else {
+          const i = entries.findIndex((e) => isOutcome(e.event))
+          const own = entries[i]
+          if (own === undefined)
+            yield* ctx.emit({ _tag: "Succeeded", message: "Reconciliation succeeded", durationMs })
+          // The controller said how it succeeded; how long it took is the runtime's to measure.
+          else if (own.event._tag === "Succeeded" && own.event.durationMs === undefined)
+            entries[i] = { ...own, event: { ...own.event, durationMs } }
         }
 
         const next = project(last, entries)
