@@ -10,6 +10,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
 import { parse } from "yaml"
 import { testKubeconfigPath, testNamespace } from "../../../e2e/support/cluster.ts"
+import { eventually } from "../../../e2e/support/eventually.ts"
 import {
   commitFiles,
   createBareRepo,
@@ -99,23 +100,6 @@ const startController = (namespace: string) =>
         run: { workers: 4, backoff: { baseMs: 500, capMs: 3_000 } },
       }),
     )
-  })
-
-const eventually = <A, E, R>(
-  what: string,
-  check: Effect.Effect<Option.Option<A>, E, R>,
-  timeoutMs = 30_000,
-) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + timeoutMs
-    let last: unknown
-    while (Date.now() < deadline) {
-      const r = yield* check
-      if (Option.isSome(r)) return r.value
-      last = r
-      yield* Effect.sleep(200)
-    }
-    return yield* Effect.die(new Error(`timed out waiting for ${what} ${JSON.stringify(last)}`))
   })
 
 const getRepo = (ns: string, name: string) =>

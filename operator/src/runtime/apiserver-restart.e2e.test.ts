@@ -9,6 +9,7 @@ import { dirname, join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Option } from "effect"
 import { httpsStatus, type LocalClusterState, localProvider } from "../../../e2e/cluster/local.ts"
+import { eventually } from "../../../e2e/support/eventually.ts"
 import { freePort } from "../../../e2e/support/ports.ts"
 import { daemon, stopGroup, waitReady } from "../../../e2e/support/process.ts"
 import { hasTool, toolPath } from "../../../e2e/support/tools.ts"
@@ -18,20 +19,8 @@ import { CoreResources, type KubeObject } from "../kube/resource.ts"
 import { installWidgetCrd, type Widget, widgetController, widgetResource } from "./fixtures/widget.ts"
 import { runManager } from "./manager.ts"
 
-const poll = <A, E, R>(
-  what: string,
-  check: Effect.Effect<Option.Option<A>, E, R>,
-  timeoutMs = 60_000,
-): Effect.Effect<A, E, R> =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + timeoutMs
-    while (Date.now() < deadline) {
-      const r = yield* check
-      if (Option.isSome(r)) return r.value
-      yield* Effect.sleep(200)
-    }
-    return yield* Effect.die(new Error(`timed out waiting for ${what}`))
-  })
+const poll = <A, E, R>(what: string, check: Effect.Effect<Option.Option<A>, E, R>, timeoutMs = 60_000) =>
+  eventually(what, check, timeoutMs)
 
 const startApiserver = (args: ReadonlyArray<string>, dir: string, name: string, ca: string, port: number) =>
   Effect.gen(function* () {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { testKubeconfigPath, testNamespace } from "../../../e2e/support/cluster.ts"
+import { eventually } from "../../../e2e/support/eventually.ts"
 import { logTail } from "../../../e2e/support/process.ts"
 import type { ReconcileStatus } from "../../../model/projection.ts"
 import { KubeClient } from "../kube/client.ts"
@@ -18,20 +19,8 @@ const leaseEnv = (ns: string) => ({
   RETRY_PERIOD_MS: String(RetryMs),
 })
 
-const poll = <A, E, R>(
-  what: string,
-  check: Effect.Effect<Option.Option<A>, E, R>,
-  timeoutMs = 30_000,
-): Effect.Effect<A, E, R> =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + timeoutMs
-    while (Date.now() < deadline) {
-      const r = yield* check
-      if (Option.isSome(r)) return r.value
-      yield* Effect.sleep(100)
-    }
-    return yield* Effect.die(new Error(`timed out waiting for ${what}`))
-  })
+const poll = <A, E, R>(what: string, check: Effect.Effect<Option.Option<A>, E, R>, timeoutMs = 30_000) =>
+  eventually(what, check, timeoutMs, 100)
 
 describe("leader election with two operator processes", () => {
   it.live(

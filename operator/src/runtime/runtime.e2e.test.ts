@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Option } from "effect"
 import * as fc from "fast-check"
 import { testKubeconfigPath, testNamespace } from "../../../e2e/support/cluster.ts"
+import { eventually } from "../../../e2e/support/eventually.ts"
 import type { Condition } from "../../../model/condition.ts"
 import { eventArb } from "../../../model/events.arbitrary.ts"
 import type { Recorded } from "../../../model/events.ts"
@@ -13,22 +14,6 @@ import { installWidgetCrd, type Widget, widgetController, widgetResource } from 
 import { runManager } from "./manager.ts"
 
 const kube = () => KubeClient.layer({ _tag: "File", path: testKubeconfigPath() })
-
-/** Polls `check` every 200 ms until it returns Some, failing after `timeoutMs`. */
-const eventually = <A, E, R>(
-  what: string,
-  check: Effect.Effect<Option.Option<A>, E, R>,
-  timeoutMs = 30_000,
-): Effect.Effect<A, E, R> =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + timeoutMs
-    while (Date.now() < deadline) {
-      const result = yield* check
-      if (Option.isSome(result)) return result.value
-      yield* Effect.sleep(200)
-    }
-    return yield* Effect.die(new Error(`timed out waiting for ${what}`))
-  })
 
 const getWidget = (ns: string, name: string) =>
   Effect.gen(function* () {
