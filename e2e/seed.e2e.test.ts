@@ -7,8 +7,9 @@
 import { mkdir, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { createTestNamespace, kubectl, runKubectl, testKubeconfigPath } from "./support/cluster.ts"
+import { eventually } from "./support/eventually.ts"
 import { commitFiles, createBareRepo, gitHttpServer } from "./support/git-server.ts"
 import { operatorProcess } from "./support/operator-process.ts"
 import { logTail } from "./support/process.ts"
@@ -71,16 +72,8 @@ const readyOf = (ns: string, kind: string, name: string) =>
   })
 
 /** Polls until `check` gives a value (what a user does with `kubectl get -w`). */
-const eventually = <A>(what: string, check: Effect.Effect<A | undefined>, timeoutMs = 90_000) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + timeoutMs
-    while (Date.now() < deadline) {
-      const value = yield* check
-      if (value !== undefined) return value
-      yield* Effect.sleep(500)
-    }
-    return yield* Effect.die(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`))
-  })
+const until = <A>(what: string, check: Effect.Effect<A | undefined>) =>
+  eventually(what, check.pipe(Effect.map(Option.fromNullishOr)), 90_000, 500)
 
 /** `flux reconcile source git`: ask for a fetch now instead of waiting for the interval. */
 const requestReconcile = (ns: string, kind: string, name: string) =>
@@ -220,7 +213,7 @@ describe("the seed, end to end", () => {
 
         // A changed secret in Git: the cluster follows.
         yield* push({ "basic-auth.yaml": yield* encryptSecret("rotated-1") })
-        yield* eventually(
+        yield* until(
           "the rotated password in the cluster",
           secretValues(ns, "basic-auth").pipe(
             Effect.map((v) => (v?.password === "rotated-1" ? v : undefined)),
@@ -235,7 +228,7 @@ describe("the seed, end to end", () => {
         )
         expect(tampered).not.toBe(good)
         yield* push({ "basic-auth.yaml": tampered })
-        const failed = yield* eventually(
+        const failed = yield* until(
           "Ready=False after the tampered push",
           readyOf(ns, "kustomization", "my-secrets").pipe(
             Effect.map((r) => (r?.status === "False" && r.reason === "BuildFailed" ? r : undefined)),
@@ -289,7 +282,7 @@ spec:
           "conflict/patch.yaml": patch,
           "conflict/kustomization.yaml": `namespace: ${ns}\nresources:\n  - pod.yaml\npatches:\n  - path: patch.yaml\n`,
         })
-        const podJson = yield* eventually(
+        const podJson = yield* until(
           "the Pod of the encrypted_regex conflict",
           Effect.promise(async () => {
             const r = await runKubectl(["-n", ns, "get", "pod", "pod", "-o", "json"])
@@ -305,7 +298,7 @@ spec:
           main: [{ name: "SECRET_NAME", value: "secret value" }],
           patched: [{ name: "MainEnvValueIsEncrypted", value: "but this one is not" }],
         })
-        yield* eventually(
+        yield* until(
           "the good file after the tampered one",
           secretValues(ns, "basic-auth").pipe(
             Effect.map((v) => (v?.password === "rotated-2" ? v : undefined)),
@@ -314,7 +307,7 @@ spec:
 
         // The file leaves Git: the Secret is pruned.
         yield* push({ "basic-auth.yaml": null })
-        yield* eventually(
+        yield* until(
           "basic-auth pruned",
           secretValues(ns, "basic-auth").pipe(Effect.map((v) => (v === undefined ? true : undefined))),
         )
