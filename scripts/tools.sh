@@ -2,7 +2,7 @@
 # Builds or installs the real tools the tests talk to, caching binaries outside the repository in
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/kustodian/tools/<name>-<version>/
 # Versions live in scripts/tools/versions.env. Cached tools are skipped; concurrent runs serialise per tool (flock).
-# Usage: scripts/tools.sh [apt|kustomize|sops|etcd|kubernetes ...]   (no arguments: everything)
+# Usage: scripts/tools.sh [apt|kustomize|sandbox|sops|etcd|kubernetes ...]   (no arguments: everything)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=tools/versions.env
@@ -144,18 +144,29 @@ build_kubernetes() {
       k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl)
 }
 
+# ---------------------------------------------------------------------------------------------- the sandbox
+# Our own Landlock wrapper around kustomize (sandbox/main.go), cached by the hash of its sources; the image
+# builds the same sources. e2e/support/tools.ts computes the same key (sandboxSourceHash).
+sandbox_hash() {
+  (cd "$ROOT/sandbox" && cat go.mod go.sum $(LC_ALL=C ls -1 -- *.go | LC_ALL=C sort)) | sha256sum | cut -c1-12
+}
+build_sandbox() {
+  (cd "$ROOT/sandbox" && go build -p "$JOBS" -trimpath -ldflags=-s\ -w -o "$OUT/kustodian-sandbox" .)
+}
+
 main() {
   local want=("$@")
   if ! command -v go >/dev/null; then
     log "go not found: the tools are built from the Go module proxy and need Go >= 1.26 on PATH"
     return 1
   fi
-  ((${#want[@]})) || want=(apt kustomize sops etcd kubernetes)
+  ((${#want[@]})) || want=(apt kustomize sandbox sops etcd kubernetes)
   local total=$SECONDS t
   for t in "${want[@]}"; do
     case "$t" in
     apt) need_apt ;;
     kustomize) run_locked kustomize "$CACHE/kustomize-$KUSTOMIZE_VERSION" build_kustomize ;;
+    sandbox) run_locked sandbox "$CACHE/sandbox-$(sandbox_hash)" build_sandbox ;;
     sops) run_locked sops "$CACHE/sops-$SOPS_VERSION" build_sops ;;
     etcd) run_locked etcd "$CACHE/etcd-$ETCD_VERSION" build_etcd ;;
     kubernetes | kube-apiserver | kubectl) run_locked kubernetes "$CACHE/kubernetes-$KUBERNETES_VERSION" build_kubernetes ;;

@@ -46,6 +46,8 @@ export const operatorProcess = (options: OperatorProcessOptions) =>
       `--storage-adv-addr=127.0.0.1:${storagePort}`,
       `--storage-path=${join(dir, "storage")}`,
       ...(options.namespace === undefined ? [] : ["--watch-all-namespaces=false"]),
+      // Every test operator runs kustomize under the real Landlock sandbox: a kernel without it fails loudly.
+      "--kustomize-sandbox=required",
       ...(options.flags ?? []),
     ]
     const d = yield* daemon({
@@ -57,6 +59,7 @@ export const operatorProcess = (options: OperatorProcessOptions) =>
         ...process.env,
         ...(options.namespace === undefined ? {} : { RUNTIME_NAMESPACE: options.namespace }),
         KUSTODIAN_KUSTOMIZE: toolPath("kustomize"),
+        KUSTODIAN_SANDBOX: toolPath("kustodian-sandbox"),
         // The operator never falls back to a gpg keyring of its host: keys come from decryption Secrets only.
         GNUPGHOME: join(dir, "no-gnupg"),
       },

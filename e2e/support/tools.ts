@@ -4,7 +4,8 @@
  * the Debian ones (age, age-keygen, gpg, git, sshd) from PATH. Test code only — the operator finds its tools
  * through PATH or its own env overrides, never through e2e/.
  */
-import { accessSync, constants, readFileSync } from "node:fs"
+import { createHash } from "node:crypto"
+import { accessSync, constants, readdirSync, readFileSync } from "node:fs"
 import { homedir } from "node:os"
 import { delimiter, dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -22,6 +23,7 @@ export type ToolName =
   | "gpg"
   | "git"
   | "sshd"
+  | "kustodian-sandbox"
 
 /** A tool is not installed or not built yet; the message says how to get it. */
 export class ToolMissingError extends Data.TaggedError("ToolMissingError")<{
@@ -63,6 +65,20 @@ const built: Partial<Record<ToolName, { dir: string; version: string }>> = {
   kubectl: { dir: "kubernetes", version: "KUBERNETES_VERSION" },
 }
 
+/**
+ * The cache key of the project's own sandbox binary (`sandbox/`): the first 12 hex digits of the sha256 of
+ * go.mod, go.sum and the .go files in name order, exactly as scripts/tools.sh computes it.
+ */
+export const sandboxSourceHash = (): string => {
+  const dir = join(repoRoot, "sandbox")
+  const goFiles = readdirSync(dir)
+    .filter((f) => f.endsWith(".go"))
+    .sort()
+  const h = createHash("sha256")
+  for (const f of ["go.mod", "go.sum", ...goFiles]) h.update(readFileSync(join(dir, f)))
+  return h.digest("hex").slice(0, 12)
+}
+
 const overrideVar = (name: ToolName): string => `KUSTODIAN_TOOL_${name.toUpperCase().replaceAll("-", "_")}`
 
 const isExecutable = (path: string): boolean => {
@@ -87,7 +103,9 @@ export const toolPath = (name: ToolName): string => {
   const override = process.env[overrideVar(name)]
   if (override) candidates.push(override)
   const b = built[name]
-  if (b !== undefined) {
+  if (name === "kustodian-sandbox") {
+    candidates.push(join(toolsCacheDir(), `sandbox-${sandboxSourceHash()}`, name))
+  } else if (b !== undefined) {
     const version = toolVersions()[b.version]
     if (version === undefined)
       throw new ToolMissingError({ tool: name, looked: [`${b.version} in versions.env`] })

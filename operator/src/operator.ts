@@ -10,6 +10,7 @@ import { makeKustomizationController } from "./controllers/kustomization.ts"
 import { KubeClient } from "./kube/client.ts"
 import type { KubeConfigSource } from "./kube/connection.ts"
 import { RESTMapper } from "./kube/restmapper.ts"
+import type { Limits } from "./limits.ts"
 import { telemetryLayer } from "./metrics/telemetry.ts"
 import { runManager } from "./runtime/manager.ts"
 import { KubeAccess } from "./stages/apply/impersonation.ts"
@@ -18,6 +19,7 @@ import { ArtifactUnpacker } from "./stages/build/artifact.ts"
 import { Builder } from "./stages/build/builder.ts"
 import { ConfigLookup } from "./stages/build/config-lookup.ts"
 import { Kustomize } from "./stages/build/kustomize.ts"
+import type { SandboxMode } from "./stages/build/sandbox.ts"
 import { Decryptor } from "./stages/decrypt/decryptor.ts"
 import { KeyProviders } from "./stages/decrypt/providers.ts"
 import { type SourceConfig, sourceLayer } from "./stages/fetch/layer.ts"
@@ -46,6 +48,10 @@ export interface OperatorOptions {
   /** OTLP/HTTP endpoint for traces (OTEL_EXPORTER_OTLP_ENDPOINT). */
   readonly otlpEndpoint?: string | undefined
   readonly instance?: string | undefined
+  /** `--kustomize-sandbox`: run kustomize under Landlock (`auto` when the kernel has it, `required`, `off`). */
+  readonly kustomizeSandbox: SandboxMode
+  /** The `--max-…` flags: bounds on what a repository can make the operator do. */
+  readonly limits: Limits
 }
 
 /** Every service the two controllers use, built once for the process. */
@@ -59,7 +65,18 @@ export const operatorLayer = (options: OperatorOptions) => {
     Layer.provide(lookup),
   )
   const build = Builder.layer({ noRemoteBases: options.noRemoteBases }).pipe(
-    Layer.provide(Layer.mergeAll(decryptor, Kustomize.layer, lookup, ArtifactUnpacker.layer)),
+    Layer.provide(
+      Layer.mergeAll(
+        decryptor,
+        Kustomize.layer({
+          sandbox: options.kustomizeSandbox,
+          remoteBases: !options.noRemoteBases,
+          maxOutputSize: options.limits.maxBuildOutputSize,
+        }),
+        lookup,
+        ArtifactUnpacker.layer,
+      ),
+    ),
     Layer.provide(source),
   )
   const stages = Layer.mergeAll(Applier.layer, Pruner.layer, HealthChecker.layer)

@@ -5,6 +5,7 @@
 import { parseArgs } from "node:util"
 import { Cause, Effect, Exit, Fiber } from "effect"
 import type { KubeConfigSource } from "../kube/connection.ts"
+import { defaultLimits, formatLimit, type Limits, limitFlags, parseLimit } from "../limits.ts"
 import { type OperatorOptions, runOperator } from "../operator.ts"
 import { parseListenAddress } from "../stages/fetch/layer.ts"
 import { UsageError } from "./args.ts"
@@ -23,7 +24,9 @@ export const controllerUsage = `kustodian controller [flags]
   --default-service-account NAME    impersonated when a Kustomization names no serviceAccountName
   --no-cross-namespace-refs         refuse sources and dependencies in other namespaces
   --no-remote-bases                 refuse kustomize bases outside the source (e.g. remote Git URLs)
-  --log-level LEVEL                 accepted for Flux compatibility; logs are JSON at info`
+  --kustomize-sandbox MODE          auto|required|off: run kustomize under Linux Landlock (default auto)
+  --log-level LEVEL                 accepted for Flux compatibility; logs are JSON at info
+${limitFlags.map((f) => `  --${`${f.flag} N`.padEnd(32)}${f.help} (default ${formatLimit(f.key, defaultLimits[f.key])})`).join("\n")}`
 
 const listenAddress = (flag: string, value: string) => {
   try {
@@ -64,8 +67,10 @@ export const parseControllerFlags = (
       "default-service-account": { type: "string" },
       "no-cross-namespace-refs": { type: "boolean" },
       "no-remote-bases": { type: "boolean" },
+      "kustomize-sandbox": { type: "string" },
       "log-level": { type: "string" },
       "otlp-endpoint": { type: "string" },
+      ...Object.fromEntries(limitFlags.map((f) => [f.flag, { type: "string" as const }])),
     },
   })
   const runtimeNamespace = env.RUNTIME_NAMESPACE
@@ -78,6 +83,9 @@ export const parseControllerFlags = (
   const macPolicy = values["sops-mac-policy"] ?? "warn"
   if (macPolicy !== "strict" && macPolicy !== "warn" && macPolicy !== "ignore")
     throw new UsageError(`--sops-mac-policy: expected strict, warn or ignore, got ${macPolicy}`)
+  const kustomizeSandbox = values["kustomize-sandbox"] ?? "auto"
+  if (kustomizeSandbox !== "auto" && kustomizeSandbox !== "required" && kustomizeSandbox !== "off")
+    throw new UsageError(`--kustomize-sandbox: expected auto, required or off, got ${kustomizeSandbox}`)
   const storageAddr = values["storage-addr"] ?? ":9090"
   const storagePort = listenAddress("storage-addr", storageAddr).port
   const workers = Number(values.concurrent ?? "4")
@@ -91,8 +99,20 @@ export const parseControllerFlags = (
     throw new UsageError(
       "RUNTIME_NAMESPACE must be set with --watch-all-namespaces=false or --enable-leader-election",
     )
+  const limits: { -readonly [K in keyof Limits]: Limits[K] } = { ...defaultLimits }
+  for (const f of limitFlags) {
+    const text = (values as Record<string, string | boolean | undefined>)[f.flag]
+    if (typeof text !== "string") continue
+    const n = parseLimit(f.unit, text)
+    if (n === undefined)
+      throw new UsageError(
+        `--${f.flag}: expected a positive ${f.unit === "bytes" ? "size (e.g. 5Mi)" : "integer"}, got ${text}`,
+      )
+    limits[f.key] = n
+  }
   return {
     kubeconfig,
+    limits,
     probes: listenAddress("metrics-addr", values["metrics-addr"] ?? values["health-addr"] ?? ":8080"),
     source: {
       storagePath: values["storage-path"] ?? "/data",
@@ -107,6 +127,7 @@ export const parseControllerFlags = (
     defaultServiceAccount: values["default-service-account"],
     noCrossNamespaceRefs: values["no-cross-namespace-refs"] === true,
     noRemoteBases: values["no-remote-bases"] === true,
+    kustomizeSandbox,
     otlpEndpoint: values["otlp-endpoint"] ?? env.OTEL_EXPORTER_OTLP_ENDPOINT,
     instance: env.POD_NAME,
   }

@@ -60,6 +60,10 @@ export const leaderGauge = Metric.gauge("leader_election_master_status", {
   description: "1 while this process holds the leader lease",
 })
 
+export const sandboxGauge = Metric.gauge("kustodian_build_sandbox_abi", {
+  description: "Landlock ABI version kustomize runs under (0: unsandboxed, the resolver is the only fence)",
+})
+
 /** Adds one to a counter series. */
 export const inc = (counter: Metric.Metric<number, unknown>, attributes: Record<string, string>) =>
   Metric.update(Metric.withAttributes(counter, attributes), 1)

@@ -27,6 +27,7 @@ import { Kustomize } from "./kustomize.ts"
 import { type KubeObject, printObjects } from "./objects.ts"
 import type { BuildSpec } from "./spec.ts"
 import { applySpecTransforms } from "./spec-transforms.ts"
+import { makeView, readSetOf } from "./view.ts"
 import { privateWorkdir } from "./workdir.ts"
 
 /** What the controller asks to build. */
@@ -115,10 +116,19 @@ export class Builder extends Context.Service<
               yield* checkReferencedFiles(root, nodes)
               if (options.noRemoteBases) yield* refuseRemoteBases(root, nodes)
 
+              // From here on only the view: the checked files, private to this build. Decryption writes
+              // plaintext into it, and the sandboxed kustomize can read nothing else.
+              const view = path.join(work, "view")
+              const home = path.join(work, "home")
+              yield* Effect.promise(() => fs.mkdir(home, { mode: 0o700 }))
+              const inView = yield* makeView(root, readSetOf(nodes), view)
+              const viewDir = inView(dir)
+              const viewNodes = yield* walkKustomizations(view, viewDir)
+
               const pre = keys
-                ? yield* decryptSources(root, nodes, keys)
+                ? yield* decryptSources(view, viewNodes, keys)
                 : { warnings: [], decrypted: [], values: [] }
-              const built = yield* kustomize.build(dir, work, root, pre.values)
+              const built = yield* kustomize.build({ dir: viewDir, view, home, redact: pre.values })
               const post = keys ? yield* decryptResources(built, keys) : { objects: built, warnings: [] }
               yield* refuseStillEncrypted(post.objects)
 

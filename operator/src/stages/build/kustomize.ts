@@ -1,15 +1,23 @@
 /**
- * Runs the real `kustomize` binary: `build --load-restrictor LoadRestrictionsNone`, never with helm,
- * plugins or exec functions, with an environment that carries no credentials of ours.
+ * Runs the real `kustomize` binary: `build --load-restrictor LoadRestrictionsNone` on a private build view,
+ * never with helm, plugins or exec functions, with an environment that carries no credentials of ours, inside
+ * the Landlock sandbox when the kernel has one (`sandbox.ts`), and with its output capped before we parse it.
+ *
+ * `LoadRestrictionsNone` is what Flux runs with: patches and generator files may live in sibling directories
+ * of the source. The view holds only the files the resolver checked, and the sandbox lets kustomize read
+ * nothing else, so the root is kept by us and by the kernel rather than by kustomize's own restrictor.
  *
  * @module
  */
 import { execFile } from "node:child_process"
 import * as path from "node:path"
 import { Context, Effect, Layer } from "effect"
+import { formatLimit, limitFlag } from "../../limits.ts"
+import { record, sandboxGauge } from "../../metrics/metrics.ts"
 import { redactValues } from "../decrypt/plaintext-values.ts"
 import { BuildFailed } from "./errors.ts"
 import { type KubeObject, parseObjects } from "./objects.ts"
+import { findSandbox, resolveExecutable, type Sandbox, type SandboxMode, sandboxed } from "./sandbox.ts"
 
 /** The binary to run: `KUSTODIAN_KUSTOMIZE` when set, else `kustomize` from PATH. */
 export const kustomizeBinary = () => process.env.KUSTODIAN_KUSTOMIZE || "kustomize"
@@ -18,69 +26,116 @@ export const kustomizeBinary = () => process.env.KUSTODIAN_KUSTOMIZE || "kustomi
 const scrub = (text: string, dirs: ReadonlyArray<string>) =>
   dirs.reduce((t, d) => t.split(`${d}${path.sep}`).join("").split(d).join("."), text).trim()
 
+export interface KustomizeOptions {
+  /** The kustomize binary (default {@link kustomizeBinary}, resolved through PATH). */
+  readonly binary?: string
+  /** `--kustomize-sandbox` (default `auto`). */
+  readonly sandbox?: SandboxMode
+  /** The sandbox binary (default `KUSTODIAN_SANDBOX`, else `kustodian-sandbox` from PATH). */
+  readonly sandboxBinary?: string
+  /** Remote bases are allowed (not `--no-remote-bases`): the sandbox opens git, ssh and TCP 443/22/53. */
+  readonly remoteBases?: boolean
+  /** `--max-build-output-size`. */
+  readonly maxOutputSize: number
+}
+
+/** One build's directories. */
+export interface KustomizeRun {
+  /** The kustomization directory, inside `view`. */
+  readonly dir: string
+  /** The private build view (read-only for kustomize); scrubbed from messages. */
+  readonly view: string
+  /** kustomize's private HOME and TMPDIR (remote base clones land here); scrubbed from messages. */
+  readonly home: string
+  /** Plaintext values to scrub from kustomize's messages (e.g. a failing decrypted patch it quotes). */
+  readonly redact?: ReadonlyArray<string>
+}
+
 /** Runs kustomize builds. */
 export class Kustomize extends Context.Service<
   Kustomize,
   {
-    /**
-     * Builds the kustomization in `dir`. `workdir` is the private scratch directory: kustomize's own temp
-     * files (remote base clones) go there. `root` (the artifact root) and `workdir` are scrubbed from
-     * messages, so they show artifact-relative paths.
-     */
-    readonly build: (
-      dir: string,
-      workdir: string,
-      root?: string,
-      /** Plaintext values to scrub from kustomize's messages (e.g. a failing decrypted patch it quotes). */
-      redact?: ReadonlyArray<string>,
-    ) => Effect.Effect<ReadonlyArray<KubeObject>, BuildFailed>
+    /** Builds the kustomization in `run.dir`. */
+    readonly build: (run: KustomizeRun) => Effect.Effect<ReadonlyArray<KubeObject>, BuildFailed>
+    /** The sandbox builds run under, if any (for start-up logs and tests). */
+    readonly sandbox: Sandbox | undefined
   }
 >()("kustodian/stages/build/Kustomize") {
-  /** Uses the binary named by {@link kustomizeBinary}, resolved when the layer is built. */
-  static readonly layer = Layer.sync(Kustomize, () => Kustomize.make(kustomizeBinary()))
+  /** Finds the binary and the sandbox once; `required` without a sandbox fails the layer. */
+  static layer(options: KustomizeOptions) {
+    return Layer.effect(
+      Kustomize,
+      Effect.gen(function* () {
+        const mode = options.sandbox ?? "auto"
+        const sandbox = yield* findSandbox(mode, options.sandboxBinary)
+        yield* record(sandboxGauge, {}, sandbox?.abi ?? 0)
+        if (sandbox === undefined && mode === "auto")
+          yield* Effect.logWarning(
+            "kustomize runs without the Landlock sandbox (kustodian-sandbox not found or no Landlock in this " +
+              "kernel): the path resolver is the only fence around repository content",
+          )
+        return Kustomize.make({ ...options, sandbox: mode }, sandbox)
+      }),
+    )
+  }
 
-  /** A Kustomize running `binary`. */
-  static make(binary: string) {
+  /** A Kustomize with a sandbox already found (or none). */
+  static make(options: KustomizeOptions, sandbox: Sandbox | undefined) {
+    const name = options.binary ?? kustomizeBinary()
+    const binary = resolveExecutable(name) ?? name
+    const maxOutput = options.maxOutputSize
     return Kustomize.of({
-      build: Effect.fn("Kustomize.build")(function* (
-        dir: string,
-        workdir: string,
-        root?: string,
-        redact: ReadonlyArray<string> = [],
-      ) {
+      sandbox,
+      build: Effect.fn("Kustomize.build")(function* (run: KustomizeRun) {
+        const args = ["build", "--load-restrictor", "LoadRestrictionsNone", run.dir]
+        const confinement = {
+          program: binary,
+          view: run.view,
+          home: run.home,
+          remote: options.remoteBases ?? true,
+        }
+        const [file, argv] =
+          sandbox === undefined ? [binary, args] : [sandbox.binary, sandboxed(sandbox, confinement, args)]
         const stdout = yield* Effect.callback<string, BuildFailed>((resume, signal) => {
           execFile(
-            binary,
-            ["build", "--load-restrictor", "LoadRestrictionsNone", dir],
+            file,
+            argv,
             {
               signal,
-              maxBuffer: 512 * 1024 * 1024,
+              maxBuffer: maxOutput,
               timeout: 10 * 60_000,
-              cwd: dir,
+              killSignal: "SIGKILL",
+              cwd: run.dir,
               env: {
                 PATH: process.env.PATH ?? "/usr/bin:/bin",
-                HOME: workdir,
-                TMPDIR: workdir,
+                HOME: run.home,
+                TMPDIR: run.home,
                 GIT_TERMINAL_PROMPT: "0",
                 GIT_CONFIG_NOSYSTEM: "1",
-                KUSTOMIZE_PLUGIN_HOME: path.join(workdir, ".no-plugins"),
+                KUSTOMIZE_PLUGIN_HOME: path.join(run.home, ".no-plugins"),
               },
             },
             (err, out, errOut) => {
-              if (err) {
-                const detail =
-                  (err as NodeJS.ErrnoException).code === "ENOENT"
-                    ? `kustomize binary '${binary}' not found`
+              if (!err) return resume(Effect.succeed(out))
+              const code = (err as NodeJS.ErrnoException).code
+              const detail =
+                code === "ENOENT"
+                  ? `kustomize binary '${binary}' not found`
+                  : code === "ERR_CHILD_PROCESS_STDIO_MAXBUFFER"
+                    ? `its output exceeds the limit (${formatLimit("maxBuildOutputSize", maxOutput)}; ` +
+                      `raise it with ${limitFlag("maxBuildOutputSize")})`
                     : redactValues(
-                        scrub(String(errOut || err.message), root ? [root, workdir] : [workdir]),
-                        redact,
+                        scrub(String(errOut || err.message), [run.view, run.home]),
+                        run.redact ?? [],
                       ).slice(0, 4000)
-                resume(
-                  Effect.fail(
-                    new BuildFailed({ message: `kustomize build failed: ${detail}`, terminal: false }),
-                  ),
-                )
-              } else resume(Effect.succeed(out))
+              resume(
+                Effect.fail(
+                  new BuildFailed({
+                    message: `kustomize build failed: ${detail}`,
+                    terminal: code === "ERR_CHILD_PROCESS_STDIO_MAXBUFFER",
+                  }),
+                ),
+              )
             },
           )
         })

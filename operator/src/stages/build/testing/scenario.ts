@@ -4,6 +4,7 @@
  *
  * @module
  */
+
 import { execFileSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
@@ -13,6 +14,7 @@ import * as path from "node:path"
 import { Effect, Exit, Layer } from "effect"
 import * as tar from "tar"
 import { toolPath } from "../../../../../e2e/support/tools.ts"
+import { defaultLimits } from "../../../limits.ts"
 import { type DecryptOptions, Decryptor } from "../../decrypt/decryptor.ts"
 import { KeyProviders } from "../../decrypt/providers.ts"
 import { ArtifactFetcher } from "../../fetch/source-artifact.ts"
@@ -226,7 +228,12 @@ export const builderLayerWith = <E, R>(
   const decryptor = Decryptor.layer(options.decrypt).pipe(
     Layer.provide(Layer.merge(lookup, KeyProviders.none)),
   )
-  const kustomize = Layer.succeed(Kustomize, Kustomize.make(toolPath("kustomize")))
+  const kustomize = Kustomize.layer({
+    binary: toolPath("kustomize"),
+    sandbox: "required",
+    sandboxBinary: toolPath("kustodian-sandbox"),
+    maxOutputSize: defaultLimits.maxBuildOutputSize,
+  }).pipe(Layer.orDie)
   return Builder.layer(options.build).pipe(
     Layer.provideMerge(
       Layer.mergeAll(options.unpacker ?? ArtifactUnpacker.layerLocalDirectory, kustomize, decryptor, lookup),
