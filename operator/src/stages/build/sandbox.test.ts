@@ -52,7 +52,10 @@ describe.skipIf(!ready)("kustomize under the Landlock sandbox (real kustomize, r
       fs.mkdirSync(view, { recursive: true })
       fs.mkdirSync(home, { recursive: true })
       fs.writeFileSync(path.join(view, "kustomization.yaml"), kustomization)
-      fs.writeFileSync(path.join(view, "cm.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: inside}\n")
+      fs.writeFileSync(
+        path.join(view, "cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: inside}\n",
+      )
       return yield* kustomize.build({ dir: view, view, home })
     }).pipe(Effect.runPromiseExit)
 
@@ -65,10 +68,7 @@ describe.skipIf(!ready)("kustomize under the Landlock sandbox (real kustomize, r
   })
 
   it("a generator file outside the view is refused by the kernel, not read", async () => {
-    const exit = await build(
-      "generator",
-      `configMapGenerator:\n- name: leak\n  files: [t=${outside}]\n`,
-    )
+    const exit = await build("generator", `configMapGenerator:\n- name: leak\n  files: [t=${outside}]\n`)
     expect(Exit.isFailure(exit)).toBe(true)
     expect(message(exit)).toContain("permission denied")
     expect(message(exit)).not.toContain("canary-token-5f1d")
