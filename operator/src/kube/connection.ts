@@ -1,13 +1,16 @@
+import { readFile } from "node:fs/promises"
 import * as http from "node:http"
 import * as https from "node:https"
-import { KubeConfig } from "@kubernetes/client-node"
+import type { KubeConfig } from "@kubernetes/client-node"
 import { Effect } from "effect"
 import { KubeConfigError } from "./errors.ts"
 
 /**
  * Where the API server is and how to authenticate: the result of reading a kubeconfig once.
- * Built from @kubernetes/client-node's KubeConfig (so exec plugins, tokens and client certs work as in
- * kubectl) but requests go through plain node:https — client-node's serializers drop unknown fields.
+ * In a pod, from the ServiceAccount's mounted files (the token re-read as the kubelet rotates it). Elsewhere,
+ * from @kubernetes/client-node's KubeConfig (so exec plugins, tokens and client certs work as in kubectl),
+ * loaded only then: in the cluster, the operator never pays for that library's memory. Requests go through
+ * plain node:https — client-node's serializers drop unknown fields.
  */
 export interface Connection {
   readonly server: URL
@@ -30,20 +33,37 @@ const describe = (source: KubeConfigSource): string =>
       ? "in-cluster service account"
       : "default kubeconfig"
 
-const load = (source: KubeConfigSource): KubeConfig => {
+const load = async (source: Exclude<KubeConfigSource, { _tag: "InCluster" }>): Promise<KubeConfig> => {
+  const { KubeConfig } = await import("@kubernetes/client-node")
   const kc = new KubeConfig()
-  switch (source._tag) {
-    case "File":
-      kc.loadFromFile(source.path)
-      if (source.context !== undefined) kc.setCurrentContext(source.context)
-      break
-    case "InCluster":
-      kc.loadFromCluster()
-      break
-    case "Default":
-      kc.loadFromDefault()
-  }
+  if (source._tag === "File") {
+    kc.loadFromFile(source.path)
+    if (source.context !== undefined) kc.setCurrentContext(source.context)
+  } else kc.loadFromDefault()
   return kc
+}
+
+/** Where the kubelet mounts the ServiceAccount's credentials. */
+export const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+/** How long a read token is reused: the kubelet rotates it well before expiry, so a minute is always fresh. */
+const tokenReuseMs = 60_000
+
+/** The in-cluster connection: `KUBERNETES_SERVICE_HOST`/`_PORT`, the mounted CA and the rotating token. */
+const inCluster = async (dir = serviceAccountDir): Promise<Connection> => {
+  const host = process.env.KUBERNETES_SERVICE_HOST
+  const port = process.env.KUBERNETES_SERVICE_PORT
+  if (!host || !port) throw new Error("KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be set")
+  const server = new URL(`https://${host.includes(":") ? `[${host}]` : host}:${port}`)
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 64, ca: await readFile(`${dir}/ca.crt`) })
+  let token: { value: string; read: number } | undefined
+  const headers = async () => {
+    if (token === undefined || Date.now() - token.read > tokenReuseMs)
+      token = { value: (await readFile(`${dir}/token`, "utf8")).trim(), read: Date.now() }
+    return { Authorization: `Bearer ${token.value}` }
+  }
+  await headers()
+  return { server, agent, headers, close: () => agent.destroy() }
 }
 
 /** Opens a connection pool to the cluster named by the kubeconfig; closed with the scope. */
@@ -51,7 +71,8 @@ export const connect = (source: KubeConfigSource) =>
   Effect.acquireRelease(
     Effect.tryPromise({
       try: async (): Promise<Connection> => {
-        const kc = load(source)
+        if (source._tag === "InCluster") return await inCluster()
+        const kc = await load(source)
         const cluster = kc.getCurrentCluster()
         if (cluster === null) throw new Error("no current cluster")
         const server = new URL(cluster.server)

@@ -76,6 +76,8 @@ export interface ControllerSpec<K extends KubeObject, R = never> {
   readonly resource: ResourceRef
   /** Watch one namespace only (default: all). */
   readonly namespace?: string | undefined
+  /** Watch only objects with these labels (`--watch-label-selector`: one shard of a fleet). */
+  readonly labelSelector?: string | undefined
   /** Field manager for status server-side apply (Flux: `gotk-<controller>`). */
   readonly fieldManager: string
   /** `reportingController` of Kubernetes Events, also the finalizer owner. */

@@ -124,6 +124,7 @@ export const runController = <K extends KubeObject, R>(
     const primary = yield* makeReflector<K>({
       resource: spec.resource,
       namespace: spec.namespace,
+      labelSelector: spec.labelSelector,
       indexes: spec.indexes,
       ...options.watch,
     })

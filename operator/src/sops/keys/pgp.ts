@@ -5,11 +5,14 @@
  * @module
  */
 import { Effect } from "effect"
-import * as openpgp from "openpgp"
+import type * as OpenPGP from "openpgp"
 import { KeyFailure } from "../errors.ts"
 import { nowSeconds } from "../goformat.ts"
 import { type GpgOptions, gpgDecrypt, gpgEncrypt } from "./gpg.ts"
 import type { KeyRecipient, MasterKey, MasterKeyService, PgpKey } from "./masterkey.ts"
+
+/** Loaded when a PGP key is first used: most clusters only ever use age, and the library is large. */
+const openpgpLib = () => import("openpgp")
 
 /** Old sops test keys are RSA-1024; accept what GnuPG accepts. */
 const config = { minRSABits: 1024 } as const
@@ -25,13 +28,13 @@ const privateBlocks = (texts: ReadonlyArray<string>): Array<string> =>
 const readKeys = (armored: ReadonlyArray<string>) =>
   Effect.forEach(privateBlocks(armored), (armoredKeys) =>
     Effect.tryPromise({
-      try: () => openpgp.readPrivateKeys({ armoredKeys, config }),
+      try: async () => (await openpgpLib()).readPrivateKeys({ armoredKeys, config }),
       catch: (e) => new KeyFailure({ reason: `cannot read OpenPGP private key: ${reason(e)}` }),
     }),
   ).pipe(Effect.map((ks) => ks.flat()))
 
 /** True when the fingerprint names the key or one of its subkeys (a trailing `!` selects a subkey). */
-const matches = (key: openpgp.Key, fp: string): boolean => {
+const matches = (key: OpenPGP.Key, fp: string): boolean => {
   const want = fp.replace(/!$/, "").replace(/\s/g, "").toLowerCase()
   if (key.getFingerprint().toLowerCase() === want) return true
   return key.getSubkeys().some((s) => s.getFingerprint().toLowerCase() === want)
@@ -46,9 +49,9 @@ export interface PgpServiceOptions {
 
 /** The PGP key service: in-process keys first, then `gpg` when enabled. */
 export const pgpService = (opts: PgpServiceOptions): MasterKeyService => {
-  let keys: Promise<Array<openpgp.PrivateKey>> | undefined
+  let keys: Promise<Array<OpenPGP.PrivateKey>> | undefined
   const loadKeys = Effect.suspend(() => {
-    if (opts.privateKeys.length === 0) return Effect.succeed([] as Array<openpgp.PrivateKey>)
+    if (opts.privateKeys.length === 0) return Effect.succeed([] as Array<OpenPGP.PrivateKey>)
     return readKeys(opts.privateKeys).pipe(
       Effect.tap((ks) =>
         Effect.sync(() => {
@@ -59,9 +62,10 @@ export const pgpService = (opts: PgpServiceOptions): MasterKeyService => {
   })
   const getKeys = Effect.suspend(() => (keys === undefined ? loadKeys : Effect.promise(() => keys!)))
 
-  const inProcessDecrypt = (enc: string, ks: Array<openpgp.PrivateKey>) =>
+  const inProcessDecrypt = (enc: string, ks: Array<OpenPGP.PrivateKey>) =>
     Effect.tryPromise({
       try: async () => {
+        const openpgp = await openpgpLib()
         const message = await openpgp.readMessage({ armoredMessage: enc, config })
         const { data } = await openpgp.decrypt({ message, decryptionKeys: ks, format: "binary", config })
         return data as Uint8Array
@@ -96,15 +100,17 @@ export const pgpService = (opts: PgpServiceOptions): MasterKeyService => {
         let enc: string
         if (own !== undefined) {
           enc = yield* Effect.tryPromise({
-            try: async () =>
-              (
+            try: async () => {
+              const openpgp = await openpgpLib()
+              return (
                 await openpgp.encrypt({
                   message: await openpgp.createMessage({ binary: part }),
                   encryptionKeys: own.toPublic(),
                   format: "armored",
                   config,
                 })
-              ).trim(),
+              ).trim()
+            },
             catch: (e) => new KeyFailure({ reason: `cannot encrypt to ${recipient.fp}: ${reason(e)}` }),
           })
         } else if (opts.gpg !== undefined) {
