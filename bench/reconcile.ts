@@ -1,110 +1,91 @@
 /**
- * `npm run bench:reconcile [-- --sizes=100,500,1000]`: the whole operator end to end. For each size N, on a
- * fresh local control plane (kube-apiserver + etcd) with `kustodian controller` as its own process: ONE git
- * repository (smart HTTP on loopback) with N directories, each holding one sops/age-encrypted Secret, a
- * ConfigMap and a Deployment; ONE GitRepository; N Kustomizations (one per directory, all decrypting with the
- * same `sops-age` Secret, interval 60m as in Flux's MTTP benchmark, no `wait`). Reports the time from applying
- * the Kustomizations until all are Ready, the operator's peak RSS (VmHWM), API requests per reconcile, and the
- * cost of a no-change reconcile of all N (`reconcile.fluxcd.io/requestedAt`, no new commit); appends the
- * result to docs/benchmarks.md. Everything it starts is stopped with its scope.
+ * `npm run bench:reconcile [-- --sizes=100,500,1000,2000] [--peer=flux] [--tmpfs] [--no-write]`: the whole
+ * operator end to end, optionally side by side with Flux's real controllers. For each size N and each peer, on a
+ * FRESH local control plane (kube-apiserver + etcd): ONE git repository (smart HTTP on loopback) with N
+ * directories, each holding one sops/age-encrypted Secret (its own data key), a ConfigMap and a Deployment; ONE
+ * GitRepository (Ready before the clock starts); N Kustomizations (one per directory, all decrypting with the same
+ * `sops-age` Secret, interval 60m as in Flux's MTTP benchmark, no `wait`), `--concurrent=4`. Kustodian runs
+ * first (`kustodian controller`), then, with `--peer=flux`, Flux's source-controller + kustomize-controller
+ * (bench/peers/flux.ts). Measured the same way for both (bench/peers/measure.ts): time from applying the
+ * Kustomizations until all are Ready; peak RSS (summed VmRSS of the peer's processes and their children,
+ * sampled every 250 ms); CPU seconds (utime+stime incl. reaped children); API requests per Kustomization (the
+ * kube-apiserver's `apiserver_request_total`, minus the bench's own); and a no-change reconcile of all N
+ * (`reconcile.fluxcd.io/requestedAt`, no new commit) until every `status.lastHandledReconcileAt` matches: its
+ * time, requests, persisted writes, CPU and kustomize processes. Prints one table with both peers and the
+ * Kustodian/Flux ratio, and appends it to docs/benchmarks.md unless `--no-write`.
+ *
+ * Env: `BENCH_CONCURRENT` (4), `BENCH_TIMEOUT_MINUTES` (per phase; default 2 min + 2 s per Kustomization),
+ * `BENCH_FLUX_FLAGS` (extra flags for both Flux controllers). Everything started is stopped with its scope, on
+ * Ctrl-C too; the control plane's reaper also kills the peers' process groups if the bench is SIGKILLed.
  */
 
+import { execFile } from "node:child_process"
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { rm } from "node:fs/promises"
 import { cpus, loadavg, totalmem } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
+import { promisify } from "node:util"
 import { NodeRuntime } from "@effect/platform-node"
-import { Effect } from "effect"
+import { Effect, Stream } from "effect"
 import { parse } from "yaml"
 import { startCluster } from "../e2e/cluster/index.ts"
 import { commitFiles, createBareRepo, gitHttpServer } from "../e2e/support/git-server.ts"
-import { operatorProcess } from "../e2e/support/operator-process.ts"
-import { generateAgeKey, run, scratchDir } from "../e2e/support/seed.ts"
+import { killAllSync } from "../e2e/support/process.ts"
+import { generateAgeKey, scratchDir } from "../e2e/support/seed.ts"
 import { repoRoot, toolPath } from "../e2e/support/tools.ts"
 import { gitRepositoryRef } from "../operator/src/controllers/gitrepository.ts"
 import { kustomizationRef } from "../operator/src/controllers/kustomization.ts"
 import { KubeClient } from "../operator/src/kube/client.ts"
 import { CoreResources, type KubeObject } from "../operator/src/kube/resource.ts"
+import { fluxPeer } from "./peers/flux.ts"
+import { kustodianPeer } from "./peers/kustodian.ts"
+import {
+  apiserverGetter,
+  apiserverRequests,
+  cpuOf,
+  ownRequests,
+  type Requests,
+  requestDelta,
+  rssSampler,
+  statusMiB,
+} from "./peers/measure.ts"
+import type { Peer } from "./peers/peer.ts"
 
-const sizesArg = process.argv.find((a) => a.startsWith("--sizes="))?.slice("--sizes=".length)
-const SIZES = (sizesArg ?? "100,500,1000").split(",").map(Number)
+const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
+const sizesArg = arg("sizes")
+const SIZES = (sizesArg ?? "100,500,1000,2000").split(",").map(Number)
 if (SIZES.some((n) => !Number.isInteger(n) || n < 1))
   throw new Error(`--sizes: not a list of counts: ${sizesArg}`)
+/** `--peer=flux` adds Flux after Kustodian; `--peers=flux` (or `kustodian,flux`) picks exactly. */
+const PEERS = (arg("peers") ?? ["kustodian", arg("peer")].filter((p) => p !== undefined).join(",")).split(",")
+if (PEERS.some((p) => p !== "kustodian" && p !== "flux") || PEERS.length === 0)
+  throw new Error(`--peer/--peers: kustodian and/or flux, not ${PEERS.join(",")}`)
 /** `--no-write`: print the section but leave docs/benchmarks.md alone (trial runs). */
 const WRITE = !process.argv.includes("--no-write")
 /**
- * `--tmpfs`: the operator's TMPDIR (artifact downloads, build directories, storage) on /dev/shm, as Flux's
- * scaling guide advises for /tmp; every build extracts the whole artifact, which on this machine's disk costs
- * about 1 ms of kernel time per file.
+ * `--tmpfs`: the peers' TMPDIR (artifact downloads, build directories, storage) on /dev/shm, as Flux's scaling
+ * guide advises for /tmp.
  */
 const TMPFS = process.argv.includes("--tmpfs")
 const CONCURRENT = Number(process.env.BENCH_CONCURRENT ?? 4)
-const TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_MINUTES ?? 30) * 60_000
+/** Per phase (all Ready; the no-change round): proportional to N unless set. */
+const timeoutMs = (n: number) =>
+  process.env.BENCH_TIMEOUT_MINUTES === undefined
+    ? 120_000 + 2_000 * n
+    : Number(process.env.BENCH_TIMEOUT_MINUTES) * 60_000
+const execFileAsync = promisify(execFile)
 const ns = "flux-system"
 const appsNs = "bench-apps"
 const fm = { fieldManager: "bench", force: true }
 
-type Conditions = { conditions?: Array<{ type: string; status: string }>; lastHandledReconcileAt?: string }
+type Status = {
+  conditions?: Array<{ type: string; status: string }>
+  lastHandledReconcileAt?: string
+}
+const isReady = (s: Status | undefined) =>
+  (s?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True")
 
 const say = (line: string) => Effect.sync(() => process.stdout.write(`${line}\n`))
-
-const vmHwmMiB = (pid: number): number => {
-  const line = readFileSync(`/proc/${pid}/status`, "utf8")
-    .split("\n")
-    .find((l) => l.startsWith("VmHWM:"))
-  return line ? Number(line.replace(/\D+/g, "")) / 1024 : 0
-}
-
-/** utime + stime + children's, in seconds (kustomize/git children the operator reaped included). */
-const cpuSeconds = (pid: number): number => {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100
-}
-
-/** Prometheus text → { "verb code" or other label set: value } for one metric name. */
-const series = (text: string, name: string): Map<string, number> => {
-  const out = new Map<string, number>()
-  for (const l of text.split("\n")) {
-    if (!(l.startsWith(`${name}{`) || l.startsWith(`${name} `))) continue
-    const labels = l.slice(name.length, l.lastIndexOf(" "))
-    out.set(labels, (out.get(labels) ?? 0) + Number(l.slice(l.lastIndexOf(" ") + 1)))
-  }
-  return out
-}
-const sum = (m: Map<string, number>, filter = "") =>
-  [...m].filter(([k]) => k.includes(filter)).reduce((s, [, v]) => s + v, 0)
-
-const WRITE_VERBS = [
-  "POST",
-  "PUT",
-  "PATCH",
-  "DELETE",
-  "post",
-  "put",
-  "patch",
-  "delete",
-  "create",
-  "update",
-  "apply",
-]
-interface Requests {
-  readonly total: number
-  readonly writes: number
-  readonly byVerb: Record<string, number>
-}
-const requestDelta = (before: Map<string, number>, after: Map<string, number>): Requests => {
-  const byVerb: Record<string, number> = {}
-  for (const [k, v] of after) {
-    const verb = /verb="([^"]+)"/.exec(k)?.[1] ?? "?"
-    byVerb[verb] = (byVerb[verb] ?? 0) + v - (before.get(k) ?? 0)
-  }
-  const total = Object.values(byVerb).reduce((a, b) => a + b, 0)
-  const writes = Object.entries(byVerb)
-    .filter(([v]) => WRITE_VERBS.includes(v))
-    .reduce((a, [, b]) => a + b, 0)
-  return { total, writes, byVerb }
-}
 
 /** The repository content for `n` apps: apps/app-i/{kustomization,secret.sops,configmap,deployment}.yaml. */
 const makeRepoFiles = (n: number, recipient: string, work: string) =>
@@ -122,7 +103,9 @@ const makeRepoFiles = (n: number, recipient: string, work: string) =>
         file,
         `apiVersion: v1\nkind: Secret\nmetadata:\n  name: app-${i}\n  namespace: ${appsNs}\ndata:\n  user: ${b64(`user-${i}`)}\n  password: ${b64(`pw-${i}-${Math.random().toString(36).slice(2)}`)}\n`,
       )
-      await run(toolPath("sops"), [
+      // Not seed.ts's `run`: it writes to the child's stdin, which can fail with an unhandled EPIPE when sops
+      // has already exited (seen here under load); sops needs no input.
+      await execFileAsync(toolPath("sops"), [
         `--age=${recipient}`,
         "--encrypted-regex",
         "^(data|stringData)$",
@@ -149,85 +132,137 @@ const makeRepoFiles = (n: number, recipient: string, work: string) =>
     return files
   })
 
-/**
- * Runs `start` (which spawns the operator with this process's environment) with TMPDIR on a fresh /dev/shm
- * directory when `--tmpfs` is given; the directory is removed with the scope.
- */
-const withOperatorTmpdir = <A, E, R>(start: Effect.Effect<A, E, R>) =>
+/** A scratch TMPDIR for a peer: on /dev/shm with `--tmpfs`, else under `work`; removed with the scope. */
+const peerTmpdir = (work: string) =>
   TMPFS
-    ? Effect.gen(function* () {
-        const dir = yield* Effect.acquireRelease(
-          Effect.sync(() => mkdtempSync("/dev/shm/kustodian-bench-reconcile-")),
-          (d) => Effect.promise(() => rm(d, { recursive: true, force: true })),
-        )
-        const saved = process.env.TMPDIR
-        return yield* Effect.acquireUseRelease(
-          Effect.sync(() => {
-            process.env.TMPDIR = dir
-          }),
-          () => start,
-          () =>
-            Effect.sync(() => {
-              if (saved === undefined) delete process.env.TMPDIR
-              else process.env.TMPDIR = saved
-            }),
-        )
+    ? Effect.acquireRelease(
+        Effect.sync(() => mkdtempSync("/dev/shm/kustodian-bench-reconcile-")),
+        (d) => Effect.promise(() => rm(d, { recursive: true, force: true })),
+      )
+    : Effect.sync(() => {
+        const d = join(work, "tmp")
+        mkdirSync(d, { recursive: true })
+        return d
       })
-    : start
 
-interface SizeResult {
+/**
+ * The Kustomizations' statuses by name, kept current by one watch (a list of N objects every few hundred ms
+ * would cost the shared kube-apiserver more than the peers' own requests at N = 2000).
+ */
+const kustomizationStatuses = Effect.gen(function* () {
+  const client = yield* KubeClient
+  const state = new Map<string, Status | undefined>()
+  let rv: string | undefined
+  const relist = Effect.gen(function* () {
+    const l = yield* client.list(kustomizationRef, { namespace: ns })
+    state.clear()
+    for (const o of l.items) state.set(o.metadata.name, o.status as Status | undefined)
+    rv = l.metadata.resourceVersion
+  })
+  yield* relist
+  const watchOnce = Effect.suspend(() =>
+    client.watch(kustomizationRef, { namespace: ns, resourceVersion: rv, timeoutSeconds: 300 }).pipe(
+      Stream.runForEach((ev) =>
+        Effect.sync(() => {
+          rv = ev.object.metadata.resourceVersion ?? rv
+          if (ev.type === "ADDED" || ev.type === "MODIFIED")
+            state.set(ev.object.metadata.name, ev.object.status as Status | undefined)
+          else if (ev.type === "DELETED") state.delete(ev.object.metadata.name)
+        }),
+      ),
+    ),
+  )
+  // A closed watch resumes from the last resourceVersion; an expired one (410) or an error relists.
+  yield* Effect.forkScoped(
+    Effect.forever(
+      watchOnce.pipe(Effect.catch(() => Effect.andThen(Effect.sleep(1_000), relist.pipe(Effect.ignore)))),
+    ),
+  )
+  return state
+})
+
+/** Polls `count` every 250 ms until it reaches `n` or the phase times out; returns the time taken, or undefined. */
+const waitFor = (what: string, n: number, t0: number, count: () => number) =>
+  Effect.gen(function* () {
+    let lastReport = Date.now()
+    for (;;) {
+      const c = count()
+      if (c >= n) return { ms: Date.now() - t0, count: c }
+      if (Date.now() - t0 > timeoutMs(n)) {
+        yield* say(`  ${what}: only ${c}/${n} after ${(timeoutMs(n) / 60_000).toFixed(1)} min, giving up`)
+        return { ms: undefined, count: c }
+      }
+      if (Date.now() - lastReport > 15_000) {
+        lastReport = Date.now()
+        yield* say(`  ${what}: ${c}/${n} after ${((Date.now() - t0) / 1000).toFixed(0)} s`)
+      }
+      yield* Effect.sleep(250)
+    }
+  })
+
+interface NoChange {
+  readonly ms: number | undefined
+  readonly handled: number
+  readonly reconciles: number
+  readonly requests: Requests
+  readonly cpuS: number
+  readonly kustomizeRuns: number | undefined
+}
+
+interface PeerResult {
+  readonly peer: string
   readonly n: number
+  readonly commandLines: ReadonlyArray<string>
   readonly applyMs: number
-  readonly readyMs: number
+  /** undefined: not all Ready within the phase's timeout (`ready` says how many were). */
+  readonly readyMs: number | undefined
+  readonly ready: number
+  /** Summed RSS once started and the GitRepository is Ready, before any Kustomization. */
+  readonly idleRssMiB: number
   readonly peakRssMiB: number
+  /** VmHWM of the long-running processes (children not included), summed. */
+  readonly hwmMiB: number
   readonly cpuS: number
   readonly reconciles: number
+  readonly kustomizeRuns: number | undefined
   readonly cold: Requests
-  readonly noChangeMs: number
-  readonly noChangeReconciles: number
-  readonly noChange: Requests
-  readonly noChangeCpuS: number
+  readonly noChange: NoChange | undefined
   readonly load: string
 }
 
-const runSize = (n: number, files: Record<string, string>, ageKeyFile: string) =>
+const runPeer = (peer: Peer, n: number, files: Record<string, string>, ageKeyFile: string) =>
   Effect.scoped(
     Effect.gen(function* () {
-      const work = yield* scratchDir(`kustodian-bench-reconcile-${n}-`)
+      const work = yield* scratchDir(`kustodian-bench-reconcile-${peer.name.toLowerCase()}-${n}-`)
+      const tmpdir = yield* peerTmpdir(work)
       const cluster = yield* Effect.acquireRelease(
         Effect.promise(() => startCluster({ startTimeoutMs: 180_000 })),
         (c) => Effect.promise(() => c.stop()),
       )
       const kubeconfig = cluster.cluster.kubeconfigPath
+      const apiserver = apiserverGetter(kubeconfig)
       const git = yield* gitHttpServer({ reposDir: join(work, "repos") })
       const bare = yield* Effect.promise(() => createBareRepo(join(work, "repos"), "apps"))
       yield* Effect.promise(() => commitFiles(bare, files, { message: "apps" }))
 
       return yield* Effect.gen(function* () {
         const client = yield* KubeClient
-        for (const f of [
-          "source.toolkit.fluxcd.io_gitrepositories.yaml",
-          "kustomize.toolkit.fluxcd.io_kustomizations.yaml",
-        ])
-          yield* client.apply(
-            CoreResources.customResourceDefinition,
-            parse(readFileSync(join(repoRoot, "crds", f), "utf8")) as KubeObject,
-            fm,
-          )
+        const crds = peer.crdFiles().map((f) => parse(readFileSync(f, "utf8")) as KubeObject)
+        for (const crd of crds) yield* client.apply(CoreResources.customResourceDefinition, crd, fm)
         for (const name of [ns, appsNs])
           yield* client.apply(
             CoreResources.namespace,
             { apiVersion: "v1", kind: "Namespace", metadata: { name } },
             fm,
           )
-        for (let i = 0; i < 300; i++) {
-          const ok = yield* client.list(kustomizationRef, { limit: 1 }).pipe(
-            Effect.as(true),
-            Effect.orElseSucceed(() => false),
-          )
-          if (ok) break
-          yield* Effect.sleep(100)
-        }
+        for (const crd of crds)
+          for (let i = 0; ; i++) {
+            const got = yield* client.get(CoreResources.customResourceDefinition, crd.metadata.name)
+            const conditions = (got.status as Status | undefined)?.conditions ?? []
+            if (conditions.some((c) => c.type === "Established" && c.status === "True")) break
+            if (i > 300) return yield* Effect.die(new Error(`CRD ${crd.metadata.name} not Established`))
+            yield* Effect.sleep(100)
+          }
         yield* client.apply(
           CoreResources.secret,
           {
@@ -239,19 +274,15 @@ const runSize = (n: number, files: Record<string, string>, ageKeyFile: string) =
           fm,
         )
 
-        const op = yield* withOperatorTmpdir(
-          operatorProcess({
-            kubeconfig,
-            flags: [`--concurrent=${CONCURRENT}`],
-            logFile: join(work, "operator.log"),
-          }),
-        )
-        const metrics = Effect.promise(() => fetch(`${op.probeUrl}/metrics`).then((r) => r.text()))
-        const snapshot = Effect.map(metrics, (t) => ({
-          requests: series(t, "rest_client_requests_total"),
-          reconciles: series(t, "controller_runtime_reconcile_total"),
-        }))
-
+        const p = yield* peer.start({
+          kubeconfig,
+          work,
+          tmpdir,
+          groupsFile: join(dirname(kubeconfig), "pgids"),
+          concurrent: CONCURRENT,
+          namespace: ns,
+        })
+        const rss = yield* rssSampler(p.pids)
         // The source first, so the measured time is the Kustomizations' own (Flux's MTTP also starts from a
         // ready source).
         yield* client.apply(
@@ -264,20 +295,36 @@ const runSize = (n: number, files: Record<string, string>, ageKeyFile: string) =
           },
           fm,
         )
-        for (;;) {
+        for (let t = Date.now(); ; ) {
           const repo = yield* client.get(gitRepositoryRef, "apps", ns)
-          if (
-            ((repo.status as Conditions | undefined)?.conditions ?? []).some(
-              (c) => c.type === "Ready" && c.status === "True",
-            )
-          )
-            break
+          if (isReady(repo.status as Status | undefined)) break
+          if (Date.now() - t > 120_000)
+            return yield* Effect.die(new Error("GitRepository not Ready after 2 min"))
           yield* Effect.sleep(200)
         }
+        const statuses = yield* kustomizationStatuses
+        yield* Effect.sleep(1_000)
+        const idleRssMiB = rss.peak()
 
-        const ksList = () => client.list(kustomizationRef, { namespace: ns }).pipe(Effect.map((l) => l.items))
+        const snapshot = Effect.gen(function* () {
+          const text = yield* apiserver("/metrics")
+          return {
+            server: apiserverRequests(text),
+            own: yield* ownRequests,
+            reconciles: yield* p.kustomizationReconciles,
+            cpu: cpuOf(p.pids),
+            kustomize: p.kustomizeRuns(),
+          }
+        })
+        const between = (a: Effect.Success<typeof snapshot>, b: Effect.Success<typeof snapshot>) => ({
+          requests: requestDelta([a.server, b.server], [a.own, b.own]),
+          reconciles: b.reconciles - a.reconciles,
+          cpuS: b.cpu - a.cpu,
+          kustomizeRuns:
+            a.kustomize === undefined || b.kustomize === undefined ? undefined : b.kustomize - a.kustomize,
+        })
+
         const s0 = yield* snapshot
-        const cpu0 = cpuSeconds(op.pid)
         const t0 = Date.now()
         yield* Effect.forEach(
           Array.from({ length: n }, (_, i) => i),
@@ -301,134 +348,220 @@ const runSize = (n: number, files: Record<string, string>, ageKeyFile: string) =
           { concurrency: 8, discard: true },
         )
         const applyMs = Date.now() - t0
-        let readyMs = 0
-        let lastReport = 0
-        for (;;) {
-          const items = yield* ksList()
-          const ready = items.filter((o) =>
-            ((o.status as Conditions | undefined)?.conditions ?? []).some(
-              (c) => c.type === "Ready" && c.status === "True",
-            ),
-          ).length
-          if (ready === n) {
-            readyMs = Date.now() - t0
-            break
-          }
-          if (Date.now() - lastReport > 15_000) {
-            lastReport = Date.now()
-            yield* say(`  ${n}: ${ready}/${n} Ready after ${((Date.now() - t0) / 1000).toFixed(0)} s`)
-          }
-          if (Date.now() - t0 > TIMEOUT_MS)
-            return yield* Effect.die(new Error(`only ${ready}/${n} Ready after ${TIMEOUT_MS / 60_000} min`))
-          yield* Effect.sleep(500)
-        }
-        const s1 = yield* snapshot
-        const cpu1 = cpuSeconds(op.pid)
-
-        // Let stragglers (status-update echoes) settle before the no-change round.
-        yield* Effect.sleep(3_000)
-        const s2 = yield* snapshot
-        const cpu2 = cpuSeconds(op.pid)
-        const token = new Date().toISOString()
-        const t1 = Date.now()
-        yield* Effect.forEach(
-          Array.from({ length: n }, (_, i) => i),
-          (i) =>
-            client.patch(
-              kustomizationRef,
-              { name: `app-${i}`, namespace: ns },
-              { metadata: { annotations: { "reconcile.fluxcd.io/requestedAt": token } } },
-              "merge",
-            ),
-          { concurrency: 8, discard: true },
-        )
-        let noChangeMs = 0
-        for (;;) {
-          const items = yield* ksList()
-          const handled = items.filter(
-            (o) => (o.status as Conditions | undefined)?.lastHandledReconcileAt === token,
-          ).length
-          if (handled === n) {
-            noChangeMs = Date.now() - t1
-            break
-          }
-          if (Date.now() - t1 > TIMEOUT_MS)
-            return yield* Effect.die(
-              new Error(`only ${handled}/${n} handled the request after ${TIMEOUT_MS / 60_000} min`),
-            )
-          yield* Effect.sleep(250)
-        }
-        // Requests still in flight for the last few (events, status) land within a moment.
-        yield* Effect.sleep(2_000)
-        const s3 = yield* snapshot
-        const cpu3 = cpuSeconds(op.pid)
-        const ksReconciles = (m: Map<string, number>) => sum(m, 'kind="Kustomization"')
-        return {
+        const ready = yield* waitFor(
+          `${peer.name} ${n} Ready`,
           n,
+          t0,
+          () => [...statuses.values()].filter(isReady).length,
+        )
+        const s1 = yield* snapshot
+        const cold = between(s0, s1)
+
+        let noChange: NoChange | undefined
+        if (ready.ms !== undefined) {
+          // Let stragglers (status-update echoes, Events) settle before the no-change round.
+          yield* Effect.sleep(3_000)
+          const s2 = yield* snapshot
+          const token = new Date().toISOString()
+          const t1 = Date.now()
+          yield* Effect.forEach(
+            Array.from({ length: n }, (_, i) => i),
+            (i) =>
+              client.patch(
+                kustomizationRef,
+                { name: `app-${i}`, namespace: ns },
+                { metadata: { annotations: { "reconcile.fluxcd.io/requestedAt": token } } },
+                "merge",
+              ),
+            { concurrency: 8, discard: true },
+          )
+          const handled = yield* waitFor(
+            `${peer.name} ${n} no-change`,
+            n,
+            t1,
+            () => [...statuses.values()].filter((s) => s?.lastHandledReconcileAt === token).length,
+          )
+          // Requests still in flight for the last few (Events, status) land within a moment.
+          yield* Effect.sleep(2_000)
+          const s3 = yield* snapshot
+          const d = between(s2, s3)
+          noChange = {
+            ms: handled.ms,
+            handled: handled.count,
+            reconciles: d.reconciles,
+            requests: d.requests,
+            cpuS: d.cpuS,
+            kustomizeRuns: d.kustomizeRuns,
+          }
+        }
+        yield* rss.stop
+        return {
+          peer: peer.name,
+          n,
+          commandLines: p.commandLines,
           applyMs,
-          readyMs,
-          peakRssMiB: vmHwmMiB(op.pid),
-          cpuS: cpu1 - cpu0,
-          reconciles: ksReconciles(s1.reconciles) - ksReconciles(s0.reconciles),
-          cold: requestDelta(s0.requests, s1.requests),
-          noChangeMs,
-          noChangeReconciles: ksReconciles(s3.reconciles) - ksReconciles(s2.reconciles),
-          noChange: requestDelta(s2.requests, s3.requests),
-          noChangeCpuS: cpu3 - cpu2,
+          readyMs: ready.ms,
+          ready: ready.count,
+          idleRssMiB,
+          peakRssMiB: rss.peak(),
+          hwmMiB: p.pids.reduce((s, pid) => s + statusMiB(pid, "VmHWM"), 0),
+          cpuS: cold.cpuS,
+          reconciles: cold.reconciles,
+          kustomizeRuns: cold.kustomizeRuns,
+          cold: cold.requests,
+          noChange,
           load: loadavg()
             .map((l) => l.toFixed(2))
             .join(" "),
-        } satisfies SizeResult
+        } satisfies PeerResult
       }).pipe(Effect.provide(KubeClient.layer({ _tag: "File", path: kubeconfig })))
     }),
   )
 
-const fmtVerbs = (r: Requests, per: number) =>
+// ---------------------------------------------------------------------------------------------- the table
+
+const s1 = (ms: number | undefined) => (ms === undefined ? undefined : ms / 1000)
+const fmt = (v: number | undefined, digits = 1) => (v === undefined ? "—" : v.toFixed(digits))
+const verbs = (r: Requests, per: number) =>
   Object.entries(r.byVerb)
     .filter(([, v]) => v > 0)
-    .map(([k, v]) => `${k} ${(v / per).toFixed(1)}`)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k.toLowerCase()} ${(v / per).toFixed(1)}`)
     .join(", ")
+
+interface Metric {
+  readonly name: string
+  readonly value: (r: PeerResult) => number | undefined
+  readonly show?: (r: PeerResult) => string
+  readonly digits?: number
+}
+
+const METRICS: ReadonlyArray<Metric> = [
+  {
+    name: "applied → all Ready",
+    value: (r) => s1(r.readyMs),
+    show: (r) =>
+      r.readyMs === undefined
+        ? `${r.ready}/${r.n} Ready at timeout`
+        : `${fmt(s1(r.readyMs))} s (${fmt(s1(r.applyMs))} s to apply)`,
+  },
+  {
+    name: "Kustomizations Ready per second",
+    value: (r) => (r.readyMs ? r.n / (r.readyMs / 1000) : undefined),
+    digits: 2,
+  },
+  { name: "RSS idle, before any Kustomization (MiB)", value: (r) => r.idleRssMiB, digits: 0 },
+  { name: "peak RSS, all processes incl. children (MiB)", value: (r) => r.peakRssMiB, digits: 0 },
+  { name: "CPU until all Ready, incl. children (s)", value: (r) => r.cpuS },
+  {
+    name: "API requests per Kustomization until all Ready",
+    value: (r) => r.cold.total / r.n,
+    show: (r) =>
+      `${fmt(r.cold.total / r.n)} (writes ${fmt(r.cold.writes / r.n)}, dry runs ${fmt(r.cold.dryRuns / r.n)}; ${verbs(r.cold, r.n)})`,
+  },
+  {
+    name: "kustomize processes until all Ready",
+    value: (r) => r.kustomizeRuns,
+    show: (r) => (r.kustomizeRuns === undefined ? "0 (in process)" : String(r.kustomizeRuns)),
+  },
+  {
+    name: "no-change reconcile of all: time",
+    value: (r) => s1(r.noChange?.ms),
+    show: (r) =>
+      r.noChange === undefined
+        ? "not run"
+        : r.noChange.ms === undefined
+          ? `${r.noChange.handled}/${r.n} handled at timeout`
+          : `${fmt(s1(r.noChange.ms))} s (${r.noChange.reconciles} reconciles)`,
+  },
+  {
+    name: "no-change: API requests per Kustomization",
+    value: (r) => (r.noChange ? r.noChange.requests.total / r.n : undefined),
+    show: (r) =>
+      r.noChange === undefined
+        ? "—"
+        : `${fmt(r.noChange.requests.total / r.n)} (dry runs ${fmt(r.noChange.requests.dryRuns / r.n)}; ${verbs(r.noChange.requests, r.n)})`,
+  },
+  {
+    name: "no-change: write requests, all N (not dry runs)",
+    value: (r) => r.noChange?.requests.writes,
+    digits: 0,
+  },
+  { name: "no-change: CPU incl. children (s)", value: (r) => r.noChange?.cpuS },
+  {
+    name: "no-change: kustomize processes",
+    value: (r) => r.noChange?.kustomizeRuns,
+    show: (r) =>
+      r.noChange === undefined
+        ? "—"
+        : r.noChange.kustomizeRuns === undefined
+          ? "0 (builds in process)"
+          : String(r.noChange.kustomizeRuns),
+  },
+]
+
+const table = (results: ReadonlyArray<PeerResult>): string => {
+  const sizes = [...new Set(results.map((r) => r.n))]
+  const of = (peer: string, n: number) => results.find((r) => r.peer === peer && r.n === n)
+  const rows: Array<string> = []
+  for (const n of sizes) {
+    const k = of("Kustodian", n)
+    const f = of("Flux", n)
+    for (const m of METRICS) {
+      const cell = (r: PeerResult | undefined) =>
+        r === undefined ? "—" : m.show ? m.show(r) : fmt(m.value(r), m.digits ?? 1)
+      const kv = k && m.value(k)
+      const fv = f && m.value(f)
+      const ratio = kv !== undefined && fv !== undefined && fv !== 0 ? (kv / fv).toFixed(2) : "—"
+      rows.push(`| ${n} | ${m.name} | ${cell(k)} | ${cell(f)} | ${ratio} |`)
+    }
+  }
+  return ["| N | measure | Kustodian | Flux | Kustodian/Flux |", "|---|---|---|---|---|", ...rows].join("\n")
+}
 
 const main = Effect.gen(function* () {
   const max = Math.max(...SIZES)
   const work = yield* scratchDir("kustodian-bench-reconcile-")
+  const peers: Array<Peer> = PEERS.map((p) => (p === "flux" ? fluxPeer : kustodianPeer(work)))
+  // Fail before the long sops step when a peer's binaries are missing.
+  if (PEERS.includes("flux")) {
+    toolPath("source-controller")
+    toolPath("kustomize-controller")
+  }
   const age = yield* Effect.promise(() => generateAgeKey(work))
   const t = Date.now()
   const files = yield* makeRepoFiles(max, age.recipient, work)
   yield* say(`encrypted ${max} Secrets with sops in ${((Date.now() - t) / 1000).toFixed(1)} s`)
-  const results: Array<SizeResult> = []
+  const results: Array<PeerResult> = []
   for (const n of SIZES) {
     // Each size gets a repository with exactly its N directories.
     const subset = Object.fromEntries(
       Object.entries(files).filter(([p]) => Number(/app-(\d+)\//.exec(p)?.[1]) < n),
     )
-    const r = yield* runSize(n, subset, age.keyFile)
-    results.push(r)
-    yield* say(JSON.stringify(r))
+    for (const peer of peers) {
+      yield* say(`${peer.name}, N = ${n}: fresh control plane ...`)
+      const r = yield* runPeer(peer, n, subset, age.keyFile)
+      results.push(r)
+      yield* say(JSON.stringify(r))
+    }
   }
   const date = new Date().toISOString().slice(0, 16).replace("T", " ")
-  const rows = results.map((r) => {
-    const per = Math.max(r.reconciles, 1)
-    return `| ${r.n} | ${(r.readyMs / 1000).toFixed(1)} s (${(r.applyMs / 1000).toFixed(1)} s to apply) | ${r.peakRssMiB.toFixed(0)} MiB | ${r.cpuS.toFixed(0)} s | ${r.reconciles} | ${(r.cold.total / per).toFixed(1)} (write verbs ${(r.cold.writes / per).toFixed(1)}; ${fmtVerbs(r.cold, per)}) | ${(r.noChangeMs / 1000).toFixed(1)} s, ${r.noChangeReconciles} reconciles, ${(r.noChange.total / Math.max(r.noChangeReconciles, 1)).toFixed(1)} requests / ${(r.noChange.writes / Math.max(r.noChangeReconciles, 1)).toFixed(1)} write verbs each (${fmtVerbs(r.noChange, Math.max(r.noChangeReconciles, 1))}), CPU ${r.noChangeCpuS.toFixed(1)} s | ${r.load} |`
-  })
+  const commandLines = [...new Set(results.flatMap((r) => r.commandLines))]
   const section = `
-## Reconcile (end to end) — \`npm run bench:reconcile -- --sizes=${SIZES.join(",")}\` (${date} UTC)
+## Reconcile side by side — \`npm run bench:reconcile -- --sizes=${SIZES.join(",")} --peers=${PEERS.join(",")}${TMPFS ? " --tmpfs" : ""}\` (${date} UTC)
 
-Machine: "polyglot", ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, shared with other work. Setup as in the
-first "Reconcile (end to end)" section: one repository with N directories (sops/age Secret + ConfigMap +
-Deployment each), one GitRepository, N Kustomizations, \`kustodian controller --concurrent=${CONCURRENT}\` as its own
-process, its TMPDIR ${TMPFS ? "on tmpfs (/dev/shm, `--tmpfs`)" : "on the disk (ext4 /tmp)"}. Flux 2.2 for comparison (16-core runner, podinfo): 100 → 27 s / 32 MiB, 500 → 2m2s / 72 MiB,
-1000 → 4m15s / 112 MiB.
+Machine: "polyglot", ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}. Each peer on a fresh local
+control plane; TMPDIR ${TMPFS ? "on tmpfs (/dev/shm)" : "on the disk"}. Load average (1/5/15 min) after each run:
+${results.map((r) => `${r.peer} ${r.n}: ${r.load}`).join("; ")}.
 
-| Kustomizations | applied → all Ready | peak RSS (VmHWM) | operator CPU (incl. children) | Kustomization reconciles | API requests per reconcile | no-change reconcile of all | load avg (1/5/15 min) at end |
-|---|---|---|---|---|---|---|---|
-${rows.join("\n")}
+${table(results)}
 
-"Write verbs" count apply/create/patch/update/delete requests, server-side dry runs included (the operator's
-counter does not tell them apart); see the first "Reconcile (end to end)" section for which of them persist.
+Command lines: ${commandLines.map((c) => `\`${c}\``).join("; ")}.
 `
   if (WRITE) appendFileSync(join(repoRoot, "docs/benchmarks.md"), section)
   yield* say(section)
 })
 
+// Last line of defence on a synchronous exit (the scopes stop everything on Ctrl-C already).
+process.on("exit", killAllSync)
 NodeRuntime.runMain(Effect.scoped(main))

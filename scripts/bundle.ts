@@ -17,7 +17,11 @@ const outdir = resolve(values.outdir ?? join(root, ".build/kustodian"))
 rmSync(outdir, { recursive: true, force: true })
 
 const result = await esbuild.build({
-  entryPoints: { kustodian: join(root, "operator/bin/kustodian.ts") },
+  entryPoints: {
+    kustodian: join(root, "operator/bin/kustodian.ts"),
+    // Loaded by URL from parse-pool.ts; kept at the top of outdir, where every chunk is.
+    "parse-worker": join(root, "operator/src/stages/build/parse-worker.ts"),
+  },
   outdir,
   bundle: true,
   splitting: true,

@@ -2,7 +2,8 @@
 # Builds or installs the real tools the tests talk to, caching binaries outside the repository in
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/kustodian/tools/<name>-<version>/
 # Versions live in scripts/tools/versions.env. Cached tools are skipped; concurrent runs serialise per tool (flock).
-# Usage: scripts/tools.sh [apt|kustomize|sandbox|sops|etcd|kubernetes ...]   (no arguments: everything)
+# Usage: scripts/tools.sh [apt|kustomize|sandbox|sops|etcd|kubernetes|flux ...]   (no arguments: everything but the
+# optional ones: flux, only for `npm run bench:reconcile -- --peer=flux`)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=tools/versions.env
@@ -144,6 +145,53 @@ build_kubernetes() {
       k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl)
 }
 
+# ---------------------------------------------------------------------------------------------- flux (optional)
+# Flux's real source-controller and kustomize-controller, for the side-by-side benchmark only (not in the default
+# list: tests and CI never build them). Each main module replaces its api submodule with ./api, which the proxy
+# cannot serve: one wrapper module per controller requires it and copies its other replaces (published versions)
+# and go/godebug lines, so the build list is upstream's. Their CRDs come from the same module zips.
+flux_wrapper_gomod() { # MODULE VERSION NAME
+  local upstream
+  upstream="$(go mod download -json "$1@$2" | jq -r .GoMod)"
+  echo "module kustodian.local/tools/$3"
+  echo
+  grep -E '^go [0-9]' "$upstream" | head -1
+  awk '/^godebug \(/{b=1} b{print} b&&/^\)/{b=0} /^godebug [^(]/{print}' "$upstream"
+  echo
+  echo "tool $1"
+  echo
+  echo "require $1 $2"
+  echo
+  echo "replace ("
+  # Single-line replaces and replace blocks alike; local-path targets (./api) fall back to the required version.
+  awk '/^replace \(/{b=1; next} b&&/^\)/{b=0; next} b{print; next} /^replace /{sub(/^replace /, ""); print}' "$upstream" |
+    awk '$2 == "=>" && $3 !~ /^\./ {printf "\t%s\n", $0}' | sed 's/^\t\s*/\t/'
+  echo ")"
+}
+build_flux() {
+  local v="$FLUX_CONTROLLERS_VERSION" name mod src
+  for name in source-controller kustomize-controller; do
+    mod="github.com/fluxcd/$name"
+    src="$CACHE/src/flux-controllers-$v/$name"
+    rm -rf "$src" && mkdir -p "$src"
+    flux_wrapper_gomod "$mod" "$v" "$name" >"$src/go.mod.tmp"
+    # The proxy refuses github.com/fluxcd/pkg/artifact v0.18.3 (403 "not available"); v0.18.0..v0.18.2 differ
+    # only in go.mod dependency bumps that source-controller's own go.mod pins at least as high, so the build
+    # list and the code are the same.
+    if [[ $name == source-controller ]]; then
+      sed -i "s|^)\$|\tgithub.com/fluxcd/pkg/artifact => github.com/fluxcd/pkg/artifact $FLUX_PKG_ARTIFACT_VERSION\n)|" "$src/go.mod.tmp"
+    fi
+    mv "$src/go.mod.tmp" "$src/go.mod"
+    log "flux: $name $v, replaces: $(grep -c '=>' "$src/go.mod"), $(grep -E '^(go|godebug) ' "$src/go.mod" | tr '\n' ' ')"
+    # -mod=mod rather than `go mod tidy`: tidy also resolves the controllers' test-only modules, some of which the
+    # proxy does not serve; the build resolves only what the binary imports.
+    (cd "$src" && go build -mod=mod -p "$JOBS" -trimpath -ldflags=-s\ -w -o "$OUT/$name" "$mod") || return 1
+    mkdir -p "$OUT/crds"
+    cp "$(go mod download -json "$mod@$v" | jq -r .Dir)"/config/crd/bases/*.yaml "$OUT/crds/"
+  done
+  chmod 644 "$OUT"/crds/*.yaml
+}
+
 # ---------------------------------------------------------------------------------------------- the sandbox
 # Our own Landlock wrapper around kustomize (sandbox/main.go), cached by the hash of its sources; the image
 # builds the same sources. e2e/support/tools.ts computes the same key (sandboxSourceHash).
@@ -170,6 +218,7 @@ main() {
     sops) run_locked sops "$CACHE/sops-$SOPS_VERSION" build_sops ;;
     etcd) run_locked etcd "$CACHE/etcd-$ETCD_VERSION" build_etcd ;;
     kubernetes | kube-apiserver | kubectl) run_locked kubernetes "$CACHE/kubernetes-$KUBERNETES_VERSION" build_kubernetes ;;
+    flux | source-controller | kustomize-controller) run_locked flux "$CACHE/flux-controllers-$FLUX_CONTROLLERS_VERSION" build_flux ;;
     *) log "unknown tool: $t"; return 2 ;;
     esac
   done

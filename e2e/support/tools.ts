@@ -24,6 +24,8 @@ export type ToolName =
   | "git"
   | "sshd"
   | "kustodian-sandbox"
+  | "source-controller"
+  | "kustomize-controller"
 
 /** A tool is not installed or not built yet; the message says how to get it. */
 export class ToolMissingError extends Data.TaggedError("ToolMissingError")<{
@@ -33,7 +35,7 @@ export class ToolMissingError extends Data.TaggedError("ToolMissingError")<{
   override get message(): string {
     return (
       `${this.tool} not found (looked in ${this.looked.join(", ")}). ` +
-      "Run `bash scripts/tools.sh` to build and install the test tools " +
+      `Run \`bash scripts/tools.sh${optionalBuild[this.tool] === undefined ? "" : ` ${optionalBuild[this.tool]}`}\` to build and install the test tools ` +
       `(or point ${overrideVar(this.tool)} at a binary).`
     )
   }
@@ -63,6 +65,15 @@ const built: Partial<Record<ToolName, { dir: string; version: string }>> = {
   etcd: { dir: "etcd", version: "ETCD_VERSION" },
   "kube-apiserver": { dir: "kubernetes", version: "KUBERNETES_VERSION" },
   kubectl: { dir: "kubernetes", version: "KUBERNETES_VERSION" },
+  // Optional: only `npm run bench:reconcile -- --peer=flux` needs Flux's controllers (`scripts/tools.sh flux`).
+  "source-controller": { dir: "flux-controllers", version: "FLUX_CONTROLLERS_VERSION" },
+  "kustomize-controller": { dir: "flux-controllers", version: "FLUX_CONTROLLERS_VERSION" },
+}
+
+/** The scripts/tools.sh argument that builds a tool the default run leaves out. */
+const optionalBuild: Partial<Record<ToolName, string>> = {
+  "source-controller": "flux",
+  "kustomize-controller": "flux",
 }
 
 /**

@@ -3,6 +3,7 @@
  * one edge where Layers meet. `kustodian controller` runs it in a cluster; the demo and the e2e tests run it
  * as a local process against the test control plane.
  */
+import { createHash } from "node:crypto"
 import { hostname } from "node:os"
 import { Effect, Layer } from "effect"
 import { makeGitRepositoryController } from "./controllers/gitrepository.ts"
@@ -19,7 +20,7 @@ import { ArtifactUnpacker } from "./stages/build/artifact.ts"
 import { Builder } from "./stages/build/builder.ts"
 import { ConfigLookup } from "./stages/build/config-lookup.ts"
 import { Kustomize } from "./stages/build/kustomize.ts"
-import type { SandboxMode } from "./stages/build/sandbox.ts"
+import { portOf, type SandboxMode } from "./stages/build/sandbox.ts"
 import { Decryptor } from "./stages/decrypt/decryptor.ts"
 import { KeyProviders } from "./stages/decrypt/providers.ts"
 import { type SourceConfig, sourceLayer } from "./stages/fetch/layer.ts"
@@ -39,12 +40,20 @@ export interface OperatorOptions {
   readonly workers: number
   /** `--enable-leader-election`: the Lease lives in this namespace. */
   readonly leaderElectionNamespace?: string | undefined
+  /** `--leader-election-id`: the Lease's name (default: one per shard, see {@link leaseName}). */
+  readonly leaderElectionId?: string | undefined
+  /** `--watch-label-selector`: reconcile only GitRepositories and Kustomizations with these labels. */
+  readonly watchLabelSelector?: string | undefined
   /** `--sops-mac-policy`. */
   readonly macPolicy: "strict" | "warn" | "ignore"
   readonly defaultServiceAccount?: string | undefined
   readonly noCrossNamespaceRefs: boolean
   /** `--no-remote-bases`: kustomizations may only use files of their own source. */
   readonly noRemoteBases: boolean
+  /** `--service-cidr`: the cluster's service network, refused as a remote-base host. */
+  readonly serviceCidrs?: ReadonlyArray<string> | undefined
+  /** `--trusted-remote-prefix`: remote-base URL prefixes exempt from the address checks (admin-set). */
+  readonly trustedRemotePrefixes?: ReadonlyArray<string> | undefined
   /** OTLP/HTTP endpoint for traces (OTEL_EXPORTER_OTLP_ENDPOINT). */
   readonly otlpEndpoint?: string | undefined
   readonly instance?: string | undefined
@@ -52,19 +61,38 @@ export interface OperatorOptions {
   readonly kustomizeSandbox: SandboxMode
   /** The `--max-…` flags: bounds on what a repository can make the operator do. */
   readonly limits: Limits
+  /** How long in-flight reconciles may finish on SIGTERM (`--graceful-shutdown-timeout` minus a margin). */
+  readonly shutdownGraceMs?: number | undefined
 }
+
+/**
+ * The leader Lease: `--leader-election-id` when given; else `kustodian-leader`, suffixed with a digest of
+ * `--watch-label-selector` so that the shards of a fleet (one Deployment per selector) never contend for one
+ * lease by accident.
+ */
+export const leaseName = (options: Pick<OperatorOptions, "leaderElectionId" | "watchLabelSelector">) =>
+  options.leaderElectionId ??
+  (options.watchLabelSelector === undefined
+    ? "kustodian-leader"
+    : `kustodian-leader-${createHash("sha256").update(options.watchLabelSelector).digest("hex").slice(0, 10)}`)
 
 /** Every service the two controllers use, built once for the process. */
 export const operatorLayer = (options: OperatorOptions) => {
   const kube = Layer.mergeAll(KubeClient.layer(options.kubeconfig), KubeAccess.layer(options.kubeconfig))
   const mapper = RESTMapper.layer.pipe(Layer.provideMerge(kube))
-  const source = sourceLayer(options.source)
+  const source = sourceLayer(options.source, options.limits)
   const lookup = ConfigLookup.layerKube
-  const decryptor = Decryptor.layer({ macPolicy: options.macPolicy }).pipe(
+  const decryptor = Decryptor.layer({ macPolicy: options.macPolicy, limits: options.limits }).pipe(
     Layer.provide(KeyProviders.none),
     Layer.provide(lookup),
   )
-  const build = Builder.layer({ noRemoteBases: options.noRemoteBases }).pipe(
+  const build = Builder.layer({
+    noRemoteBases: options.noRemoteBases,
+    maxObjects: options.limits.maxBuildObjects,
+    maxSubstitutedSize: options.limits.maxSubstitutedSize,
+    serviceCidrs: options.serviceCidrs ?? [],
+    trustedRemotePrefixes: options.trustedRemotePrefixes ?? [],
+  }).pipe(
     Layer.provide(
       Layer.mergeAll(
         decryptor,
@@ -72,6 +100,8 @@ export const operatorLayer = (options: OperatorOptions) => {
           sandbox: options.kustomizeSandbox,
           remoteBases: !options.noRemoteBases,
           maxOutputSize: options.limits.maxBuildOutputSize,
+          maxObjects: options.limits.maxBuildObjects,
+          remotePorts: (options.trustedRemotePrefixes ?? []).flatMap((p) => portOf(p) ?? []),
         }),
         lookup,
         ArtifactUnpacker.layer,
@@ -80,7 +110,7 @@ export const operatorLayer = (options: OperatorOptions) => {
     Layer.provide(source),
   )
   const stages = Layer.mergeAll(Applier.layer, Pruner.layer, HealthChecker.layer)
-  return Layer.mergeAll(build, stages, source).pipe(
+  return Layer.mergeAll(build, stages, source, lookup).pipe(
     Layer.provideMerge(mapper),
     Layer.provideMerge(telemetryLayer({ serviceName: "kustodian", otlpEndpoint: options.otlpEndpoint })),
   )
@@ -95,16 +125,25 @@ export const runOperator = (options: OperatorOptions) =>
       noCrossNamespaceRefs: options.noCrossNamespaceRefs,
     }
     const controllers = [
-      { ...(yield* makeGitRepositoryController({ instance })), namespace: options.namespace },
-      { ...(yield* makeKustomizationController({ ...access, instance })), namespace: options.namespace },
+      {
+        ...(yield* makeGitRepositoryController({ instance })),
+        namespace: options.namespace,
+        labelSelector: options.watchLabelSelector,
+      },
+      {
+        ...(yield* makeKustomizationController({ ...access, instance })),
+        namespace: options.namespace,
+        labelSelector: options.watchLabelSelector,
+      },
     ]
     return yield* runManager({
       controllers,
+      shutdownGraceMs: options.shutdownGraceMs,
       probes: options.probes,
       run: { workers: options.workers, instance },
       leaderElection:
         options.leaderElectionNamespace === undefined
           ? undefined
-          : { namespace: options.leaderElectionNamespace, name: "kustodian-leader", identity: instance },
+          : { namespace: options.leaderElectionNamespace, name: leaseName(options), identity: instance },
     })
   }).pipe(Effect.provide(operatorLayer(options)))

@@ -3,12 +3,21 @@
  * synthesized Deployment reads like theirs.
  */
 import { parseArgs } from "node:util"
-import { Cause, Effect, Exit, Fiber } from "effect"
+import { Cause, Effect, Exit } from "effect"
 import type { KubeConfigSource } from "../kube/connection.ts"
 import { defaultLimits, formatLimit, type Limits, limitFlags, parseLimit } from "../limits.ts"
 import { type OperatorOptions, runOperator } from "../operator.ts"
+import { invalidCidrs } from "../stages/build/ip-ranges.ts"
+import { portOf } from "../stages/build/sandbox.ts"
 import { parseListenAddress } from "../stages/fetch/layer.ts"
+import { sweepStaleTempRoots } from "../temp-root.ts"
 import { UsageError } from "./args.ts"
+import { parseGrace, runUntilSignal } from "./shutdown.ts"
+
+/** The pod's terminationGracePeriodSeconds is 10: exit by 8 s, the watchdog's SIGKILL comes at 9 s. */
+const defaultGraceMs = 8_000
+/** Of the grace period, what is left for the lease release and the last status writes after reconciles. */
+const releaseMarginMs = 3_000
 
 export const controllerUsage = `kustodian controller [flags]
   --kubeconfig PATH                 kubeconfig to use (default: in-cluster, else $KUBECONFIG / ~/.kube/config)
@@ -20,11 +29,17 @@ export const controllerUsage = `kustodian controller [flags]
   --watch-all-namespaces=BOOL       default true; false watches $RUNTIME_NAMESPACE only
   --concurrent N                    reconciles at once per kind (default 4)
   --enable-leader-election          only one replica reconciles (Lease in $RUNTIME_NAMESPACE)
+  --leader-election-id NAME         the Lease's name (default kustodian-leader, one per --watch-label-selector)
+  --watch-label-selector SELECTOR   reconcile only GitRepositories/Kustomizations matching it (sharding)
   --sops-mac-policy strict|warn|ignore   MAC check of encrypted files before the build (default warn)
   --default-service-account NAME    impersonated when a Kustomization names no serviceAccountName
   --no-cross-namespace-refs         refuse sources and dependencies in other namespaces
   --no-remote-bases                 refuse kustomize bases outside the source (e.g. remote Git URLs)
+  --service-cidr CIDR[,CIDR]        the cluster's service network: refused as a remote-base host (repeatable)
+  --trusted-remote-prefix URL/      remote-base URLs under it skip the address checks, e.g. an in-cluster
+                                    git mirror over http (repeatable; admin-set, never from a repository)
   --kustomize-sandbox MODE          auto|required|off: run kustomize under Linux Landlock (default auto)
+  --graceful-shutdown-timeout D     SIGTERM to exit, forced when exceeded (default 8s; in-flight reconciles get D-3s)
   --log-level LEVEL                 accepted for Flux compatibility; logs are JSON at info
 ${limitFlags.map((f) => `  --${`${f.flag} N`.padEnd(32)}${f.help} (default ${formatLimit(f.key, defaultLimits[f.key])})`).join("\n")}`
 
@@ -63,12 +78,17 @@ export const parseControllerFlags = (
       "watch-all-namespaces": { type: "string" },
       concurrent: { type: "string" },
       "enable-leader-election": { type: "boolean" },
+      "leader-election-id": { type: "string" },
+      "watch-label-selector": { type: "string" },
       "sops-mac-policy": { type: "string" },
       "default-service-account": { type: "string" },
       "no-cross-namespace-refs": { type: "boolean" },
       "no-remote-bases": { type: "boolean" },
       "kustomize-sandbox": { type: "string" },
+      "service-cidr": { type: "string", multiple: true },
+      "trusted-remote-prefix": { type: "string", multiple: true },
       "log-level": { type: "string" },
+      "graceful-shutdown-timeout": { type: "string" },
       "otlp-endpoint": { type: "string" },
       ...Object.fromEntries(limitFlags.map((f) => [f.flag, { type: "string" as const }])),
     },
@@ -83,6 +103,13 @@ export const parseControllerFlags = (
   const macPolicy = values["sops-mac-policy"] ?? "warn"
   if (macPolicy !== "strict" && macPolicy !== "warn" && macPolicy !== "ignore")
     throw new UsageError(`--sops-mac-policy: expected strict, warn or ignore, got ${macPolicy}`)
+  const serviceCidrs = (values["service-cidr"] ?? []).flatMap((v) => v.split(",")).filter((v) => v !== "")
+  const badCidrs = invalidCidrs(serviceCidrs)
+  if (badCidrs.length > 0) throw new UsageError(`--service-cidr: not a CIDR: ${badCidrs.join(", ")}`)
+  const trustedRemotePrefixes = values["trusted-remote-prefix"] ?? []
+  for (const p of trustedRemotePrefixes)
+    if (!p.endsWith("/") || portOf(p) === undefined)
+      throw new UsageError(`--trusted-remote-prefix: expected an http(s) or ssh URL ending in '/', got ${p}`)
   const kustomizeSandbox = values["kustomize-sandbox"] ?? "auto"
   if (kustomizeSandbox !== "auto" && kustomizeSandbox !== "required" && kustomizeSandbox !== "off")
     throw new UsageError(`--kustomize-sandbox: expected auto, required or off, got ${kustomizeSandbox}`)
@@ -99,6 +126,10 @@ export const parseControllerFlags = (
     throw new UsageError(
       "RUNTIME_NAMESPACE must be set with --watch-all-namespaces=false or --enable-leader-election",
     )
+  const graceText = values["graceful-shutdown-timeout"]
+  const graceMs = graceText === undefined ? defaultGraceMs : parseGrace(graceText)
+  if (graceMs === undefined)
+    throw new UsageError(`--graceful-shutdown-timeout: expected a duration such as 8s, got ${graceText}`)
   const limits: { -readonly [K in keyof Limits]: Limits[K] } = { ...defaultLimits }
   for (const f of limitFlags) {
     const text = (values as Record<string, string | boolean | undefined>)[f.flag]
@@ -123,32 +154,42 @@ export const parseControllerFlags = (
     namespace: allNamespaces ? undefined : runtimeNamespace,
     workers,
     leaderElectionNamespace: values["enable-leader-election"] ? runtimeNamespace : undefined,
+    leaderElectionId: values["leader-election-id"],
+    watchLabelSelector: values["watch-label-selector"] || undefined,
     macPolicy,
     defaultServiceAccount: values["default-service-account"],
     noCrossNamespaceRefs: values["no-cross-namespace-refs"] === true,
     noRemoteBases: values["no-remote-bases"] === true,
     kustomizeSandbox,
+    serviceCidrs,
+    trustedRemotePrefixes,
     otlpEndpoint: values["otlp-endpoint"] ?? env.OTEL_EXPORTER_OTLP_ENDPOINT,
     instance: env.POD_NAME,
+    shutdownGraceMs: graceMs,
   }
 }
 
 /**
  * Runs the operator until SIGTERM or SIGINT, then shuts down gracefully (in-flight reconciles finish within
- * the grace period, the leader lease is released). Resolves with the exit code.
+ * the grace period, the leader lease is released), and exits by force if that takes longer than
+ * `--graceful-shutdown-timeout` (`shutdown.ts`). First of all it sweeps the temp trees a killed predecessor
+ * left (`temp-root.ts`: decrypted build trees, git credentials, checkouts). Resolves with the exit code.
  */
 export const controllerCommand = async (
   argv: ReadonlyArray<string>,
   env: NodeJS.ProcessEnv,
 ): Promise<number> => {
   const options = parseControllerFlags(argv, env)
-  const fiber = Effect.runFork(runOperator(options))
-  const stop = () => {
-    Effect.runFork(Fiber.interrupt(fiber))
-  }
-  process.once("SIGTERM", stop)
-  process.once("SIGINT", stop)
-  const exit = await Effect.runPromise(Fiber.await(fiber))
+  const graceMs = options.shutdownGraceMs ?? defaultGraceMs
+  const main = Effect.gen(function* () {
+    const swept = yield* sweepStaleTempRoots()
+    if (swept.length > 0)
+      yield* Effect.logInfo("removed temporary trees of a previous process").pipe(
+        Effect.annotateLogs({ directories: swept.join(",") }),
+      )
+    return yield* runOperator({ ...options, shutdownGraceMs: Math.max(0, graceMs - releaseMarginMs) })
+  })
+  const exit = await runUntilSignal(main, { graceMs })
   if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) return 0
   process.stderr.write(`kustodian: controller failed: ${Cause.pretty(exit.cause).split("\n")[0]}\n`)
   return 1

@@ -54,6 +54,7 @@ export const exitCode = (e: CliError): number => {
           ? 92
           : 1
     case "BadMetadata":
+    case "TooManyValues":
       return 1
   }
 }

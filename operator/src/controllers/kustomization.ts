@@ -21,22 +21,28 @@ import {
 } from "../../../model/kustomization.ts"
 import { KubeClient } from "../kube/client.ts"
 import { CoreResources, type KubeObject, objectKey, type ResourceRef } from "../kube/resource.ts"
-import { Action, defineController, StageError } from "../runtime/controller.ts"
+import { RESTMapper } from "../kube/restmapper.ts"
+import { Action, defineController, type ReconcileContext, StageError } from "../runtime/controller.ts"
 import { makeRecorder } from "../runtime/recorder.ts"
-import { toChanges } from "../stages/apply/change-set.ts"
+import { type ChangeSet, toChanges } from "../stages/apply/change-set.ts"
+import { firstDrifted } from "../stages/apply/drift-check.ts"
 import {
   type AccessSettings,
   checkCrossNamespaceRefs,
+  type Identity,
   identityFor,
   KubeAccess,
 } from "../stages/apply/impersonation.ts"
 import { Applier } from "../stages/apply/staged-apply.ts"
 import { Builder } from "../stages/build/builder.ts"
+import { ConfigLookup } from "../stages/build/config-lookup.ts"
 import { sourceArtifactOf } from "../stages/fetch/source-artifact.ts"
 import { HealthChecker, healthCheckTargets } from "../stages/health/health-check.ts"
 import { cleanupOnDeletion } from "../stages/prune/deletion-policy.ts"
 import { type Inventory, mergeInventories, staleEntries } from "../stages/prune/inventory.ts"
 import { Pruner } from "../stages/prune/prune.ts"
+import { type AppliedRecord, buildInputs, makeAppliedRecords } from "./applied-records.ts"
+import { startDeadline } from "./deadline.ts"
 import { gitRepositoryRef } from "./gitrepository.ts"
 
 export const kustomizationRef: ResourceRef = {
@@ -51,6 +57,9 @@ export const kustomizationRef: ResourceRef = {
 export const kustomizeControllerName = "kustomize-controller"
 
 const revisionAnnotation = "kustomize.toolkit.fluxcd.io/revision"
+
+/** Secrets and ConfigMaps carrying this label requeue the Kustomizations that reference them (Flux's rule). */
+export const watchLabelSelector = "reconcile.fluxcd.io/watch=Enabled"
 
 /** Flux's `--requeue-dependency`: how soon a Kustomization waiting on a dependency looks again. */
 const requeueDependencyMs = 30_000
@@ -105,6 +114,8 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
     const pruner = yield* Pruner
     const health = yield* HealthChecker
     const access = yield* KubeAccess
+    const lookup = yield* ConfigLookup
+    const mapper = yield* RESTMapper
     const recorder = yield* makeRecorder({
       controller: kustomizeControllerName,
       instance: options.instance ?? kustomizeControllerName,
@@ -140,7 +151,7 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
       })
 
     /** The source's current artifact; a missing source or artifact is retried, as in Flux. */
-    const resolveSource = (ks: Kustomization) =>
+    const resolveSource = (ks: Kustomization, ctx: ReconcileContext<KubeObject>) =>
       Effect.gen(function* () {
         const { kind, name } = ks.spec.sourceRef
         const namespace = sourceNamespace(ks)
@@ -149,9 +160,18 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
           return yield* fail(Reason.ArtifactFailed, `source kind ${kind} is not supported (${subject})`, {
             terminal: true,
           })
-        const found = yield* client
-          .getOption(gitRepositoryRef, name, namespace)
-          .pipe(Effect.mapError((e) => fail(Reason.ArtifactFailed, `failed to get ${subject}: ${e.message}`)))
+        // The watch cache of sources serves this without a request; a source it does not hold yet is read.
+        const cached = ctx.cache(gitRepositoryRef)?.get(objectKey(namespace, name))
+        const found =
+          cached !== undefined
+            ? Option.some(cached)
+            : yield* client
+                .getOption(gitRepositoryRef, name, namespace)
+                .pipe(
+                  Effect.mapError((e) =>
+                    fail(Reason.ArtifactFailed, `failed to get ${subject}: ${e.message}`),
+                  ),
+                )
         if (Option.isNone(found)) return yield* fail(Reason.ArtifactFailed, `Source ${subject} not found`)
         const repo = yield* decodeGitRepository(found.value).pipe(
           Effect.mapError(() => fail(Reason.ArtifactFailed, `Source ${subject} is invalid`)),
@@ -164,6 +184,78 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
 
     const lastInventory = (obj: KubeObject): Inventory | undefined =>
       (obj.status as { inventory?: Inventory } | undefined)?.inventory
+
+    const records = makeAppliedRecords()
+
+    /** `wait`/`healthChecks`: the kstatus health of what was applied, as events. */
+    const checkHealth = (
+      ctx: ReconcileContext<KubeObject>,
+      spec: Kustomization["spec"],
+      owner: { readonly name: string; readonly namespace: string },
+      identity: Identity,
+      timeout: `${number} millis`,
+      changeSet: ChangeSet,
+    ) =>
+      Effect.gen(function* () {
+        const targets = healthCheckTargets(spec, owner, changeSet)
+        if (targets.length === 0) return yield* ctx.emit({ _tag: "HealthChecksDisabled" })
+        yield* ctx.emit({
+          _tag: "HealthChecking",
+          message: `running health checks with a timeout of ${timeout}`,
+        })
+        const result = yield* ctx.stage(
+          "health",
+          health
+            .check({ refs: targets, identity, timeout })
+            .pipe(
+              Effect.tapError((e) =>
+                ctx.emit({ _tag: "HealthChecked", healthy: false, reason: e.reason, message: e.message }),
+              ),
+            ),
+        )
+        yield* ctx.emit({
+          _tag: "HealthChecked",
+          healthy: true,
+          reason: Reason.Succeeded,
+          message: result.message,
+        })
+      })
+
+    const succeeded = (ctx: ReconcileContext<KubeObject>, spec: Kustomization["spec"], revision: string) =>
+      ctx
+        .emit({
+          _tag: "Succeeded",
+          reason: Reason.ReconciliationSucceeded,
+          message: `Applied revision: ${revision}`,
+          revision,
+        })
+        .pipe(Effect.as(Action.requeueAfter(intervalMillis(spec))))
+
+    /**
+     * A reconcile whose inputs are those of the last one and whose objects have not drifted: the events of a
+     * full reconcile that changed nothing, so status, history and Events read exactly as Flux's would.
+     */
+    const replay = (
+      ctx: ReconcileContext<KubeObject>,
+      ks: Kustomization,
+      owner: { readonly name: string; readonly namespace: string },
+      identity: Identity,
+      timeout: `${number} millis`,
+      record: AppliedRecord,
+    ) =>
+      Effect.gen(function* () {
+        const changeSet: ChangeSet = record.signatures.map((s) => ({ ref: s.ref, action: "unchanged" }))
+        const events: DomainEvent[] = [{ _tag: "Built", digest: record.digest, objects: record.objects }]
+        if (record.decrypted > 0) events.push({ _tag: "Decrypted", documents: record.decrypted })
+        events.push(
+          { _tag: "Applied", changes: toChanges(changeSet) },
+          { _tag: "InventoryRecorded", entries: record.inventory.entries },
+        )
+        yield* ctx.emit(...events)
+        yield* checkHealth(ctx, ks.spec, owner, identity, timeout, changeSet)
+        records.set(ctx.key, record)
+        return yield* succeeded(ctx, ks.spec, record.revision)
+      })
 
     return defineController<KubeObject>({
       resource: kustomizationRef,
@@ -189,12 +281,16 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
           // Only a new artifact matters, as in Flux; other status writes of the source do not.
           changed: (before, after) => artifactRevision(before) !== artifactRevision(after),
         },
+        // Flux's rule: only Secrets and ConfigMaps labelled for it trigger reconciles (others are read when a
+        // reconcile needs them), so the operator never holds a copy of every Secret in the cluster.
         {
           resource: CoreResources.secret,
+          labelSelector: watchLabelSelector,
           map: (o, ks) => ks.byIndex(Index.secret, objectKey(o.metadata.namespace, o.metadata.name)),
         },
         {
           resource: CoreResources.configMap,
+          labelSelector: watchLabelSelector,
           map: (o, ks) => ks.byIndex(Index.configMap, objectKey(o.metadata.namespace, o.metadata.name)),
         },
         // A dependency that becomes Ready releases the Kustomizations waiting on it.
@@ -213,6 +309,7 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
           Effect.gen(function* () {
             const spec = specOf(ctx.object)
             const owner = { name: ctx.object.metadata.name, namespace: ctx.object.metadata.namespace ?? "" }
+            records.delete(ctx.key)
             const result = yield* cleanupOnDeletion({
               owner,
               inventory: lastInventory(ctx.object),
@@ -242,18 +339,47 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
           yield* ctx.stage("validate", checkCrossNamespaceRefs(refs, options))
           const identity = identityFor(refs, options)
           const timeout = `${timeoutMillis(ks.spec)} millis` as const
+          // spec.timeout bounds build (with decryption) and apply together, as Flux's one context does.
+          const within = yield* startDeadline(timeoutMillis(ks.spec))
           const progressed = (stage: string, message: string) =>
             ctx.emit({ _tag: "Progressed", stage, message })
 
           yield* ctx.stage("dependencies", checkDependencies(ks))
 
-          const artifact = yield* ctx.stage("fetch", resolveSource(ks))
+          const artifact = yield* ctx.stage("fetch", resolveSource(ks, ctx))
           yield* ctx.emit({ _tag: "ArtifactFetched", revision: artifact.revision, digest: artifact.digest })
+
+          // Unchanged inputs and no drift: say again what the last reconcile applied, without building.
+          const previous = records.get(ctx.key)
+          records.delete(ctx.key)
+          const inputs = yield* ctx.stage(
+            "fetch",
+            buildInputs(ks, artifact.digest).pipe(
+              Effect.provideService(ConfigLookup, lookup),
+              Effect.mapError((e) =>
+                fail(Reason.ArtifactFailed, `failed to read the build's inputs: ${e.message}`),
+              ),
+            ),
+          )
+          if (
+            previous !== undefined &&
+            previous.uid === ks.metadata.uid &&
+            previous.inputs === inputs &&
+            (yield* firstDrifted(previous.signatures, identity, kustomizeControllerName).pipe(
+              Effect.provideService(KubeAccess, access),
+              Effect.provideService(RESTMapper, mapper),
+            )) === undefined
+          )
+            return yield* replay(ctx, ks, owner, identity, timeout, previous)
 
           yield* progressed("build", `building manifests for revision ${artifact.revision}`)
           const built = yield* ctx.stage(
             "build",
-            builder.build({ namespace: owner.namespace, name: owner.name, spec: ks.spec, artifact }),
+            within(
+              "build",
+              Reason.BuildFailed,
+              builder.build({ namespace: owner.namespace, name: owner.name, spec: ks.spec, artifact }),
+            ),
           )
           for (const warning of built.warnings) {
             yield* recorder.publish(kustomizationRef, ctx.object, {
@@ -273,7 +399,11 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
           yield* progressed("apply", `applying ${built.objects.length} objects`)
           const applied = yield* ctx.stage(
             "apply",
-            applier.apply({ objects: built.objects, owner, identity, force: ks.spec.force, timeout }),
+            within(
+              "apply",
+              Reason.ReconciliationFailed,
+              applier.apply({ objects: built.objects, owner, identity, force: ks.spec.force, timeout }),
+            ),
           )
           const inventory = applied.inventory
           yield* ctx.emit({ _tag: "Applied", changes: toChanges(applied.changeSet) })
@@ -297,39 +427,18 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
           if (pruned.length > 0) yield* ctx.emit({ _tag: "Pruned", changes: toChanges(pruned) })
           yield* ctx.emit({ _tag: "InventoryRecorded", entries: inventory.entries })
 
-          const targets = healthCheckTargets(ks.spec, owner, applied.changeSet)
-          if (targets.length === 0) {
-            yield* ctx.emit({ _tag: "HealthChecksDisabled" })
-          } else {
-            yield* ctx.emit({
-              _tag: "HealthChecking",
-              message: `running health checks with a timeout of ${timeout}`,
-            })
-            const result = yield* ctx.stage(
-              "health",
-              health
-                .check({ refs: targets, identity, timeout })
-                .pipe(
-                  Effect.tapError((e) =>
-                    ctx.emit({ _tag: "HealthChecked", healthy: false, reason: e.reason, message: e.message }),
-                  ),
-                ),
-            )
-            yield* ctx.emit({
-              _tag: "HealthChecked",
-              healthy: true,
-              reason: Reason.Succeeded,
-              message: result.message,
-            })
-          }
-
-          yield* ctx.emit({
-            _tag: "Succeeded",
-            reason: Reason.ReconciliationSucceeded,
-            message: `Applied revision: ${artifact.revision}`,
+          yield* checkHealth(ctx, ks.spec, owner, identity, timeout, applied.changeSet)
+          records.set(ctx.key, {
+            uid: ks.metadata.uid ?? "",
+            inputs,
             revision: artifact.revision,
+            digest: built.digest,
+            objects: built.objects.length,
+            decrypted: built.decryptedFiles.length,
+            inventory,
+            signatures: applied.signatures,
           })
-          return Action.requeueAfter(intervalMillis(ks.spec))
+          return yield* succeeded(ctx, ks.spec, artifact.revision)
         }),
     })
   })

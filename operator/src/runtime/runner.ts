@@ -265,19 +265,23 @@ export const runController = <K extends KubeObject, R>(
       status: ReconcileStatus,
       entries: Recorded[],
       stageRef: { current: string },
+      /** Runs once, before the first `Progressed` event is recorded (the progress status write). */
+      onProgress: { run: Effect.Effect<void> | undefined },
     ): ReconcileContext<K> => ({
       object: obj,
       key: keyOf(obj),
       status,
       cache: (resource) => caches.get(cacheId(resource)),
       emit: (...events: ReadonlyArray<DomainEvent>) =>
-        Clock.currentTimeMillis.pipe(
-          Effect.flatMap((now) =>
-            Effect.sync(() => {
-              for (const event of events) entries.push({ at: timestamp(new Date(now)), event })
-            }),
-          ),
-        ),
+        Effect.gen(function* () {
+          const first = onProgress.run
+          if (first !== undefined && events.some((e) => e._tag === "Progressed")) {
+            onProgress.run = undefined
+            yield* first
+          }
+          const now = yield* Clock.currentTimeMillis
+          for (const event of events) entries.push({ at: timestamp(new Date(now)), event })
+        }),
       stage: (name, effect) =>
         Effect.suspend(() => {
           stageRef.current = name
@@ -311,7 +315,11 @@ export const runController = <K extends KubeObject, R>(
         const last = lastStatus(obj)
         const entries: Recorded[] = []
         const stageRef = { current: "reconcile" }
-        const ctx = context(obj, last, entries, stageRef)
+        // Show progress only when someone is waiting for it (new spec, manual request, never ready) and only
+        // once real work starts (the first Progressed event): a reconcile that finds nothing to do — periodic,
+        // or a requestedAt answered from unchanged inputs — writes at most once, at the end.
+        const onProgress: { run: Effect.Effect<void> | undefined } = { run: undefined }
+        const ctx = context(obj, last, entries, stageRef, onProgress)
         const requested = obj.metadata.annotations?.[ReconcileRequestAnnotation]
         const handles = requested !== undefined && requested !== last.lastHandledReconcileAt
         yield* ctx.emit({
@@ -320,13 +328,15 @@ export const runController = <K extends KubeObject, R>(
           ...(handles ? { requestedAt: requested } : {}),
         })
 
-        // Show progress only when someone is waiting for it (new spec, manual request, never ready):
-        // periodic reconciles of a ready object write at most once, at the end.
         const ready = last.conditions?.find((c) => c.type === ConditionType.Ready)
-        if (handles || ready === undefined || last.observedGeneration !== obj.metadata.generation) {
-          const progress = project(last, entries)
-          if (!statusEquals(progress, last)) yield* writeStatus(obj, progress)
-        }
+        if (handles || ready === undefined || last.observedGeneration !== obj.metadata.generation)
+          onProgress.run = Effect.gen(function* () {
+            const progress = project(last, entries)
+            if (!statusEquals(progress, last)) yield* writeStatus(obj, progress)
+          }).pipe(
+            // Progress is a courtesy: the final write reports the outcome, whatever happened here.
+            Effect.ignore,
+          )
 
         const outcome = yield* spec.reconcile(ctx).pipe(Effect.result)
         const durationMs = (yield* Clock.currentTimeMillis) - started
@@ -411,7 +421,7 @@ export const runController = <K extends KubeObject, R>(
         if (spec.cleanup === undefined || finalizer === undefined) return
         if (!(obj.metadata.finalizers ?? []).includes(finalizer)) return
         const entries: Recorded[] = []
-        const ctx = context(obj, lastStatus(obj), entries, { current: "cleanup" })
+        const ctx = context(obj, lastStatus(obj), entries, { current: "cleanup" }, { run: undefined })
         const result = yield* spec.cleanup.run(ctx).pipe(Effect.result)
         journal.append(keyOf(obj), entries)
         if (result._tag === "Failure") {

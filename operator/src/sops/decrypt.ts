@@ -7,7 +7,14 @@
 import { Effect } from "effect"
 import { CipherError } from "./cipher.ts"
 import { encryptedKeyId, recoverDataKey } from "./datakey.ts"
-import { BadMetadata, MacMismatch, MalformedValue, type SopsError, UnsupportedInput } from "./errors.ts"
+import {
+  BadMetadata,
+  MacMismatch,
+  MalformedValue,
+  type SopsError,
+  TooManyValues,
+  UnsupportedInput,
+} from "./errors.ts"
 import type { Format } from "./format.ts"
 import type { DecryptInput, DecryptResult } from "./index.ts"
 import { servicesFor } from "./keys/services.ts"
@@ -133,6 +140,35 @@ export const decryptTree = (
     return { documents: walked.documents, macMismatch: problem !== undefined }
   })
 
+/**
+ * The encrypted values of a tree: leaves and comments that are `ENC[…]` strings (aliases are already
+ * expanded by the store, so an aliased value counts once per use — as often as it will be decrypted).
+ * Iterative: the tree may be as deep as the store allows.
+ */
+export const countEncrypted = (documents: Documents): number => {
+  let n = 0
+  const stack: Array<Value> = [...documents]
+  while (stack.length > 0) {
+    const v = stack.pop()!
+    if (typeof v === "string") {
+      if (v.startsWith("ENC[")) n++
+    } else if (isBranch(v)) {
+      for (const i of v.items) {
+        if (isComment(i.key)) {
+          if (i.key.value.startsWith("ENC[")) n++
+        } else stack.push(i.value as Value)
+      }
+    } else if (isList(v)) {
+      for (const e of v.items) {
+        if (isComment(e)) {
+          if (e.value.startsWith("ENC[")) n++
+        } else stack.push(e)
+      }
+    }
+  }
+  return n
+}
+
 /** Store options for an optional indent. */
 export const indentOption = (indent: number | undefined) => (indent === undefined ? {} : { indent })
 
@@ -142,6 +178,8 @@ export interface OpenedFile {
   readonly metadata: Metadata
   readonly dataKey: Uint8Array
   readonly macMismatch: boolean
+  /** Encrypted values in the file ({@link countEncrypted}). */
+  readonly values: number
 }
 
 /** Reads, opens and decrypts a file into its cleartext tree. */
@@ -153,6 +191,10 @@ export const decryptFile = (
     const parsed = yield* storeFor(input.format)
       .readEncrypted(input.bytes)
       .pipe(Effect.mapError(fromStoreError(file)))
+    // Counted before any key is opened: a file over the caller's budget costs no decryption at all.
+    const values = countEncrypted(parsed.documents)
+    if (input.maxValues !== undefined && values > input.maxValues)
+      return yield* new TooManyValues({ file, values, limit: input.maxValues })
     const { md, selector } = yield* readMetadata(file, parsed.metadata)
     const id = encryptedKeyId(md.keyGroups, md.shamirThreshold)
     let key = input.cache?.get(input.keyring.scope, id)
@@ -167,7 +209,7 @@ export const decryptFile = (
       input.cache?.set(input.keyring.scope, id, key)
     }
     const out = yield* decryptTree(file, parsed.documents, md, selector, key, input.mac, input.format)
-    return { documents: out.documents, metadata: md, dataKey: key, macMismatch: out.macMismatch }
+    return { documents: out.documents, metadata: md, dataKey: key, macMismatch: out.macMismatch, values }
   })
 
 /** See `decrypt` in `./index.ts`. */
@@ -178,5 +220,5 @@ export const decrypt: (input: DecryptInput) => Effect.Effect<DecryptResult, Sops
   const plaintext = yield* storeFor(input.outputFormat ?? input.format, indentOption(input.indent))
     .writePlain(opened.documents)
     .pipe(Effect.mapError(fromStoreError(input.file)))
-  return { plaintext, macMismatch: opened.macMismatch }
+  return { plaintext, macMismatch: opened.macMismatch, values: opened.values }
 })

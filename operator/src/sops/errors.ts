@@ -95,6 +95,22 @@ export class UnsupportedInput extends Data.TaggedError("UnsupportedInput")<{
   }
 }
 
+/**
+ * A file holds more encrypted values than the caller still allows (`maxValues`): refused after parsing, before
+ * any key is opened or value decrypted, so a build's decryption work stays bounded.
+ */
+export class TooManyValues extends Data.TaggedError("TooManyValues")<{
+  readonly file: string
+  /** Encrypted values in the file (leaves and comments, aliases expanded). */
+  readonly values: number
+  /** What the caller still allowed. */
+  readonly limit: number
+}> {
+  override get message(): string {
+    return `${this.file}: holds ${this.values} encrypted values, more than the ${this.limit} still allowed`
+  }
+}
+
 /** Encryption could not be configured or performed (no keys, bad `.sops.yaml`, a master key failed to wrap). */
 export class EncryptError extends Data.TaggedError("EncryptError")<{
   readonly file: string
@@ -122,6 +138,7 @@ export type SopsError =
   | MalformedValue
   | BadMetadata
   | UnsupportedInput
+  | TooManyValues
   | EncryptError
   | ConfigError
 

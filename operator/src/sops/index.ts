@@ -31,6 +31,7 @@ export {
   KeyFailure,
   MacMismatch,
   MalformedValue,
+  TooManyValues,
   UnsupportedInput,
 } from "./errors.ts"
 export type { Format } from "./format.ts"
@@ -99,12 +100,16 @@ export interface DecryptInput {
   readonly indent?: number
   /** Key types to try first within a key group (sops' `--decryption-order`); default age, then pgp. */
   readonly decryptionOrder?: ReadonlyArray<KeyType>
+  /** Most encrypted values to decrypt (aliases expanded); more fail with {@link TooManyValues} before any. */
+  readonly maxValues?: number
 }
 
 export interface DecryptResult {
   readonly plaintext: Uint8Array
   /** True when the MAC did not verify and the policy was `warn`. */
   readonly macMismatch: boolean
+  /** Encrypted values the file held (leaves and comments, aliases expanded), for a caller's budget. */
+  readonly values: number
 }
 
 /** Decrypts a sops file. Fails with {@link SopsError}; a MAC mismatch fails only under the `strict` policy. */
@@ -136,3 +141,8 @@ export const encrypt: (input: EncryptInput) => Effect.Effect<Uint8Array, SopsErr
 
 /** True when the bytes look like a sops-encrypted file in that format (top-level `sops` metadata present). */
 export const hasSopsMetadata: (bytes: Uint8Array, format: Format) => boolean = Detect.hasSopsMetadata
+
+export type { SopsDetection } from "./detect.ts"
+/** Like {@link hasSopsMetadata}, cheap on any input, and `oversized` for a SOPS-looking input over `maxSize`. */
+export const detectSops: (bytes: Uint8Array, format: Format, maxSize?: number) => Detect.SopsDetection =
+  Detect.detectSops

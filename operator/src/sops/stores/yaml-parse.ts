@@ -12,6 +12,12 @@
  * (a sequence ending in a sequence hands them to the root); comments on their own lines inside flow brackets
  * are dropped.
  *
+ * Hostile input (repository content) is bounded: aliases expand under go-yaml's alias budget (yaml-budget.ts),
+ * anchors are resolved once per document instead of by a walk per alias (the `yaml` package's
+ * `Alias.resolve` visits the whole document every time), offsets become line/column through a line index,
+ * and everything read from the source for a node is memoized per node, so that an alias expanded many times
+ * never rescans the text. Every step is linear in the source plus the (budgeted) expansion.
+ *
  * @module
  */
 import {
@@ -24,6 +30,7 @@ import {
   isSeq,
   type Node,
   parseAllDocuments,
+  visit,
   type Scalar as YScalar,
 } from "yaml"
 import {
@@ -40,7 +47,8 @@ import {
   type Value,
 } from "../tree.ts"
 import { parseError } from "./errors.ts"
-import { lineColumn } from "./text.ts"
+import { type LineIndex, lineIndex } from "./line-index.ts"
+import { type AliasBudget, aliasBudget } from "./yaml-budget.ts"
 import { parseGoInt, parseYamlTimestamp, resolvePlain } from "./yaml-resolve.ts"
 
 const TAG = "tag:yaml.org,2002:"
@@ -59,33 +67,99 @@ interface Bubble {
 }
 const MAX_DEPTH = 1000
 
-const commentLines = (text: string | null | undefined): Array<string> =>
-  text == null ? [] : text.split("\n").filter((l) => l.length > 0)
+const EMPTY: ReadonlyArray<string> = []
+const splitComment = (text: string | null | undefined): ReadonlyArray<string> =>
+  text == null || text === "" ? EMPTY : text.split("\n").filter((l) => l.length > 0)
+
+/** What the documents of one file share: the source, its line index, the alias budget. */
+interface Source {
+  readonly text: string
+  readonly lines: LineIndex
+  readonly budget: AliasBudget
+  /** Offsets of every `#` in the text, ascending (built on first use). */
+  hashes?: Array<number>
+}
+
+/**
+ * The parser and the tree walk recurse; a document nested deeper than the stack allows is refused as input,
+ * never surfaced as a crash.
+ */
+const boundedStack = <A>(f: () => A): A => {
+  try {
+    return f()
+  } catch (e) {
+    if (e instanceof RangeError && /call stack/i.test(e.message)) throw parseError("yaml", "nesting too deep")
+    throw e
+  }
+}
 
 /** Parses YAML text into one Branch per document. */
 export const parseYaml = (text: string): Documents => {
-  const docs = parseAllDocuments(text, {
-    schema: "failsafe",
-    keepSourceTokens: false,
-    uniqueKeys: false,
-    merge: false,
-    strict: false,
-    prettyErrors: false,
-    stringKeys: false,
-  })
+  const docs = boundedStack(() =>
+    parseAllDocuments(text, {
+      schema: "failsafe",
+      keepSourceTokens: false,
+      uniqueKeys: false,
+      merge: false,
+      strict: false,
+      prettyErrors: false,
+      stringKeys: false,
+    }),
+  )
   const list_ = Array.isArray(docs) ? docs : [docs]
+  const source: Source = { text, lines: lineIndex(text), budget: aliasBudget(text.length) }
   const out: Array<Branch> = []
   list_.forEach((doc, index) => {
     for (const e of doc.errors) {
-      const at = lineColumn(text, e.pos[0])
+      const at = source.lines.at(e.pos[0])
       throw parseError("yaml", `invalid YAML (${e.code})`, at)
     }
-    out.push(documentToBranch(doc, text, index === 0))
+    out.push(boundedStack(() => documentToBranch(doc, source, index === 0)))
   })
   return out
 }
 
-const documentToBranch = (doc: Document.Parsed, text: string, first: boolean): Branch => {
+/**
+ * The node each alias of the document points to: the last node with that anchor before the alias, in the
+ * order the `yaml` package's `Alias.resolve` uses (its `visit` order) — found in one walk for all aliases.
+ */
+const aliasTargets = (doc: Document.Parsed): Map<Alias, Node | undefined> => {
+  const targets = new Map<Alias, Node | undefined>()
+  const latest = new Map<string, Node>()
+  visit(doc, {
+    Node: (_key, node) => {
+      if (isAlias(node)) targets.set(node, latest.get(node.source))
+      else if (node.anchor) latest.set(node.anchor, node)
+    },
+  })
+  return targets
+}
+
+/** `f` memoized per node object (the node's source never changes while a file is read). */
+const perNode = <A>(f: (node: object) => A): ((node: object) => A) => {
+  const memo = new WeakMap<object, A>()
+  return (node) => {
+    if (memo.has(node)) return memo.get(node) as A
+    const v = f(node)
+    memo.set(node, v)
+    return v
+  }
+}
+
+const documentToBranch = (doc: Document.Parsed, source: Source, first: boolean): Branch => {
+  const { text, lines, budget } = source
+  const lineColumn = (_text: string, offset: number) => lines.at(offset)
+  const commentCache = new Map<string, ReadonlyArray<string>>()
+  /** A comment's lines; cached, since an alias copies its target's comments at every expansion. */
+  const commentLines = (c: string | null | undefined): ReadonlyArray<string> => {
+    if (c == null || c === "") return EMPTY
+    const cached = commentCache.get(c)
+    if (cached !== undefined) return cached
+    const v = splitComment(c)
+    commentCache.set(c, v)
+    return v
+  }
+  const targets = aliasTargets(doc)
   const at = (node: { range?: readonly [number, number, number] | null | undefined } | null | undefined) =>
     node?.range ? lineColumn(text, node.range[0]) : {}
   const fail = (
@@ -96,6 +170,15 @@ const documentToBranch = (doc: Document.Parsed, text: string, first: boolean): B
     throw parseError("yaml", reason, { ...at(node), path: [...path] })
   }
   const anchors = new Set<Node>()
+  /** Counts one node (or comment line) against the alias budget; fails where the budget runs out. */
+  const tick = (
+    chars: number,
+    node: { range?: readonly [number, number, number] | null } | null,
+    path: ReadonlyArray<string>,
+  ) => {
+    const exhausted = budget.count(chars)
+    if (exhausted !== undefined) fail(exhausted, node, path)
+  }
 
   const scalarValue = (n: YScalar, path: ReadonlyArray<string>): Value => {
     // The yaml package represents a `<<` key as a symbol.
@@ -166,7 +249,7 @@ const documentToBranch = (doc: Document.Parsed, text: string, first: boolean): B
       return fail("Tree contains a non-string key; only string keys are supported", k, path)
     }
     if (isAlias(k)) {
-      const target = k.resolve(doc)
+      const target = targets.get(k)
       if (isScalar(target)) return keyOf(target, path)
     }
     return fail(
@@ -177,7 +260,7 @@ const documentToBranch = (doc: Document.Parsed, text: string, first: boolean): B
   }
 
   const resolveAlias = (a: Alias, path: ReadonlyArray<string>): Node => {
-    const target = a.resolve(doc)
+    const target = targets.get(a)
     if (target === undefined) return fail(`unknown anchor`, a, path)
     if (anchors.has(target)) return fail("anchor refers to itself (recursive alias)", a, path)
     return target
@@ -188,10 +271,28 @@ const documentToBranch = (doc: Document.Parsed, text: string, first: boolean): B
    * collection's items stay in it (foot comments of its last entry); lines further left belong to an enclosing
    * collection and bubble up to it. The `yaml` package attaches them to the innermost collection instead.
    */
+  type Trailing = {
+    own: ReadonlyArray<string>
+    ownFound: ReadonlyArray<Bubble> | undefined
+    up: ReadonlyArray<Bubble>
+    atEnd: boolean
+  }
+  const trailingMemo = new WeakMap<object, Trailing>()
+  // `lastEnd` comes from the node's own last entry, so the answer is one per node: memoized.
   const trailingComments = (
     node: { comment?: string | null; range?: readonly [number, number, number] | null },
     lastEnd: number | undefined,
-  ): { own: Array<string>; ownFound: Array<Bubble> | undefined; up: Array<Bubble>; atEnd: boolean } => {
+  ): Trailing => {
+    const cached = trailingMemo.get(node)
+    if (cached !== undefined) return cached
+    const t = trailingCommentsOf(node, lastEnd)
+    trailingMemo.set(node, t)
+    return t
+  }
+  const trailingCommentsOf = (
+    node: { comment?: string | null; range?: readonly [number, number, number] | null },
+    lastEnd: number | undefined,
+  ): Trailing => {
     const lines = commentLines(node.comment)
     if (node.range == null) return { own: lines, ownFound: undefined, up: [], atEnd: false }
     const found = scanComments(lines, lastEnd)
@@ -203,13 +304,26 @@ const documentToBranch = (doc: Document.Parsed, text: string, first: boolean): B
     return { own: lines.slice(0, cut), ownFound: found.slice(0, cut), up: found.slice(cut), atEnd }
   }
 
-  /** Whether only blank and comment lines follow `at` up to the end of the document. */
+  const endsAfter = new Map<number, boolean>()
+  /** Whether only blank and comment lines follow `at` up to the end of the document (memoized per offset). */
   const documentEndsAfter = (at: number | undefined): boolean => {
     if (at === undefined) return false
-    for (const line of text.slice(at).split("\n")) {
-      const t = line.trim()
+    const cached = endsAfter.get(at)
+    if (cached !== undefined) return cached
+    const r = scanEndsAfter(at)
+    endsAfter.set(at, r)
+    return r
+  }
+  const scanEndsAfter = (at: number): boolean => {
+    // Line by line from `at`, stopping at the first line that decides (no copy of the rest of the text).
+    for (let start = at; start <= text.length; ) {
+      const nl = text.indexOf("\n", start)
+      const end = nl < 0 ? text.length : nl
+      const t = text.slice(start, end).trim()
       if (t === "---" || t === "..." || t.startsWith("--- ")) return true
       if (t !== "" && !t.startsWith("#")) return false
+      if (nl < 0) break
+      start = nl + 1
     }
     return true
   }
@@ -220,28 +334,53 @@ const documentToBranch = (doc: Document.Parsed, text: string, first: boolean): B
   /**
    * At the end of a document go-yaml places a trailing comment by indentation: in the deepest collection on the
    * last-entry chain whose column is not right of the comment — except that a sequence whose last element is a
-   * sequence hands it to the document root. Returns the new value, or "root".
+   * sequence hands it to the document root. Places all `comments` at once (appending a comment does not change
+   * the last-entry chain, so one walk and one rebuild serve them all); those for the root go to `toRoot`.
    */
-  const placeAtEnd = (v: Value, c: Bubble): Value | "root" => {
+  const placeAtEnd = (
+    v: Value,
+    comments: ReadonlyArray<Bubble>,
+    /** Where root comments go: to `v` itself (the document's root), or handed up. */
+    toRoot: "top" | ((c: Bubble) => void),
+  ): Value => {
+    if (comments.length === 0) return v
     const chain: Array<Value> = [v]
+    const cols: Array<number> = [Number.NEGATIVE_INFINITY]
     for (;;) {
-      const cur = chain[chain.length - 1]!
-      const last = lastChild(cur)
+      const last = lastChild(chain[chain.length - 1]!)
       if (last === undefined || !blocks.has(last as object)) break
       const col = columns.get(last as object)
-      if (col === undefined || col > c.column) break
+      if (col === undefined) break
       chain.push(last)
+      cols.push(col)
     }
-    const target = chain[chain.length - 1]!
-    if (isListValue(target)) {
-      const last = lastChild(target)
-      if (last !== undefined && isListValue(last)) return "root"
+    /** Per chain level, the comments it receives, in order. */
+    const byLevel = new Map<number, Array<string>>()
+    const levelOf = new Map<number, number | "root">()
+    for (const c of comments) {
+      let level = toRoot === "top" && c.column <= 1 ? 0 : levelOf.get(c.column)
+      if (level === undefined) {
+        let i = 0
+        while (i + 1 < chain.length && cols[i + 1]! <= c.column) i++
+        const target = chain[i]!
+        const last = isListValue(target) ? lastChild(target) : undefined
+        level = last !== undefined && isListValue(last) ? "root" : i
+        levelOf.set(c.column, level)
+      }
+      if (level === "root" && toRoot !== "top") toRoot(c)
+      else {
+        if (level === "root") level = 0
+        const texts = byLevel.get(level) ?? []
+        texts.push(c.text)
+        byLevel.set(level, texts)
+      }
     }
+    if (byLevel.size === 0) return v
+    const deepest = Math.max(...byLevel.keys())
     const rebuild = (i: number): Value => {
       const cur = chain[i]!
-      if (i === chain.length - 1) return appendComment(cur, c.text)
-      const child = rebuild(i + 1)
-      return replaceLast(cur, child)
+      const withChild = i === deepest ? cur : replaceLast(cur, rebuild(i + 1))
+      return appendComments(withChild, byLevel.get(i) ?? [])
     }
     return rebuild(0)
   }
@@ -286,15 +425,45 @@ const documentToBranch = (doc: Document.Parsed, text: string, first: boolean): B
     if (handled === true) return []
     const head = headOf(node)
     const lead = handled === "keyLine" ? head.slice(1) : head
-    if (!node.flow) return lead
+    if (!node.flow) return [...lead]
     // go-yaml drops comments on their own lines inside flow braces; one after the closing brace is kept.
     const range = (node as { range?: readonly [number, number, number] | null }).range
-    const inside = range == null ? "" : text.slice(range[0], range[1])
-    return [...lead, ...commentLines(node.comment)].filter((c) => !inside.includes(`#${c}`))
+    return [...lead, ...commentLines(node.comment)].filter(
+      (c) => range == null || !occursWithin(`#${c}`, range[0], range[1]),
+    )
+  }
+
+  /**
+   * `text.slice(from, to).includes(needle)` for a needle that starts with `#`, without copying the range:
+   * only the `#` positions inside it are tried (found by binary search in the index of every `#`).
+   */
+  const occursWithin = (needle: string, from: number, to: number): boolean => {
+    if (source.hashes === undefined) {
+      const hashes: Array<number> = []
+      for (let i = text.indexOf("#"); i >= 0; i = text.indexOf("#", i + 1)) hashes.push(i)
+      source.hashes = hashes
+    }
+    const hashes = source.hashes
+    let lo = 0
+    let hi = hashes.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (hashes[mid]! < from) lo = mid + 1
+      else hi = mid
+    }
+    for (let i = lo; i < hashes.length && hashes[i]! + needle.length <= to; i++)
+      if (text.startsWith(needle, hashes[i]!)) return true
+    return false
   }
 
   /** The comment on the same line as a key whose value is a block collection, when the `yaml` package put it inside. */
+  const keyLineMemo = new WeakMap<object, string | undefined>()
   const keyLineComment = (k: unknown, v: unknown): string | undefined => {
+    if (k === null || typeof k !== "object") return keyLineCommentOf(k, v)
+    if (!keyLineMemo.has(k)) keyLineMemo.set(k, keyLineCommentOf(k, v))
+    return keyLineMemo.get(k)
+  }
+  const keyLineCommentOf = (k: unknown, v: unknown): string | undefined => {
     const end = endOf(k)
     const first = commentLines((v as { commentBefore?: string | null } | null)?.commentBefore)[0]
     if (end === undefined || first === undefined) return undefined
@@ -326,7 +495,10 @@ const documentToBranch = (doc: Document.Parsed, text: string, first: boolean): B
   }
 
   /** A node's head comment lines, preferring the exact source lines when they agree with the `yaml` package. */
-  const headOf = (n: unknown): Array<string> => {
+  const headMemo = perNode((n) => headOfNode(n))
+  const headOf = (n: unknown): ReadonlyArray<string> =>
+    n === null || typeof n !== "object" ? headOfNode(n) : headMemo(n)
+  const headOfNode = (n: unknown): ReadonlyArray<string> => {
     const node = n as {
       commentBefore?: string | null
       range?: readonly [number, number, number] | null
@@ -360,9 +532,12 @@ const documentToBranch = (doc: Document.Parsed, text: string, first: boolean): B
     if (col !== undefined) columns.set(to as object, col)
     return to
   }
-  const appendComment = (v: Value, c: string): Value => {
-    if (isBranchValue(v)) return keep(v, branch([...v.items, { key: comment(c), value: null }]))
-    if (isListValue(v)) return keep(v, list([...v.items, comment(c)]))
+  /** `v` with comment lines appended (one copy of its items, however many lines). */
+  const appendComments = (v: Value, cs: ReadonlyArray<string>): Value => {
+    if (cs.length === 0) return v
+    if (isBranchValue(v))
+      return keep(v, branch([...v.items, ...cs.map((c): Item => ({ key: comment(c), value: null }))]))
+    if (isListValue(v)) return keep(v, list([...v.items, ...cs.map((c) => comment(c))]))
     return v
   }
   const replaceLast = (v: Value, child: Value): Value => {
@@ -432,21 +607,13 @@ const documentToBranch = (doc: Document.Parsed, text: string, first: boolean): B
     const t = trailingComments(node, lastEnd)
     up.push(...t.up)
     if (t.own.length === 0) return built
-    if (t.atEnd && t.ownFound !== undefined) {
-      let v = built
-      for (const c of t.ownFound) {
-        const placed = placeAtEnd(v, c)
-        if (placed === "root") up.push({ text: c.text, column: -1 })
-        else v = placed
-      }
-      return v
-    }
+    for (const c of t.own) tick(c.length, node, [])
+    if (t.atEnd && t.ownFound !== undefined)
+      return placeAtEnd(built, t.ownFound, (c) => up.push({ text: c.text, column: -1 }))
     const last = lastChild(built)
     const sunk = last === undefined ? undefined : sink(last, t.own)
     if (sunk !== undefined) return replaceLast(built, sunk)
-    let v = built
-    for (const c of t.own) v = appendComment(v, c)
-    return v
+    return appendComments(built, t.own)
   }
 
   /** The value of a node; comments that go-yaml would give to an enclosing collection are pushed to `up`. */
@@ -460,13 +627,17 @@ const documentToBranch = (doc: Document.Parsed, text: string, first: boolean): B
   ): Value => {
     if (depth > MAX_DEPTH) return fail("nesting too deep", null, path)
     if (node === null || node === undefined) return null
+    const n = node as Node
+    tick(isScalar(n) && typeof n.value === "string" ? n.value.length : 0, n, path)
     if (isAlias(node)) {
       const target = resolveAlias(node, path)
       anchors.add(target)
+      budget.alias(1)
       try {
         return value(target, path, depth + 1)
       } finally {
         anchors.delete(target)
+        budget.alias(-1)
       }
     }
     if (isScalar(node)) return scalarValue(node, path)
@@ -482,13 +653,17 @@ const documentToBranch = (doc: Document.Parsed, text: string, first: boolean): B
       if (node.tag?.startsWith(TAG) && node.tag !== `${TAG}map` && node.tag !== `${TAG}omap`)
         return fail(`cannot decode a mapping as ${node.tag.replace(TAG, "!!")}`, node, path)
       const items: Array<Item> = []
-      const pushComment = (c: string) => items.push({ key: comment(c), value: null })
+      const pushComment = (c: string) => {
+        tick(c.length, node, path)
+        items.push({ key: comment(c), value: null })
+      }
       leadingComments(node, handled).forEach(pushComment)
       let lastEnd: number | undefined
       for (const pair of node.items) {
         if (!isPair(pair)) continue
         const k = pair.key as Node | null
         const key = keyOf(k, path)
+        tick(key.length, k, path)
         const childPath = [...path, key]
         for (const c of headOf(k)) pushComment(c)
         const v = pair.value as Node | null
@@ -520,7 +695,10 @@ const documentToBranch = (doc: Document.Parsed, text: string, first: boolean): B
       if (node.tag?.startsWith(TAG) && node.tag !== `${TAG}seq`)
         return fail(`cannot decode a sequence as ${node.tag.replace(TAG, "!!")}`, node, path)
       const items: Array<Value | ReturnType<typeof comment>> = []
-      const pushComment = (c: string) => items.push(comment(c))
+      const pushComment = (c: string) => {
+        tick(c.length, node, path)
+        items.push(comment(c))
+      }
       leadingComments(node, handled).forEach(pushComment)
       let lastEnd: number | undefined
       for (const e of node.items) {
@@ -562,7 +740,7 @@ const documentToBranch = (doc: Document.Parsed, text: string, first: boolean): B
   if (isSeq(root)) return fail("YAML documents that are sequences are not supported", root, [])
   if (!isMap(root) && !isAlias(root))
     return fail("YAML documents that are values are not supported", root, [])
-  if (first) rejectDuplicates(root, doc, fail)
+  if (first) rejectDuplicates(root, targets, fail)
   const bubbles: Array<Bubble> = []
   const b = value(root, [], 0, bubbles)
   if (!("_tag" in (b as object)) || (b as Branch)._tag !== "Branch")
@@ -573,14 +751,11 @@ const documentToBranch = (doc: Document.Parsed, text: string, first: boolean): B
   const footLines = commentLines(doc.comment)
   const found = scanComments(footLines, (root as Node).range?.[1])
   if (found !== undefined) {
-    let top: Value = keep(b, branch(items))
+    const top: Value = keep(b, branch(items))
     columns.set(top as object, 1)
     blocks.add(top as object)
-    for (const c of found) {
-      const placed: Value | "root" = c.column > 1 ? placeAtEnd(top, c) : "root"
-      top = placed === "root" ? appendComment(top, c.text) : placed
-    }
-    return top as Branch
+    // Comments at column 1, and those a sequence hands to the root, are appended to the root in order.
+    return placeAtEnd(top, found, "top") as Branch
   }
   items = [...items, ...foot]
   return branch(items)
@@ -588,7 +763,7 @@ const documentToBranch = (doc: Document.Parsed, text: string, first: boolean): B
 
 const rejectDuplicates = (
   root: Node,
-  doc: Document.Parsed,
+  targets: ReadonlyMap<Alias, Node | undefined>,
   fail: (
     reason: string,
     node: { range?: readonly [number, number, number] | null } | null,
@@ -596,15 +771,18 @@ const rejectDuplicates = (
   ) => never,
 ): void => {
   const seen = new Set<Node>()
+  // A node checked once is checked for good (the check does not depend on the path): aliases never make this
+  // walk revisit a subtree, so it is linear in the source even for an alias bomb.
+  const done = new Set<Node>()
   const walk = (n: unknown, path: ReadonlyArray<string>): void => {
-    const node = isAlias(n) ? n.resolve(doc) : n
-    if (node === undefined || node === null || seen.has(node as Node)) return
+    const node = isAlias(n) ? targets.get(n) : n
+    if (node === undefined || node === null || seen.has(node as Node) || done.has(node as Node)) return
     seen.add(node as Node)
     if (isMap(node)) {
       const keys = new Set<string>()
       for (const pair of node.items) {
         if (!isPair(pair)) continue
-        const k = isAlias(pair.key) ? pair.key.resolve(doc) : pair.key
+        const k = isAlias(pair.key) ? targets.get(pair.key) : pair.key
         const name = isScalar(k) ? String(k.value ?? "") : undefined
         if (name !== undefined) {
           if (keys.has(name)) fail("mapping key already defined", k as Node, [...path, name])
@@ -614,6 +792,7 @@ const rejectDuplicates = (
       }
     } else if (isSeq(node)) for (const e of node.items) walk(e, path)
     seen.delete(node as Node)
+    done.add(node as Node)
   }
   walk(root, [])
 }

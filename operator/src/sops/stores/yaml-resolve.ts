@@ -45,11 +45,22 @@ export type Resolved =
   | { readonly tag: "null" | "bool" | "int" | "float" | "timestamp"; readonly value: Scalar }
   | { readonly tag: "uint64"; readonly value: bigint }
 
+/** Digits after the radix prefix and the leading zeros (64 is more than any uint64 needs in any base). */
+const significantDigits = (body: string): number => {
+  let i = /^0[xXbBoO]/.test(body) ? 2 : 0
+  while (i < body.length && body[i] === "0") i++
+  return body.length - i
+}
+
 /** Go `strconv.ParseInt(s, 0, 64)` / `ParseUint` combined: the integer, or undefined when not a Go int literal. */
 export const parseGoInt = (s: string): bigint | undefined => {
   const m = /^([+-]?)(0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|0[0-7]*|[1-9][0-9]*)$/.exec(s)
   if (m === null) return undefined
   const [, sign, body = ""] = m
+  // Converting a decimal string to a bigint costs more than linear time (a megabyte of digits: a quarter of
+  // a second). No literal with more significant digits than uint64 has can fit anything sops reads; callers
+  // only compare the result with the int64/uint64 bounds, so such a literal is answered with 2^64.
+  if (significantDigits(body) > 64) return sign === "-" ? -(UINT64_MAX + 1n) : UINT64_MAX + 1n
   let n: bigint
   if (/^0[oO]/.test(body)) n = BigInt(`0o${body.slice(2)}`)
   else if (/^0[0-7]+$/.test(body)) n = BigInt(`0o${body.slice(1)}`)

@@ -10,6 +10,7 @@
  *    order), waiting for each of the first two to be ready; only objects the dry-run shows drifted are
  *    written, immutable-field changes are recreated when forced.
  */
+
 import { Context, Duration, Effect, Layer, Schedule } from "effect"
 import type { KubeClient } from "../../kube/client.ts"
 import type { KubeApiError, KubeError, KubeTransportError } from "../../kube/errors.ts"
@@ -20,6 +21,7 @@ import { fromRefs, type Inventory } from "../prune/inventory.ts"
 import { type ApplyStage, planStages } from "./apply-order.ts"
 import type { ChangeSet, ChangeSetEntry } from "./change-set.ts"
 import { hasDrifted } from "./drift.ts"
+import type { AppliedSignature } from "./drift-check.ts"
 import { ApplyError } from "./errors.ts"
 import { isImmutableError } from "./immutable.ts"
 import { controllerIdentity, describeIdentity, type Identity, KubeAccess } from "./impersonation.ts"
@@ -29,6 +31,7 @@ import { formatRef, joinApiVersion, type KubeObject, type ObjectRef, refOf } fro
 import { type Owner, withOwnerLabels } from "./owner.ts"
 import { forceEnabled, reconcileDisabled, ssaPolicy } from "./policy.ts"
 import { redact } from "./redact.ts"
+import { applySignature } from "./signature.ts"
 
 export interface CommonMetadata {
   readonly labels?: Readonly<Record<string, string>> | undefined
@@ -55,6 +58,14 @@ export interface ApplyResult {
   readonly changeSet: ChangeSet
   /** Every object of the set (skipped and unchanged included), in Flux's inventory format. */
   readonly inventory: Inventory
+  /** Every object that is now as applied (skipped ones excluded), for the next reconcile's drift check. */
+  readonly signatures: ReadonlyArray<AppliedSignature>
+}
+
+/** One executed plan: its change-set entry and the object as the API server returned it (not for skips). */
+interface Executed {
+  readonly entry: ChangeSetEntry
+  readonly object: KubeObject | undefined
 }
 
 /** How long to wait for CRDs to be Established and Namespaces Active (Flux: 60s). */
@@ -69,7 +80,7 @@ interface Item {
 
 type Plan =
   | { readonly _tag: "Skip" }
-  | { readonly _tag: "Unchanged" }
+  | { readonly _tag: "Unchanged"; readonly live: KubeObject }
   | { readonly _tag: "Create" }
   | { readonly _tag: "Configure"; readonly live: KubeObject }
   | { readonly _tag: "Recreate"; readonly live: KubeObject }
@@ -284,6 +295,7 @@ const run = (
 
     // 3. Apply stage by stage.
     const entries: Array<ChangeSetEntry> = []
+    const signatures: Array<AppliedSignature> = []
     for (const { stage, items: stageItems } of planStages(items, (i) => i.ref)) {
       const written: Array<ObjectRef> = []
       for (const item of stageItems) {
@@ -293,15 +305,21 @@ const run = (
             Effect.mapError((msg) => failure([msg], [formatRef(item.ref)], false)),
           )
         const { item: fitted, resource } = resolved.get(item)!
-        const entry = yield* execute(client, identity, fitted, resource, plan)
+        const { entry, object } = yield* execute(client, identity, fitted, resource, plan)
         entries.push(entry)
+        if (object !== undefined)
+          signatures.push({ ref: entry.ref, signature: applySignature(object, fieldManager) })
         if (entry.action === "created" || entry.action === "configured") written.push(entry.ref)
       }
       if (stage !== "rest" && written.length > 0) yield* waitForStage(client, mapper, stage, written)
       if (stage === "definitions" && written.some((r) => r.kind === "CustomResourceDefinition"))
         yield* mapper.invalidate()
     }
-    return { changeSet: entries, inventory: fromRefs(entries.map((e) => e.ref)) } satisfies ApplyResult
+    return {
+      changeSet: entries,
+      inventory: fromRefs(entries.map((e) => e.ref)),
+      signatures,
+    } satisfies ApplyResult
   })
 
 const retryTransientMapping = <A>(
@@ -363,7 +381,7 @@ const planWithResource = (
     // A takeover of hand-edited fields makes the object drift even when the dry-run matches today.
     const takeover = ssaPolicy(item.desired) !== "Merge" && takeOverPatch(live) !== undefined
     if (takeover || hasDrifted(live, dry.success)) return { _tag: "Configure", live }
-    return { _tag: "Unchanged" }
+    return { _tag: "Unchanged", live }
   })
 
 /** Carries out one plan; the only place that writes. */
@@ -373,7 +391,7 @@ const execute = (
   item: Item,
   resource: ResourceRef,
   plan: Plan,
-): Effect.Effect<ChangeSetEntry, ApplyError> => {
+): Effect.Effect<Executed, ApplyError> => {
   const fail = (e: KubeError, what: string) =>
     failure(
       [describeError(e, item, identity).replace(formatRef(item.ref), `${formatRef(item.ref)} ${what}`)],
@@ -383,15 +401,19 @@ const execute = (
   const apply = retryTransient(
     client.apply<KubeObject>(resource, item.desired, { fieldManager, force: true }),
   ).pipe(Effect.mapError((e) => fail(e, "apply failed")))
+  const done = (action: ChangeSetEntry["action"], object?: KubeObject): Executed => ({
+    entry: { ref: item.ref, action },
+    object,
+  })
   switch (plan._tag) {
     case "Skip":
-      return Effect.succeed({ ref: item.ref, action: "skipped" })
+      return Effect.succeed(done("skipped"))
     case "Unchanged":
-      return Effect.succeed({ ref: item.ref, action: "unchanged" })
+      return Effect.succeed(done("unchanged", plan.live))
     case "Deferred":
       return Effect.die("a deferred object reached execution unplanned")
     case "Create":
-      return Effect.as(apply, { ref: item.ref, action: "created" })
+      return Effect.map(apply, (after) => done("created", after))
     case "Configure":
       return Effect.gen(function* () {
         const patch = ssaPolicy(item.desired) === "Merge" ? undefined : takeOverPatch(plan.live)
@@ -414,7 +436,7 @@ const execute = (
         const after = yield* apply
         // A takeover alone may change nothing a user sees: then the object counts as unchanged.
         const changed = patch === undefined || hasDrifted(plan.live, after)
-        return { ref: item.ref, action: changed ? "configured" : "unchanged" } satisfies ChangeSetEntry
+        return done(changed ? "configured" : "unchanged", after)
       })
     case "Recreate":
       return Effect.gen(function* () {
@@ -447,8 +469,7 @@ const execute = (
               : fail(e, "recreate failed"),
           ),
         )
-        yield* apply
-        return { ref: item.ref, action: "created" } satisfies ChangeSetEntry
+        return done("created", yield* apply)
       })
   }
 }

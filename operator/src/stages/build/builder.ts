@@ -19,15 +19,17 @@ import { substitute } from "../substitute/substitute.ts"
 import { type ArtifactRef, ArtifactUnpacker } from "./artifact.ts"
 import { applyCommonMetadata } from "./common-metadata.ts"
 import { ConfigLookup } from "./config-lookup.ts"
-import { checkReferencedFiles, refuseEscapingSymlinks } from "./confinement.ts"
+import { readSet, refuseEscapingSymlinks } from "./confinement.ts"
 import { ArtifactFailed, type BuildError } from "./errors.ts"
 import { generateKustomization } from "./generate.ts"
-import { isWithin, refuseRemoteBases, walkKustomizations } from "./kustomization-graph.ts"
+import { isWithin, walkKustomizations } from "./kustomization-graph.ts"
 import { Kustomize } from "./kustomize.ts"
-import { type KubeObject, printObjects } from "./objects.ts"
+import { refuseObjectExplosion } from "./object-estimate.ts"
+import type { KubeObject } from "./objects.ts"
+import { printObjectsOffThread } from "./parse-pool.ts"
 import type { BuildSpec } from "./spec.ts"
 import { applySpecTransforms } from "./spec-transforms.ts"
-import { makeView, readSetOf } from "./view.ts"
+import { makeView } from "./view.ts"
 import { privateWorkdir } from "./workdir.ts"
 
 /** What the controller asks to build. */
@@ -59,6 +61,17 @@ export interface BuilderOptions {
    * clusters: files of a remote base are read by kustomize outside the confinement checks of the artifact.
    */
   readonly noRemoteBases?: boolean
+  /** `--service-cidr`: the cluster's service network, refused as a remote host like loopback. */
+  readonly serviceCidrs?: ReadonlyArray<string>
+  /**
+   * `--trusted-remote-prefix`: remote URLs under these prefixes (an in-cluster git mirror over http, say) skip
+   * the scheme and address checks, and the sandbox opens their ports. Set by the cluster admin, never a tenant.
+   */
+  readonly trustedRemotePrefixes?: ReadonlyArray<string>
+  /** `--max-build-objects`: a graph that would build far more (a kustomize "diamond") is refused before kustomize runs. */
+  readonly maxObjects?: number
+  /** `--max-substituted-size`: what postBuild substitution may produce for one object. */
+  readonly maxSubstitutedSize?: number
 }
 
 /** `spec.path` joined to the root the way securejoin does: `..` cannot climb above the root. */
@@ -84,6 +97,11 @@ export class Builder extends Context.Service<
         const decryptor = yield* Decryptor
         const lookup = yield* ConfigLookup
         const strict = options.strictSubstitution ?? true
+        const resolver = {
+          noRemoteBases: options.noRemoteBases ?? false,
+          serviceCidrs: options.serviceCidrs ?? [],
+          trustedRemotePrefixes: options.trustedRemotePrefixes ?? [],
+        }
         return Builder.of({
           build: Effect.fn("Builder.build")(
             function* (request: BuildRequest) {
@@ -112,18 +130,19 @@ export class Builder extends Context.Service<
 
               yield* generateKustomization(root, dir)
               yield* applySpecTransforms(root, dir, spec)
-              const nodes = yield* walkKustomizations(root, dir)
-              yield* checkReferencedFiles(root, nodes)
-              if (options.noRemoteBases) yield* refuseRemoteBases(root, nodes)
+              const nodes = yield* walkKustomizations(root, dir, resolver)
+              const files = yield* readSet(root, nodes)
+              if (options.maxObjects !== undefined)
+                yield* refuseObjectExplosion(root, nodes, options.maxObjects)
 
               // From here on only the view: the checked files, private to this build. Decryption writes
               // plaintext into it, and the sandboxed kustomize can read nothing else.
               const view = path.join(work, "view")
               const home = path.join(work, "home")
               yield* Effect.promise(() => fs.mkdir(home, { mode: 0o700 }))
-              const inView = yield* makeView(root, readSetOf(nodes), view)
+              const inView = yield* makeView(root, files, view)
               const viewDir = inView(dir)
-              const viewNodes = yield* walkKustomizations(view, viewDir)
+              const viewNodes = yield* walkKustomizations(view, viewDir, resolver)
 
               const pre = keys
                 ? yield* decryptSources(view, viewNodes, keys)
@@ -134,12 +153,16 @@ export class Builder extends Context.Service<
 
               const substituted = yield* substitute(post.objects, request.namespace, spec.postBuild, {
                 strict,
+                ...(options.maxSubstitutedSize === undefined
+                  ? {}
+                  : { maxSubstitutedSize: options.maxSubstitutedSize }),
               }).pipe(Effect.provideService(ConfigLookup, lookup))
               const objects = applyCommonMetadata(substituted, spec.commonMetadata)
+              const printed = yield* printObjectsOffThread(objects)
               return {
                 revision: request.artifact.revision,
                 objects,
-                digest: `sha256:${createHash("sha256").update(printObjects(objects)).digest("hex")}`,
+                digest: `sha256:${createHash("sha256").update(printed).digest("hex")}`,
                 warnings: [...pre.warnings, ...post.warnings],
                 decryptedFiles: pre.decrypted,
               } satisfies BuildResult

@@ -24,6 +24,8 @@ export interface SecretData {
 export interface ConfigMapData {
   readonly namespace: string
   readonly name: string
+  /** Tells a changed ConfigMap from an unchanged one (the controller's incremental reconcile). */
+  readonly resourceVersion?: string
   readonly data: Readonly<Record<string, string>>
 }
 
@@ -53,6 +55,7 @@ export class ConfigLookup extends Context.Service<
       const toConfigMap = (o: KubeObject): ConfigMapData => ({
         namespace: o.metadata.namespace ?? "",
         name: o.metadata.name,
+        resourceVersion: o.metadata.resourceVersion ?? "",
         data: (o.data as Record<string, string> | undefined) ?? {},
       })
       return ConfigLookup.of({

@@ -16,7 +16,8 @@ import { formatLimit, limitFlag } from "../../limits.ts"
 import { record, sandboxGauge } from "../../metrics/metrics.ts"
 import { redactValues } from "../decrypt/plaintext-values.ts"
 import { BuildFailed } from "./errors.ts"
-import { type KubeObject, parseObjects } from "./objects.ts"
+import type { KubeObject } from "./objects.ts"
+import { parseObjectsOffThread } from "./parse-pool.ts"
 import { findSandbox, resolveExecutable, type Sandbox, type SandboxMode, sandboxed } from "./sandbox.ts"
 
 /** The binary to run: `KUSTODIAN_KUSTOMIZE` when set, else `kustomize` from PATH. */
@@ -35,8 +36,12 @@ export interface KustomizeOptions {
   readonly sandboxBinary?: string
   /** Remote bases are allowed (not `--no-remote-bases`): the sandbox opens git, ssh and TCP 443/22/53. */
   readonly remoteBases?: boolean
+  /** TCP ports of `--trusted-remote-prefix` URLs, opened in the sandbox besides 443/22/53. */
+  readonly remotePorts?: ReadonlyArray<number>
   /** `--max-build-output-size`. */
   readonly maxOutputSize: number
+  /** `--max-build-objects`. */
+  readonly maxObjects?: number
 }
 
 /** One build's directories. */
@@ -93,9 +98,10 @@ export class Kustomize extends Context.Service<
           view: run.view,
           home: run.home,
           remote: options.remoteBases ?? true,
+          ports: options.remotePorts ?? [],
         }
         const [file, argv] =
-          sandbox === undefined ? [binary, args] : [sandbox.binary, sandboxed(sandbox, confinement, args)]
+          sandbox === undefined ? [binary, args] : [sandbox.binary, sandboxed(confinement, args)]
         const stdout = yield* Effect.callback<string, BuildFailed>((resume, signal) => {
           execFile(
             file,
@@ -139,14 +145,7 @@ export class Kustomize extends Context.Service<
             },
           )
         })
-        return yield* Effect.try({
-          try: () => parseObjects(stdout),
-          catch: (e) =>
-            new BuildFailed({
-              message: `failed to parse kustomize output: ${(e as Error).message}`,
-              terminal: false,
-            }),
-        })
+        return yield* parseObjectsOffThread(stdout, { maxObjects: options.maxObjects })
       }),
     })
   }

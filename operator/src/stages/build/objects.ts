@@ -4,6 +4,7 @@
  * @module
  */
 import * as YAML from "yaml"
+import { formatLimit, limitFlag } from "../../limits.ts"
 
 /** A Kubernetes object as kustomize emitted it. */
 export interface KubeObject {
@@ -28,8 +29,45 @@ export const objectRef = (o: KubeObject) =>
 /** The annotation value under `key`, compared case-insensitively by callers. */
 export const annotation = (o: KubeObject, key: string): string | undefined => o.metadata.annotations?.[key]
 
-/** Parses kustomize's multi-document output; empty documents are dropped. */
-export const parseObjects = (text: string): KubeObject[] => {
+/** What a parse may produce (`--max-build-objects`); absent means no cap (tests, the CLI). */
+export interface ParseLimits {
+  readonly maxObjects?: number | undefined
+}
+
+/** More documents than `--max-build-objects`; thrown before any YAML is parsed. */
+export class TooManyObjects extends Error {
+  readonly max: number
+  constructor(max: number) {
+    super(
+      `the build produced more than ${formatLimit("maxBuildObjects", max)} objects ` +
+        `(raise it with ${limitFlag("maxBuildObjects")}; kustomize bases included from several places multiply)`,
+    )
+    this.max = max
+  }
+}
+
+/**
+ * An upper bound of the documents in a YAML stream, without parsing: one plus the `---` markers at the
+ * start of a line. YAML forbids a document marker at column 0 inside content (block scalars are indented,
+ * and a plain scalar ends at one), so this never undercounts. Linear, allocation-free.
+ */
+export const countDocuments = (text: string): number => {
+  let n = 1
+  for (let i = text.indexOf("---"); i !== -1; i = text.indexOf("---", i + 3)) {
+    const after = text.charCodeAt(i + 3)
+    // At a line start and followed by whitespace or the end: a marker (`----` or `---x` is content).
+    if ((i === 0 || text.charCodeAt(i - 1) === 10) && (Number.isNaN(after) || after <= 32)) n++
+  }
+  return n
+}
+
+/**
+ * Parses kustomize's multi-document output; empty documents are dropped. Synchronous and CPU-bound: the
+ * operator runs it off the event loop (`parse-pool.ts`); the document count is capped before parsing.
+ */
+export const parseObjects = (text: string, limits: ParseLimits = {}): KubeObject[] => {
+  const max = limits.maxObjects
+  if (max !== undefined && countDocuments(text) > max + 1) throw new TooManyObjects(max)
   const out: KubeObject[] = []
   for (const doc of YAML.parseAllDocuments(text)) {
     const err = doc.errors[0]
@@ -44,6 +82,7 @@ export const parseObjects = (text: string): KubeObject[] => {
       throw new Error("a document lacks apiVersion, kind or metadata.name")
     }
     out.push(o as unknown as KubeObject)
+    if (max !== undefined && out.length > max) throw new TooManyObjects(max)
   }
   return out
 }

@@ -94,6 +94,25 @@ export interface Confinement {
   readonly home: string
   /** Remote bases allowed: git, ssh, the CA bundle and DNS become reachable, and TCP 443/22/53. */
   readonly remote: boolean
+  /** Further TCP ports remote bases may use (those of `--trusted-remote-prefix` URLs). */
+  readonly ports?: ReadonlyArray<number>
+}
+
+/** The TCP port a URL prefix connects to (`http` 80, `https` 443 unless it names one), if it parses. */
+export const portOf = (prefix: string): number | undefined => {
+  try {
+    const u = new URL(prefix)
+    if (u.port !== "") return Number(u.port)
+    return u.protocol === "http:"
+      ? 80
+      : u.protocol === "https:"
+        ? 443
+        : u.protocol === "ssh:"
+          ? 22
+          : undefined
+  } catch {
+    return undefined
+  }
 }
 
 // What git and ssh need to fetch a remote base: binaries and libraries (executable), and the few configuration
@@ -113,16 +132,18 @@ const remoteConfig = [
   "/etc/gitconfig",
   "/etc/ssh",
   "/etc/localtime",
+  // git reads random bytes for its temporary files from here.
+  "/dev/urandom",
 ]
 const remotePorts = [443, 22, 53]
 
 /** The sandbox's argv around `args` (kustomize's own arguments). */
-export const sandboxed = (sandbox: Sandbox, c: Confinement, args: ReadonlyArray<string>): string[] => {
+export const sandboxed = (c: Confinement, args: ReadonlyArray<string>): string[] => {
   const argv = ["run", "--rx", c.program, "--ro", c.view, "--rw", c.home, "--rw", "/dev/null"]
   if (c.remote) {
     for (const p of remoteExecutables) if (existsSync(p)) argv.push("--rx", realpathSync(p))
     for (const p of remoteConfig) if (existsSync(p)) argv.push("--ro", realpathSync(p))
-    for (const port of remotePorts) argv.push("--connect", String(port))
+    for (const port of new Set([...remotePorts, ...(c.ports ?? [])])) argv.push("--connect", String(port))
   }
   argv.push("--", c.program, ...args)
   return argv

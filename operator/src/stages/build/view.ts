@@ -12,7 +12,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Effect } from "effect"
 import { BuildFailed } from "./errors.ts"
-import { type KustomizationNode, relativeTo } from "./kustomization-graph.ts"
+import { relativeTo } from "./kustomization-graph.ts"
 
 /** What goes into a view: absolute paths inside the source root. */
 export interface ReadSet {
@@ -43,10 +43,4 @@ export const makeView = Effect.fn("makeView")(function* (root: string, set: Read
       }),
   })
   return (p: string) => target(p)
-})
-
-/** The read set of a checked graph: every kustomization file and every local file or directory it names. */
-export const readSetOf = (nodes: ReadonlyArray<KustomizationNode>): ReadSet => ({
-  files: nodes.flatMap((n) => [n.file, ...n.refs.filter((r) => r.kind === "file").map((r) => r.abs)]),
-  dirs: nodes.flatMap((n) => [n.dir, ...n.refs.filter((r) => r.kind === "dir").map((r) => r.abs)]),
 })

@@ -1,28 +1,21 @@
 /**
- * A private scratch directory for one build: mode 0700, on tmpfs when the machine has one (so decrypted
- * plaintext never reaches a disk), removed when the surrounding Scope closes, whatever happened.
+ * A private scratch directory for one build: mode 0700, inside this process's temp root (`temp-root.ts`: the
+ * OS temp dir, in the pod the sized `/tmp` emptyDir), removed when the surrounding Scope closes, whatever
+ * happened, and swept at the next start-up if the process was killed before that.
+ *
+ * Not `/dev/shm`: it is 64 MiB for the whole pod, shared with everything else, and a full one fails builds of
+ * unrelated tenants. The pod's `/tmp` is memory-backed with a size limit, so plaintext still stays off disks.
  *
  * @module
  */
 import * as fs from "node:fs/promises"
-import * as os from "node:os"
 import * as path from "node:path"
 import { Effect } from "effect"
+import { tempRoot } from "../../temp-root.ts"
 import { BuildFailed } from "./errors.ts"
 
-/** The parent of build directories: `/dev/shm` when it is a writable directory, else the OS temp dir. */
-export const scratchParent = async (): Promise<string> => {
-  try {
-    const st = await fs.stat("/dev/shm")
-    if (st.isDirectory()) {
-      await fs.access("/dev/shm", fs.constants.W_OK)
-      return "/dev/shm"
-    }
-  } catch {
-    // no tmpfs: fall through
-  }
-  return os.tmpdir()
-}
+/** The parent of build directories and extracted trees: this process's temp root. */
+export const scratchParent = async (): Promise<string> => tempRoot()
 
 /** Use inside `Effect.scoped`: the directory lives exactly as long as the scope. */
 export const privateWorkdir = (prefix = "kustodian-build-") =>
@@ -35,7 +28,7 @@ export const privateWorkdir = (prefix = "kustodian-build-") =>
       },
       catch: (e) =>
         new BuildFailed({
-          message: `failed to create a private build directory: ${(e as Error).message}`,
+          message: `failed to create a private build directory: ${(e as NodeJS.ErrnoException).code ?? "error"}`,
           terminal: false,
         }),
     }),

@@ -340,6 +340,8 @@ spec:
           { "kustomization.yaml": `resources:\n  - ${server.repoUrl("base")}//base?ref=main\n` },
           { decryption, targetNamespace: "tenant" },
           { secrets: [keys] },
+          // A loopback http server is refused as a remote base unless the admin trusts it.
+          { build: { trustedRemotePrefixes: [`${new URL(server.repoUrl("base")).origin}/`] } },
         )
         const result = ok(exit)
         expect(

@@ -7,6 +7,7 @@
  * @module
  */
 import { Context, Effect, Layer, Option } from "effect"
+import { defaultLimits, formatLimit, type Limits, limitFlag } from "../../limits.ts"
 import { decrypt, type Format, type Keyring, type MacPolicy, type SopsError } from "../../sops/index.ts"
 import { ConfigLookup, type SecretData } from "../build/config-lookup.ts"
 import { BuildFailed } from "../build/errors.ts"
@@ -22,7 +23,39 @@ export interface DecryptionKeys {
   readonly secret?: { readonly namespace: string; readonly name: string }
   readonly ignored: ReadonlyArray<IgnoredEntry>
   readonly providers: ReadonlyArray<ProviderType>
+  /**
+   * Values decrypted so far with these keys. `keys` makes one set of keys per build, so this is the build's
+   * count against `maxDecryptedValues`.
+   */
+  readonly decrypted: { values: number }
 }
+
+/** The limits the decryption stage enforces (`--max-decryption-size`, `--max-decrypted-values`). */
+export type DecryptLimits = Pick<Limits, "maxDecryptionSize" | "maxDecryptedValues">
+
+/**
+ * A document larger than `--max-decryption-size` that would be parsed: refused before parsing, naming the
+ * file or object, its size, the limit and the flag.
+ */
+export const tooLarge = (
+  request: {
+    readonly file: string
+    readonly object?: string
+    readonly keyPath?: string
+    readonly context: string
+  },
+  size: number,
+  limit: number,
+) =>
+  new BuildFailed({
+    message:
+      `${request.context}: '${request.file}' is ${size} bytes, more than the ${formatLimit("maxDecryptionSize", limit)} ` +
+      `SOPS parses (raise it with ${limitFlag("maxDecryptionSize")})`,
+    file: request.file,
+    ...(request.object ? { object: request.object } : {}),
+    ...(request.keyPath ? { keyPath: request.keyPath } : {}),
+    terminal: true,
+  })
 
 /** A MAC that did not verify under the `warn` policy: the controller turns it into a Warning event. */
 export interface MacWarning {
@@ -55,6 +88,8 @@ export interface DecryptOptions {
   readonly globalAgeSecret?: { readonly namespace: string; readonly name: string }
   /** Bound of the data-key cache. */
   readonly cacheEntries?: number
+  /** Size and count limits; defaults from `limits.ts`. */
+  readonly limits?: DecryptLimits
 }
 
 const nonTerminal = new Set(["DataKeyError"])
@@ -72,6 +107,7 @@ export class Decryptor extends Context.Service<
   Decryptor,
   {
     readonly macPolicy: MacPolicy
+    readonly limits: DecryptLimits
     /** The cache, exposed for benchmarks and metrics (hits/misses as plain numbers). */
     readonly cache: CountingCache
     /** The keys for a Kustomization in `namespace` with `decryption`. */
@@ -90,6 +126,7 @@ export class Decryptor extends Context.Service<
         const providers = yield* KeyProviders
         const cache = makeCountingCache(options.cacheEntries)
         const macPolicy = options.macPolicy ?? "warn"
+        const limits: DecryptLimits = options.limits ?? defaultLimits
 
         const fromSecret = Effect.fn("Decryptor.fromSecret")(function* (
           secret: SecretData,
@@ -108,6 +145,7 @@ export class Decryptor extends Context.Service<
             secret: { namespace: secret.namespace, name: secret.name },
             ignored: k.ignored,
             providers: services.map((s) => s.type as ProviderType),
+            decrypted: { values: 0 },
           } satisfies DecryptionKeys as DecryptionKeys
         })
 
@@ -138,6 +176,7 @@ export class Decryptor extends Context.Service<
 
         return Decryptor.of({
           macPolicy,
+          limits,
           cache,
           keys: Effect.fn("Decryptor.keys")(function* (namespace: string, decryption: Decryption) {
             if (decryption.serviceAccountName) {
@@ -159,10 +198,15 @@ export class Decryptor extends Context.Service<
               keyring: { scope: "<no keys>", age: [], pgp: [] },
               ignored: [],
               providers: [],
+              decrypted: { values: 0 },
             } as DecryptionKeys
           }),
           decrypt: Effect.fn("Decryptor.decrypt")(function* (request: DecryptRequest) {
             const mac = request.mac ?? macPolicy
+            // Every caller's bytes are bounded here, before the engine parses them.
+            if (request.bytes.byteLength > limits.maxDecryptionSize)
+              return yield* tooLarge(request, request.bytes.byteLength, limits.maxDecryptionSize)
+            const budget = request.keys.decrypted
             const result = yield* withCacheMetrics(cache, (view) =>
               decrypt({
                 bytes: request.bytes,
@@ -172,9 +216,22 @@ export class Decryptor extends Context.Service<
                 keyring: request.keys.keyring,
                 mac,
                 cache: view,
+                maxValues: Math.max(0, limits.maxDecryptedValues - budget.values),
               }),
             ).pipe(
               Effect.mapError((e) => {
+                if (e._tag === "TooManyValues")
+                  return new BuildFailed({
+                    message:
+                      `${request.context}: '${request.file}' holds ${e.values} encrypted values; with the ` +
+                      `${budget.values} decrypted before it this build would decrypt more than ` +
+                      `${formatLimit("maxDecryptedValues", limits.maxDecryptedValues)} ` +
+                      `(raise it with ${limitFlag("maxDecryptedValues")})`,
+                    file: request.file,
+                    ...(request.object ? { object: request.object } : {}),
+                    ...(request.keyPath ? { keyPath: request.keyPath } : {}),
+                    terminal: true,
+                  })
                 const missing = missingProviders(e, request.keys.providers)
                 const needs =
                   missing.length === 0
@@ -190,6 +247,7 @@ export class Decryptor extends Context.Service<
                 })
               }),
             )
+            budget.values += result.values
             if (!result.macMismatch) return { plaintext: result.plaintext }
             const warning: MacWarning = {
               reason: "SopsMacMismatch",

@@ -11,10 +11,11 @@
  * @module
  */
 import { Effect } from "effect"
-import { type Format, formatForPath, hasSopsMetadata } from "../../sops/index.ts"
+import { defaultLimits } from "../../limits.ts"
+import { detectSops, type Format, formatForPath } from "../../sops/index.ts"
 import { BuildFailed } from "../build/errors.ts"
 import { type KubeObject, objectRef } from "../build/objects.ts"
-import { type DecryptionKeys, Decryptor, type MacWarning } from "./decryptor.ts"
+import { type DecryptionKeys, Decryptor, type MacWarning, tooLarge } from "./decryptor.ts"
 
 export const decryptOptOut = "kustomize.toolkit.fluxcd.io/decrypt"
 
@@ -34,11 +35,21 @@ export const formatForDataKey = (key: string): Format =>
 
 const detectionOrder: ReadonlyArray<Format> = ["json", "yaml", "dotenv", "ini"]
 
-/** The store an encrypted value was written with: the key's own format first, else whichever parses. */
-export const detectValueFormat = (bytes: Uint8Array, key: string): Format | undefined => {
+/**
+ * The store an encrypted value was written with: the key's own format first, else whichever matches; or
+ * `oversized` when the value carries SOPS markers but is over `maxSize` (it must be refused, not parsed).
+ * Cheap on any value (see `detectSops`): the still-encrypted guard runs it on every Secret value.
+ */
+export const detectValueFormat = (
+  bytes: Uint8Array,
+  key: string,
+  maxSize: number = defaultLimits.maxDecryptionSize,
+): Format | "oversized" | undefined => {
   const own = formatForDataKey(key)
-  if (hasSopsMetadata(bytes, own)) return own
-  return detectionOrder.find((f) => f !== own && hasSopsMetadata(bytes, f))
+  const first = detectSops(bytes, own, maxSize)
+  if (first === "oversized") return "oversized"
+  if (first === "sops") return own
+  return detectionOrder.find((f) => f !== own && detectSops(bytes, f, maxSize) === "sops")
 }
 
 const isSecret = (o: KubeObject) => o.kind === "Secret" && o.apiVersion === "v1"
@@ -88,16 +99,21 @@ export const decryptResources = Effect.fn("decryptResources")(function* (
         // Non-base64 values are left for the API server to reject, as Flux does.
         if (!/^[A-Za-z0-9+/]*={0,2}$/.test(value.replace(/\s/g, ""))) continue
         const bytes = new Uint8Array(Buffer.from(value, "base64"))
-        const format = detectValueFormat(bytes, key)
+        const format = detectValueFormat(bytes, key, decryptor.limits.maxDecryptionSize)
         if (format === undefined) continue
-        const { plaintext, warning } = yield* decryptor.decrypt({
-          bytes,
-          format,
-          outputFormat: formatForDataKey(key),
+        const request = {
           file: `${what} data.${key}`,
           object: what,
           keyPath: `data.${key}`,
           context: `decryption failed for '${what}': failed to decrypt and format '${ns}' Secret field '${key}'`,
+        }
+        if (format === "oversized")
+          return yield* tooLarge(request, bytes.byteLength, decryptor.limits.maxDecryptionSize)
+        const { plaintext, warning } = yield* decryptor.decrypt({
+          ...request,
+          bytes,
+          format,
+          outputFormat: formatForDataKey(key),
           keys,
         })
         if (warning) warnings.push(warning)

@@ -13,10 +13,10 @@
 import * as fs from "node:fs/promises"
 import { Effect } from "effect"
 import * as YAML from "yaml"
-import { type Format, formatForPath, hasSopsMetadata } from "../../sops/index.ts"
+import { detectSops, type Format, formatForPath } from "../../sops/index.ts"
 import type { Reference } from "../build/kustomization-file.ts"
 import { type KustomizationNode, relativeTo } from "../build/kustomization-graph.ts"
-import { type DecryptionKeys, Decryptor, type MacWarning } from "./decryptor.ts"
+import { type DecryptionKeys, Decryptor, type MacWarning, tooLarge } from "./decryptor.ts"
 import { plaintextValues } from "./plaintext-values.ts"
 import { decryptOptOut } from "./resources.ts"
 
@@ -41,6 +41,8 @@ export const formatOf = (ref: Reference): Format | undefined => {
 
 /** A manifest whose documents are annotated `kustomize.toolkit.fluxcd.io/decrypt: disabled` stays encrypted. */
 const optedOut = (bytes: Uint8Array) => {
+  // Parsing is only worth it when the annotation is there at all (and the `yaml` package bounds aliases).
+  if (!Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).includes(decryptOptOut)) return false
   try {
     return YAML.parseAllDocuments(new TextDecoder().decode(bytes)).some((d) => {
       const v = d.toJS() as { metadata?: { annotations?: Record<string, unknown> } } | null
@@ -70,16 +72,15 @@ export const decryptSources = Effect.fn("decryptSources")(function* (
       if (format === undefined) continue
       done.add(r.abs)
       const bytes = new Uint8Array(yield* Effect.promise(() => fs.readFile(r.abs)))
-      if (!hasSopsMetadata(bytes, format)) continue
-      if ((r.ref.use === "resource" || r.ref.use === "patch") && optedOut(bytes)) continue
+      const detected = detectSops(bytes, format, decryptor.limits.maxDecryptionSize)
+      if (detected === "plain") continue
       const file = relativeTo(root, r.abs)
-      const { plaintext, warning } = yield* decryptor.decrypt({
-        bytes,
-        format,
-        file,
-        context: `error decrypting sources: '${file}' (referenced from '${relativeTo(root, node.file)}')`,
-        keys,
-      })
+      const context = `error decrypting sources: '${file}' (referenced from '${relativeTo(root, node.file)}')`
+      // Refused before anything parses it, the opt-out annotation check included.
+      if (detected === "oversized")
+        return yield* tooLarge({ file, context }, bytes.byteLength, decryptor.limits.maxDecryptionSize)
+      if ((r.ref.use === "resource" || r.ref.use === "patch") && optedOut(bytes)) continue
+      const { plaintext, warning } = yield* decryptor.decrypt({ bytes, format, file, context, keys })
       if (warning) warnings.push(warning)
       for (const v of plaintextValues(bytes, plaintext, format)) values.push(v)
       // Plaintext stays in the private (tmpfs) build directory, owner-only, removed with it.

@@ -11,12 +11,19 @@ import { Transform } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import { Effect } from "effect"
 import * as tar from "tar"
-import { ArchiveError } from "./errors.ts"
+import { formatLimit, limitFlag } from "../../limits.ts"
+import { ArchiveError, LimitExceededError } from "./errors.ts"
 import { type SourceIgnore, sourceIgnoreFile } from "./source-ignore.ts"
 
 /** The files (repo-relative, `/`-separated, sorted) that belong in the artifact of `dir`. */
 export const listArtifactFiles = async (dir: string, rules: SourceIgnore): Promise<string[]> => {
   const files: string[] = []
+  // Matching is linear per pattern, but files × patterns is a tenant's choice: give the event loop (probes,
+  // lease renewal, other tenants) a turn every few hundred entries.
+  let tested = 0
+  const yieldSometimes = async () => {
+    if (++tested % 256 === 0) await new Promise((resolve) => setImmediate(resolve))
+  }
   const walk = async (rel: string, rules: SourceIgnore): Promise<void> => {
     const abs = rel === "" ? dir : join(dir, rel)
     const entries = (await readdir(abs, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))
@@ -25,6 +32,7 @@ export const listArtifactFiles = async (dir: string, rules: SourceIgnore): Promi
       here = here.withFile(rel, await readFile(join(abs, sourceIgnoreFile), "utf8"))
     for (const e of entries) {
       const path = rel === "" ? e.name : `${rel}/${e.name}`
+      await yieldSometimes()
       if (e.isDirectory()) {
         if (!here.ignores(`${path}/`)) await walk(path, here)
       } else if (e.isFile()) {
@@ -45,15 +53,34 @@ export interface ArchiveResult {
 
 const epoch = new Date(0)
 
-/** Write the artifact tarball of `dir` to `target`, returning its digest and size. */
+/** The tarball cap (`--max-artifact-size`) and whose artifact it is, for the message. */
+export interface ArchiveCaps {
+  readonly maxBytes: number
+  /** `GitRepository 'ns/name'`. */
+  readonly subject: string
+}
+
+/** Thrown inside the stream pipeline when the tarball grows past the cap; mapped to a LimitExceededError. */
+class TooLarge extends Error {}
+
+/**
+ * Write the artifact tarball of `dir` to `target`, returning its digest and size. The write stops as soon as
+ * the tarball passes `caps.maxBytes` (the caller removes the partial file).
+ */
 export const archiveDirectory = Effect.fn("Archive.directory")(function* (
   dir: string,
   target: string,
   rules: SourceIgnore,
+  caps?: ArchiveCaps,
 ) {
+  const maxBytes = caps?.maxBytes ?? Number.POSITIVE_INFINITY
   const files = yield* Effect.tryPromise({
     try: () => listArtifactFiles(dir, rules),
-    catch: (e) => new ArchiveError({ path: dir, message: `cannot list files: ${(e as Error).message}` }),
+    catch: (e) =>
+      // A .sourceignore over the pattern caps keeps its typed refusal (it names the file and the flag).
+      e instanceof LimitExceededError
+        ? e
+        : new ArchiveError({ path: dir, message: `cannot list files: ${(e as Error).message}` }),
   })
   const result = yield* Effect.tryPromise({
     try: async () => {
@@ -75,13 +102,22 @@ export const archiveDirectory = Effect.fn("Archive.directory")(function* (
         transform(chunk: Buffer, _enc, done) {
           hash.update(chunk)
           size += chunk.length
-          done(null, chunk)
+          if (size > maxBytes) done(new TooLarge())
+          else done(null, chunk)
         },
       })
       await pipeline(source, measure, createWriteStream(target, { mode: 0o644 }))
       return { digest: `sha256:${hash.digest("hex")}`, size, files: files.length }
     },
-    catch: (e) => new ArchiveError({ path: dir, message: `cannot write tarball: ${(e as Error).message}` }),
+    catch: (e) =>
+      e instanceof TooLarge
+        ? new LimitExceededError({
+            limit: "maxArtifactSize",
+            message:
+              `${caps?.subject ?? "the source"}: the artifact tarball exceeds the limit of ` +
+              `${formatLimit("maxArtifactSize", maxBytes)} (raise it with ${limitFlag("maxArtifactSize")})`,
+          })
+        : new ArchiveError({ path: dir, message: `cannot write tarball: ${(e as Error).message}` }),
   })
   yield* Effect.annotateCurrentSpan({ "artifact.files": result.files, "artifact.size": result.size })
   return result satisfies ArchiveResult

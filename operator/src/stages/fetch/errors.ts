@@ -64,6 +64,20 @@ export class StorageError extends Data.TaggedError("StorageError")<{
   readonly retryable = true
 }
 
+/**
+ * A repository is larger than a limit of `limits.ts` (checkout size or file count, artifact size). Retried
+ * with backoff like other source failures: a later commit may shrink it, and only a poll notices one.
+ */
+export class LimitExceededError extends Data.TaggedError("LimitExceededError")<{
+  /** The `limits.ts` key, e.g. `maxCheckoutSize`. */
+  readonly limit: string
+  /** Names the object, the limit, the flag and the offending path; never content. */
+  readonly message: string
+}> {
+  readonly reason = "LimitExceeded"
+  readonly retryable = true
+}
+
 /** Everything the fetch stage can fail with. */
 export type FetchError =
   | GitAuthError
@@ -72,3 +86,4 @@ export type FetchError =
   | InvalidSpecError
   | ArchiveError
   | StorageError
+  | LimitExceededError

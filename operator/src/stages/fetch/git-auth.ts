@@ -5,9 +5,9 @@
  */
 import { execFile } from "node:child_process"
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, type Scope } from "effect"
+import { tempRoot } from "../../temp-root.ts"
 import { AuthSecretError, InvalidSpecError } from "./errors.ts"
 
 /** Secret data as decoded bytes (the API server's base64 already undone), keyed by Secret key. */
@@ -60,7 +60,7 @@ export const materializeAuth = Effect.fn("GitAuth.materialize")(function* (
   secret: AuthSecret | undefined,
 ): Effect.fn.Return<GitAuthEnv, AuthSecretError | InvalidSpecError, Scope.Scope> {
   const dir = yield* Effect.acquireRelease(
-    Effect.promise(() => mkdtemp(join(tmpdir(), "kustodian-git-"))),
+    Effect.promise(() => mkdtemp(join(tempRoot(), "kustodian-git-"))),
     (d) => Effect.promise(() => rm(d, { recursive: true, force: true })),
   )
   const data = secret?.data ?? {}

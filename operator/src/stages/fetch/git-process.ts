@@ -5,7 +5,9 @@
  */
 import { spawn } from "node:child_process"
 import { Duration, Effect } from "effect"
+import { defaultLimits, formatLimit, limitFlag } from "../../limits.ts"
 import { GitOperationError } from "./errors.ts"
+import { CappedCapture, HeadTailCapture } from "./output-capture.ts"
 import { redact } from "./redact.ts"
 
 /** The git binary: `KUSTODIAN_GIT` when set, else `git` from PATH. */
@@ -39,6 +41,8 @@ export interface GitRun {
   readonly operation: string
   /** Secret values to scrub from stderr. */
   readonly secrets: ReadonlyArray<string>
+  /** `--max-git-output-size`: stdout past this fails the run (default: the limit table's). */
+  readonly maxStdout?: number
 }
 
 export interface GitOutput {
@@ -96,9 +100,13 @@ export const runGit = (run: GitRun): Effect.Effect<GitOutput, GitExit | GitOpera
         ...run.env,
       },
     })
-    const out: Buffer[] = []
-    const err: Buffer[] = []
-    proc.stdout.on("data", (b: Buffer) => out.push(b))
+    // The server decides what git prints: stderr keeps only its ends, stdout is capped (callers parse it).
+    const maxStdout = run.maxStdout ?? defaultLimits.maxGitOutputSize
+    const out = new CappedCapture(maxStdout)
+    const err = new HeadTailCapture()
+    proc.stdout.on("data", (b: Buffer) => {
+      if (!out.push(b)) killGroup(proc.pid)
+    })
     proc.stderr.on("data", (b: Buffer) => err.push(b))
     proc.on("error", (e) =>
       resume(
@@ -113,8 +121,22 @@ export const runGit = (run: GitRun): Effect.Effect<GitOutput, GitExit | GitOpera
       ),
     )
     proc.on("close", (code) => {
-      const stderr = redact(Buffer.concat(err).toString("utf8"), run.secrets).trim()
-      if (code === 0) resume(Effect.succeed({ stdout: Buffer.concat(out).toString("utf8"), stderr }))
+      if (out.overflowed) {
+        resume(
+          Effect.fail(
+            new GitOperationError({
+              url: run.url,
+              operation: run.operation,
+              message: `git ${run.operation} printed more than ${formatLimit("maxGitOutputSize", maxStdout)} (raise it with ${limitFlag("maxGitOutputSize")})`,
+              transient: false,
+            }),
+          ),
+        )
+        return
+      }
+      // Redaction runs on at most 32 KiB, whatever the server sent.
+      const stderr = redact(err.text(), run.secrets).trim()
+      if (code === 0) resume(Effect.succeed({ stdout: out.text(), stderr }))
       else resume(Effect.fail(new GitExit(code, stderr)))
     })
     return Effect.sync(() => killGroup(proc.pid))

@@ -4,9 +4,10 @@
  * pack and store a new artifact, then collect old ones. The controller turns the result into status/events.
  */
 import { mkdtemp, rm } from "node:fs/promises"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Context, Duration, Effect, Layer } from "effect"
+import { defaultLimits, type Limits } from "../../limits.ts"
+import { tempRoot } from "../../temp-root.ts"
 import { type FetchError, GitOperationError, InvalidSpecError } from "./errors.ts"
 import { Git } from "./git.ts"
 import { type AuthSecret, materializeAuth } from "./git-auth.ts"
@@ -93,95 +94,116 @@ export class GitSource extends Context.Service<
     readonly stats: Effect.Effect<GitSourceStats>
   }
 >()("kustodian/stages/fetch/GitSource") {
-  static readonly layer = Layer.effect(
-    GitSource,
-    Effect.gen(function* () {
-      const git = yield* Git
-      const storage = yield* ArtifactStorage
-      const counts = { resolves: 0, clones: 0, upToDate: 0 }
+  /** With the checkout caps of `limits` (`--max-checkout-size`, `--max-checkout-files`). */
+  static readonly layerWith = (
+    limits: Pick<Limits, "maxCheckoutSize" | "maxCheckoutFiles"> &
+      Partial<Pick<Limits, "maxIgnorePatterns" | "maxIgnorePatternLength">>,
+  ) =>
+    Layer.effect(
+      GitSource,
+      Effect.gen(function* () {
+        const git = yield* Git
+        const storage = yield* ArtifactStorage
+        const counts = { resolves: 0, clones: 0, upToDate: 0 }
 
-      const reconcile = Effect.fn("GitSource.reconcile")(function* (
-        request: GitSourceRequest,
-        onNewRevision?: (revision: string) => Effect.Effect<void>,
-      ) {
-        yield* Effect.annotateCurrentSpan({
-          "k8s.namespace": request.owner.namespace,
-          "k8s.name": request.owner.name,
-        })
-        const url = parseRepositoryUrl(request.url)
-        if (url instanceof InvalidSpecError) return yield* url
-        const selector = selectRef(request.ref)
-        if (selector instanceof InvalidSpecError) return yield* selector
-        const auth = yield* materializeAuth(url, request.secret)
-        const opts = { auth, timeout: request.timeout }
+        const reconcile = Effect.fn("GitSource.reconcile")(function* (
+          request: GitSourceRequest,
+          onNewRevision?: (revision: string) => Effect.Effect<void>,
+        ) {
+          yield* Effect.annotateCurrentSpan({
+            "k8s.namespace": request.owner.namespace,
+            "k8s.name": request.owner.name,
+          })
+          const url = parseRepositoryUrl(request.url)
+          if (url instanceof InvalidSpecError) return yield* url
+          const selector = selectRef(request.ref)
+          if (selector instanceof InvalidSpecError) return yield* selector
+          const auth = yield* materializeAuth(url, request.secret)
+          const opts = { auth, timeout: request.timeout }
 
-        // spec.timeout bounds each git operation as a whole, retries included (Flux: one context per checkout).
-        const budget = <A, E>(operation: string, self: Effect.Effect<A, E>) =>
-          self.pipe(
-            Effect.timeoutOrElse({
-              duration: request.timeout,
-              orElse: () =>
-                Effect.fail(
-                  new GitOperationError({
-                    url: stripUserinfo(request.url),
-                    operation,
-                    message: `${operation} timed out after ${Duration.format(request.timeout)}`,
-                    transient: true,
-                  }),
-                ),
+          // spec.timeout bounds each git operation as a whole, retries included (Flux: one context per checkout).
+          const budget = <A, E>(operation: string, self: Effect.Effect<A, E>) =>
+            self.pipe(
+              Effect.timeoutOrElse({
+                duration: request.timeout,
+                orElse: () =>
+                  Effect.fail(
+                    new GitOperationError({
+                      url: stripUserinfo(request.url),
+                      operation,
+                      message: `${operation} timed out after ${Duration.format(request.timeout)}`,
+                      transient: true,
+                    }),
+                  ),
+              }),
+            )
+
+          counts.resolves++
+          const resolved = yield* budget("ls-remote", git.resolve(request.url, selector, opts))
+          const revision = revisionOf(resolved.display, resolved.commit)
+          const prev = request.previous
+          if (
+            prev !== undefined &&
+            prev.artifact.revision === revision &&
+            prev.observedIgnore === request.ignore &&
+            prev.observedRecurseSubmodules === request.recurseSubmodules &&
+            (yield* storage.exists(prev.artifact.path))
+          ) {
+            counts.upToDate++
+            return { _tag: "UpToDate", artifact: prev.artifact } as const
+          }
+
+          if (onNewRevision !== undefined) yield* onNewRevision(revision)
+          counts.clones++
+          // In this process's temp root (swept at start-up should the process die before the release runs).
+          const dir = yield* Effect.acquireRelease(
+            Effect.promise(() => mkdtemp(join(tempRoot(), "kustodian-checkout-"))),
+            (d) => Effect.promise(() => rm(d, { recursive: true, force: true })),
+          )
+          const caps = {
+            maxBytes: limits.maxCheckoutSize,
+            maxFiles: limits.maxCheckoutFiles,
+            subject: `GitRepository '${request.owner.namespace}/${request.owner.name}'`,
+          }
+          const checkout = yield* budget(
+            "checkout",
+            git.checkout(request.url, resolved, dir, {
+              ...opts,
+              recurseSubmodules: request.recurseSubmodules,
+              caps,
             }),
           )
+          if (resolved.selector.kind === "commit" && checkout.commit !== resolved.commit)
+            return yield* new GitOperationError({
+              url: url.toString(),
+              operation: "checkout",
+              message: `checked out ${checkout.commit} instead of commit ${resolved.commit}`,
+              transient: false,
+            })
+          const artifact = yield* storage.store(
+            request.owner,
+            revisionOf(resolved.display, checkout.commit),
+            checkout.commit,
+            dir,
+            yield* SourceIgnore.make(request.ignore, {
+              limits: { ...defaultLimits, ...limits },
+              subject: `GitRepository '${request.owner.namespace}/${request.owner.name}'`,
+            }),
+          )
+          const removed = yield* storage.collect(request.owner, artifact.path)
+          return {
+            _tag: "Stored",
+            artifact,
+            commit: checkout.commit,
+            subject: checkout.subject,
+            removed,
+          } as const
+        }, Effect.scoped)
 
-        counts.resolves++
-        const resolved = yield* budget("ls-remote", git.resolve(request.url, selector, opts))
-        const revision = revisionOf(resolved.display, resolved.commit)
-        const prev = request.previous
-        if (
-          prev !== undefined &&
-          prev.artifact.revision === revision &&
-          prev.observedIgnore === request.ignore &&
-          prev.observedRecurseSubmodules === request.recurseSubmodules &&
-          (yield* storage.exists(prev.artifact.path))
-        ) {
-          counts.upToDate++
-          return { _tag: "UpToDate", artifact: prev.artifact } as const
-        }
+        return GitSource.of({ reconcile, stats: Effect.sync(() => ({ ...counts })) })
+      }),
+    )
 
-        if (onNewRevision !== undefined) yield* onNewRevision(revision)
-        counts.clones++
-        const dir = yield* Effect.acquireRelease(
-          Effect.promise(() => mkdtemp(join(tmpdir(), "kustodian-checkout-"))),
-          (d) => Effect.promise(() => rm(d, { recursive: true, force: true })),
-        )
-        const checkout = yield* budget(
-          "checkout",
-          git.checkout(request.url, resolved, dir, { ...opts, recurseSubmodules: request.recurseSubmodules }),
-        )
-        if (resolved.selector.kind === "commit" && checkout.commit !== resolved.commit)
-          return yield* new GitOperationError({
-            url: url.toString(),
-            operation: "checkout",
-            message: `checked out ${checkout.commit} instead of commit ${resolved.commit}`,
-            transient: false,
-          })
-        const artifact = yield* storage.store(
-          request.owner,
-          revisionOf(resolved.display, checkout.commit),
-          checkout.commit,
-          dir,
-          SourceIgnore.forSpec(request.ignore),
-        )
-        const removed = yield* storage.collect(request.owner, artifact.path)
-        return {
-          _tag: "Stored",
-          artifact,
-          commit: checkout.commit,
-          subject: checkout.subject,
-          removed,
-        } as const
-      }, Effect.scoped)
-
-      return GitSource.of({ reconcile, stats: Effect.sync(() => ({ ...counts })) })
-    }),
-  )
+  /** With the default limits. */
+  static readonly layer = GitSource.layerWith(defaultLimits)
 }

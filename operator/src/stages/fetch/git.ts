@@ -6,7 +6,9 @@
 import { readdir, rm } from "node:fs/promises"
 import { join } from "node:path"
 import { Context, type Duration, Effect, Layer, Schedule } from "effect"
-import { GitAuthError, GitOperationError } from "./errors.ts"
+import { defaultLimits, type Limits } from "../../limits.ts"
+import { type CheckoutCaps, checkTree, measureDir, sumTree } from "./checkout-caps.ts"
+import { GitAuthError, GitOperationError, type LimitExceededError } from "./errors.ts"
 import type { GitAuthEnv } from "./git-auth.ts"
 import { GitExit, type GitOutput, runGit } from "./git-process.ts"
 import {
@@ -34,6 +36,13 @@ export interface Checkout {
 }
 
 export type GitError = GitAuthError | GitOperationError
+
+/** What `checkout` takes beyond `GitOptions`. */
+export interface CheckoutOptions extends GitOptions {
+  readonly recurseSubmodules: boolean
+  /** Size and file-count caps, checked from the tree before any file is written. */
+  readonly caps: CheckoutCaps
+}
 
 const authPatterns = [
   /Authentication failed/i,
@@ -121,16 +130,27 @@ export class Git extends Context.Service<
       selector: RefSelector,
       opts: GitOptions,
     ) => Effect.Effect<ResolvedRef, GitError>
-    /** Check `ref` out into the empty directory `dir` (no `.git` left out — the archiver skips it). */
+    /**
+     * Check `ref` out into the empty directory `dir` (no `.git` left out — the archiver skips it), refusing a
+     * tree over `opts.caps` before any of its files is written.
+     */
     readonly checkout: (
       url: string,
       ref: ResolvedRef,
       dir: string,
-      opts: GitOptions & { readonly recurseSubmodules: boolean },
-    ) => Effect.Effect<Checkout, GitError>
+      opts: CheckoutOptions,
+    ) => Effect.Effect<Checkout, GitError | LimitExceededError>
   }
 >()("kustodian/stages/fetch/Git") {
-  static readonly layer = Layer.sync(Git, () => {
+  /** Git with the default `--max-git-output-size`. */
+  static readonly layer = Layer.sync(Git, () => Git.make(defaultLimits.maxGitOutputSize))
+
+  /** Git whose commands fail once their stdout passes `maxStdout` bytes (a hostile server's answer). */
+  static layerWith(limits: Pick<Limits, "maxGitOutputSize">) {
+    return Layer.sync(Git, () => Git.make(limits.maxGitOutputSize))
+  }
+
+  static make(maxStdout: number) {
     const git = (
       url: string,
       operation: string,
@@ -145,6 +165,7 @@ export class Git extends Context.Service<
         url: stripUserinfo(url),
         operation,
         secrets: opts.auth.secrets,
+        maxStdout,
         ...(cwd === undefined ? {} : { cwd }),
       }).pipe(
         Effect.catchIf(
@@ -183,7 +204,7 @@ export class Git extends Context.Service<
       url: string,
       ref: ResolvedRef,
       dir: string,
-      opts: GitOptions & { readonly recurseSubmodules: boolean },
+      opts: CheckoutOptions,
     ) {
       yield* Effect.annotateCurrentSpan({ "git.ref.kind": ref.selector.kind, "git.commit": ref.commit })
       const inDir = (operation: string, args: ReadonlyArray<string>) => git(url, operation, args, opts, dir)
@@ -204,6 +225,19 @@ export class Git extends Context.Service<
           )
         }
         const where = ref.display === undefined ? "" : ` on branch '${ref.display}'`
+        // A commit that was not fetched fails here the same way checkout would.
+        yield* refuseOversizedTree(url, dir, `${ref.commit}^{tree}`, opts).pipe(
+          Effect.catchTag("GitOperationError", (e) =>
+            Effect.fail(
+              new GitOperationError({
+                url: e.url,
+                operation: "checkout",
+                message: `${notFoundMessage(ref.selector)}${where} in '${stripUserinfo(url)}'`,
+                transient: false,
+              }),
+            ),
+          ),
+        )
         yield* inDir("checkout", ["checkout", "-q", "--detach", ref.commit, "--"]).pipe(
           Effect.catchTag("GitOperationError", (e) =>
             Effect.fail(
@@ -218,15 +252,36 @@ export class Git extends Context.Service<
         )
       } else {
         yield* fetch(["--depth=1", "origin", `+${ref.fetchRef}:refs/kustodian/target`])
+        yield* refuseOversizedTree(url, dir, "refs/kustodian/target", opts)
         yield* inDir("checkout", ["checkout", "-q", "--detach", "refs/kustodian/target", "--"])
       }
-      if (opts.recurseSubmodules) {
-        yield* retryTransient(
-          inDir("submodule update", ["submodule", "update", "-q", "--init", "--recursive"]),
-        )
-      }
+      if (opts.recurseSubmodules) yield* updateSubmodules(url, dir, opts)
       return yield* headOf(url, dir, opts)
     })
+
+    /** `git ls-tree` of `rev` against the caps: the objects are in `.git`, nothing is checked out yet. */
+    const refuseOversizedTree = (url: string, dir: string, rev: string, opts: CheckoutOptions) =>
+      git(url, "ls-tree", ["ls-tree", "-r", "-l", "-z", "--full-tree", rev, "--"], opts, dir).pipe(
+        Effect.flatMap((out) => {
+          const refused = checkTree(sumTree(out.stdout), opts.caps, "the checkout")
+          return refused === undefined ? Effect.void : Effect.fail(refused)
+        }),
+      )
+
+    /**
+     * Submodule trees are only known once written: they are measured right after their update, so an
+     * oversized one is removed with the checkout directory instead of being archived.
+     */
+    const updateSubmodules = (url: string, dir: string, opts: CheckoutOptions) =>
+      retryTransient(
+        git(url, "submodule update", ["submodule", "update", "-q", "--init", "--recursive"], opts, dir),
+      ).pipe(
+        Effect.andThen(Effect.promise(() => measureDir(dir, opts.caps))),
+        Effect.flatMap((size) => {
+          const refused = checkTree(size, opts.caps, "the checkout with its submodules")
+          return refused === undefined ? Effect.void : Effect.fail(refused)
+        }),
+      )
 
     const headOf = (url: string, dir: string, opts: GitOptions) =>
       git(url, "log", ["log", "-1", "--format=%H%n%s", "HEAD"], opts, dir).pipe(
@@ -246,7 +301,7 @@ export class Git extends Context.Service<
       url: string,
       ref: ResolvedRef,
       dir: string,
-      opts: GitOptions & { readonly recurseSubmodules: boolean },
+      opts: CheckoutOptions,
     ) {
       const short =
         ref.fetchRef?.startsWith("refs/heads/") === true
@@ -256,7 +311,8 @@ export class Git extends Context.Service<
             : undefined
       if (ref.selector.kind === "commit" || ref.selector.kind === "name" || short === undefined)
         return yield* checkoutStepwise(url, ref, dir, opts)
-      // Branches and tags: one shallow `git clone` does init, fetch and checkout in a single process.
+      // Branches and tags: one shallow `git clone` does init and fetch in a single process; the tree is
+      // measured before `checkout` writes it.
       yield* Effect.annotateCurrentSpan({ "git.ref.kind": ref.selector.kind, "git.commit": ref.commit })
       const args = [
         "clone",
@@ -265,7 +321,7 @@ export class Git extends Context.Service<
         "--depth=1",
         "--single-branch",
         "--no-tags",
-        ...(opts.recurseSubmodules ? ["--recurse-submodules"] : []),
+        "--no-checkout",
         "--branch",
         short,
         "--",
@@ -273,9 +329,12 @@ export class Git extends Context.Service<
         dir,
       ]
       yield* retryTransient(emptyDir(dir).pipe(Effect.andThen(git(url, "clone", args, opts))))
+      yield* refuseOversizedTree(url, dir, "HEAD", opts)
+      yield* git(url, "checkout", ["checkout", "-q", "--detach", "HEAD", "--"], opts, dir)
+      if (opts.recurseSubmodules) yield* updateSubmodules(url, dir, opts)
       return yield* headOf(url, dir, opts)
     })
 
     return Git.of({ resolve, checkout })
-  })
+  }
 }

@@ -4,6 +4,7 @@
  */
 import { hostname } from "node:os"
 import { Layer } from "effect"
+import { defaultLimits, type Limits } from "../../limits.ts"
 import { ArtifactServer } from "./artifact-server.ts"
 import { Git } from "./git.ts"
 import { GitSource } from "./git-source.ts"
@@ -38,16 +39,17 @@ export const parseListenAddress = (addr: string): { host: string | undefined; po
  * Everything the GitRepository controller needs (GitSource, ArtifactStorage) plus the artifact server and the
  * consumer-side ArtifactFetcher (which reads local storage directly), as one layer.
  */
-export const sourceLayer = (config: SourceConfig) => {
+export const sourceLayer = (config: SourceConfig, limits: Limits = defaultLimits) => {
   const listen = parseListenAddress(config.storageAddr ?? ":9090")
   const storage = ArtifactStorage.layer({
     root: config.storagePath,
     advertisedAddress: config.storageAdvAddr ?? `${hostname()}:${listen.port}`,
     retention: config.retention ?? 2,
+    maxArtifactSize: limits.maxArtifactSize,
   })
   return Layer.mergeAll(
-    GitSource.layer.pipe(Layer.provide(Git.layer)),
+    GitSource.layerWith(limits).pipe(Layer.provide(Git.layerWith(limits))),
     ArtifactServer.layer({ port: listen.port, ...(listen.host === undefined ? {} : { host: listen.host }) }),
-    ArtifactFetcher.layer,
+    ArtifactFetcher.layerWith(limits),
   ).pipe(Layer.provideMerge(storage))
 }

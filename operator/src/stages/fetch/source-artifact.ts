@@ -8,7 +8,6 @@
 import { createHash, randomBytes } from "node:crypto"
 import { createReadStream, createWriteStream } from "node:fs"
 import { mkdir, rm } from "node:fs/promises"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Readable, Transform } from "node:stream"
 import { pipeline } from "node:stream/promises"
@@ -16,6 +15,8 @@ import type { ReadableStream as WebReadableStream } from "node:stream/web"
 import { Context, Data, Effect, Layer, Option, Schedule } from "effect"
 import * as tar from "tar"
 import type { GitRepository } from "../../../../model/gitrepository.ts"
+import { defaultLimits, formatLimit, type Limits, limitFlag } from "../../limits.ts"
+import { tempRoot } from "../../temp-root.ts"
 import { ArtifactStorage } from "./storage.ts"
 
 /** A source's current artifact, as a consumer sees it. */
@@ -68,11 +69,63 @@ export class ArtifactFetchError extends Data.TaggedError("ArtifactFetchError")<{
 }
 
 export interface FetchOptions {
-  /** Refuse larger artifacts (Flux's default is 50 MiB; ours is bigger because monorepos exist). */
+  /** Refuse larger tarballs (default: the layer's `--max-artifact-size`). */
   readonly maxBytes?: number
 }
 
-const defaultMaxBytes = 512 * 1024 * 1024
+/** The caps the fetcher enforces: the tarball's size, then what it extracts to. */
+export type FetcherLimits = Pick<Limits, "maxArtifactSize" | "maxExtractedSize" | "maxExtractedFiles">
+
+/** Raised by the download's byte counter. */
+class DownloadTooLarge extends Error {}
+
+const tooLarge = (maxBytes: number) =>
+  `more than the limit of ${formatLimit("maxArtifactSize", maxBytes)} (raise it with ${limitFlag("maxArtifactSize")})`
+
+/** Raised inside the unpacker when the archive extracts to more than the caps allow. */
+class ExtractionTooLarge extends Error {}
+
+/**
+ * Extracts the tarball `file` into `dir`, counting every entry and the sizes its headers announce **before**
+ * tar writes it. Past a cap nothing more is written: the rest of the archive is only read through (tar's own
+ * decompression-ratio guard bounds that for a gzip bomb), and the extraction fails once tar has closed, so
+ * no write is still in flight when the caller removes the directory.
+ */
+const extractCapped = (file: string, dir: string, limits: FetcherLimits, subject: string) =>
+  new Promise<void>((resolve, reject) => {
+    let entries = 0
+    let bytes = 0
+    let refused: ExtractionTooLarge | undefined
+    const unpack = new tar.Unpack({
+      cwd: dir,
+      strict: true,
+      filter: (_path, entry) => {
+        // Only plain files and directories: an artifact may not plant links pointing elsewhere.
+        if (!("type" in entry) || (entry.type !== "File" && entry.type !== "Directory")) return false
+        if (refused !== undefined) return false
+        entries++
+        bytes += entry.size ?? 0
+        const over =
+          entries > limits.maxExtractedFiles
+            ? `it has more than ${formatLimit("maxExtractedFiles", limits.maxExtractedFiles)} entries ` +
+              `(raise it with ${limitFlag("maxExtractedFiles")})`
+            : bytes > limits.maxExtractedSize
+              ? `it extracts to more than ${formatLimit("maxExtractedSize", limits.maxExtractedSize)} ` +
+                `(raise it with ${limitFlag("maxExtractedSize")})`
+              : undefined
+        if (over === undefined) return true
+        refused = new ExtractionTooLarge(`${subject}: the artifact is refused: ${over}`)
+        return false
+      },
+    })
+    // tar's own guard (decompression ratio over 1000, a gzip bomb) may stop it after our refusal: ours names
+    // the cap that was hit first.
+    unpack.on("error", (e: Error) => reject(refused ?? e))
+    unpack.on("close", () => (refused === undefined ? resolve() : reject(refused)))
+    const input = createReadStream(file)
+    input.on("error", reject)
+    input.pipe(unpack)
+  })
 
 const sourceName = (a: SourceArtifact) => `${a.kind}/${a.namespace}/${a.name}`
 
@@ -91,150 +144,153 @@ export class ArtifactFetcher extends Context.Service<
   }
 >()("kustodian/stages/fetch/ArtifactFetcher") {
   /** Uses the local ArtifactStorage when one is in context (the operator), HTTP otherwise. */
-  static readonly layer = Layer.effect(
-    ArtifactFetcher,
-    Effect.gen(function* () {
-      const storage = yield* Effect.serviceOption(ArtifactStorage)
+  static readonly layerWith = (limits: FetcherLimits) =>
+    Layer.effect(
+      ArtifactFetcher,
+      Effect.gen(function* () {
+        const storage = yield* Effect.serviceOption(ArtifactStorage)
 
-      const open = (
-        artifact: SourceArtifact,
-        maxBytes: number,
-      ): Effect.Effect<Readable, ArtifactFetchError> => {
-        const fail = (message: string, transient: boolean) =>
-          new ArtifactFetchError({
-            source: sourceName(artifact),
-            url: artifact.url,
-            message,
-            transient,
-            stage: "download",
-          })
-        if (Option.isSome(storage) && artifact.url === storage.value.urlOf(artifact.path)) {
-          const s = storage.value
-          return s.localPath(artifact.path).pipe(
-            Effect.mapError((e) => fail(e.message, false)),
-            Effect.flatMap((p) =>
-              s
-                .exists(artifact.path)
-                .pipe(
-                  Effect.flatMap((ok) =>
-                    ok
-                      ? Effect.succeed(createReadStream(p))
-                      : Effect.fail(fail("artifact not found in storage", true)),
-                  ),
-                ),
-            ),
-          )
-        }
-        return Effect.tryPromise({
-          try: (signal) => fetch(artifact.url, { signal }),
-          catch: (e) => fail(`download failed: ${(e as Error).message}`, true),
-        }).pipe(
-          Effect.flatMap((res) => {
-            if (res.status !== 200 || res.body === null)
-              return Effect.fail(
-                fail(`download failed: HTTP ${res.status}`, res.status === 404 || res.status >= 500),
-              )
-            const length = Number(res.headers.get("content-length") ?? "0")
-            if (length > maxBytes)
-              return Effect.fail(
-                fail(`artifact is ${length} bytes, more than the limit of ${maxBytes}`, false),
-              )
-            return Effect.succeed(Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>))
-          }),
-        )
-      }
-
-      const download = Effect.fn("ArtifactFetcher.download")(function* (
-        artifact: SourceArtifact,
-        file: string,
-        maxBytes: number,
-      ) {
-        const fail = (message: string, transient: boolean, stage: "download" | "verify" = "download") =>
-          new ArtifactFetchError({
-            source: sourceName(artifact),
-            url: artifact.url,
-            message,
-            transient,
-            stage,
-          })
-        const stream = yield* open(artifact, maxBytes)
-        const hash = createHash("sha256")
-        let size = 0
-        const measure = new Transform({
-          transform(chunk: Buffer, _enc, done) {
-            size += chunk.length
-            if (size > maxBytes) done(new Error(`artifact exceeds the limit of ${maxBytes} bytes`))
-            else {
-              hash.update(chunk)
-              done(null, chunk)
-            }
-          },
-        })
-        yield* Effect.tryPromise({
-          try: () => pipeline(stream, measure, createWriteStream(file, { mode: 0o600 })),
-          catch: (e) => fail(`download failed: ${(e as Error).message}`, true),
-        })
-        const [algo, expected] = artifact.digest.split(":")
-        if (algo !== "sha256")
-          return yield* fail(
-            `unsupported digest algorithm '${algo}' (only sha256 is supported)`,
-            false,
-            "verify",
-          )
-        const actual = hash.digest("hex")
-        if (actual !== expected)
-          return yield* fail(
-            `digest mismatch: expected sha256:${expected}, got sha256:${actual}`,
-            true,
-            "verify",
-          )
-      })
-
-      const fetchArtifact = Effect.fn("ArtifactFetcher.fetch")(function* (
-        artifact: SourceArtifact,
-        dir: string,
-        options?: FetchOptions,
-      ) {
-        yield* Effect.annotateCurrentSpan({
-          "artifact.revision": artifact.revision,
-          "artifact.url": artifact.url,
-        })
-        const maxBytes = options?.maxBytes ?? defaultMaxBytes
-        const file = yield* Effect.acquireRelease(
-          Effect.sync(() => join(tmpdir(), `kustodian-artifact-${randomBytes(8).toString("hex")}.tar.gz`)),
-          (f) => Effect.promise(() => rm(f, { force: true })),
-        )
-        yield* download(artifact, file, maxBytes).pipe(
-          Effect.retry({
-            schedule: Schedule.exponential("250 millis").pipe(Schedule.jittered),
-            times: 4,
-            while: (e) => e.transient && e.stage === "download",
-          }),
-        )
-        yield* Effect.tryPromise({
-          try: async () => {
-            await mkdir(dir, { recursive: true })
-            await tar.x({
-              file,
-              cwd: dir,
-              strict: true,
-              // Only plain files and directories: an artifact may not plant links pointing elsewhere.
-              filter: (_path, entry) =>
-                "type" in entry && (entry.type === "File" || entry.type === "Directory"),
-            })
-          },
-          catch: (e) =>
+        const open = (
+          artifact: SourceArtifact,
+          maxBytes: number,
+        ): Effect.Effect<Readable, ArtifactFetchError> => {
+          const fail = (message: string, transient: boolean) =>
             new ArtifactFetchError({
               source: sourceName(artifact),
               url: artifact.url,
-              message: `cannot extract artifact: ${(e as Error).message}`,
-              transient: false,
-              stage: "extract",
+              message,
+              transient,
+              stage: "download",
+            })
+          if (Option.isSome(storage) && artifact.url === storage.value.urlOf(artifact.path)) {
+            const s = storage.value
+            return s.localPath(artifact.path).pipe(
+              Effect.mapError((e) => fail(e.message, false)),
+              Effect.flatMap((p) =>
+                s
+                  .exists(artifact.path)
+                  .pipe(
+                    Effect.flatMap((ok) =>
+                      ok
+                        ? Effect.succeed(createReadStream(p))
+                        : Effect.fail(fail("artifact not found in storage", true)),
+                    ),
+                  ),
+              ),
+            )
+          }
+          return Effect.tryPromise({
+            try: (signal) => fetch(artifact.url, { signal }),
+            catch: (e) => fail(`download failed: ${(e as Error).message}`, true),
+          }).pipe(
+            Effect.flatMap((res) => {
+              if (res.status !== 200 || res.body === null)
+                return Effect.fail(
+                  fail(`download failed: HTTP ${res.status}`, res.status === 404 || res.status >= 500),
+                )
+              const length = Number(res.headers.get("content-length") ?? "0")
+              if (length > maxBytes)
+                return Effect.fail(fail(`artifact is ${length} bytes, ${tooLarge(maxBytes)}`, false))
+              return Effect.succeed(Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>))
             }),
-        })
-      }, Effect.scoped)
+          )
+        }
 
-      return ArtifactFetcher.of({ fetch: fetchArtifact })
-    }),
-  )
+        const download = Effect.fn("ArtifactFetcher.download")(function* (
+          artifact: SourceArtifact,
+          file: string,
+          maxBytes: number,
+        ) {
+          const fail = (message: string, transient: boolean, stage: "download" | "verify" = "download") =>
+            new ArtifactFetchError({
+              source: sourceName(artifact),
+              url: artifact.url,
+              message,
+              transient,
+              stage,
+            })
+          const stream = yield* open(artifact, maxBytes)
+          const hash = createHash("sha256")
+          let size = 0
+          const measure = new Transform({
+            transform(chunk: Buffer, _enc, done) {
+              size += chunk.length
+              if (size > maxBytes) done(new DownloadTooLarge())
+              else {
+                hash.update(chunk)
+                done(null, chunk)
+              }
+            },
+          })
+          yield* Effect.tryPromise({
+            try: () => pipeline(stream, measure, createWriteStream(file, { mode: 0o600 })),
+            catch: (e) =>
+              e instanceof DownloadTooLarge
+                ? fail(`artifact ${tooLarge(maxBytes)}`, false)
+                : fail(`download failed: ${(e as Error).message}`, true),
+          })
+          const [algo, expected] = artifact.digest.split(":")
+          if (algo !== "sha256")
+            return yield* fail(
+              `unsupported digest algorithm '${algo}' (only sha256 is supported)`,
+              false,
+              "verify",
+            )
+          const actual = hash.digest("hex")
+          if (actual !== expected)
+            return yield* fail(
+              `digest mismatch: expected sha256:${expected}, got sha256:${actual}`,
+              true,
+              "verify",
+            )
+        })
+
+        const fetchArtifact = Effect.fn("ArtifactFetcher.fetch")(function* (
+          artifact: SourceArtifact,
+          dir: string,
+          options?: FetchOptions,
+        ) {
+          yield* Effect.annotateCurrentSpan({
+            "artifact.revision": artifact.revision,
+            "artifact.url": artifact.url,
+          })
+          const maxBytes = options?.maxBytes ?? limits.maxArtifactSize
+          const file = yield* Effect.acquireRelease(
+            Effect.sync(() =>
+              join(tempRoot(), `kustodian-artifact-${randomBytes(8).toString("hex")}.tar.gz`),
+            ),
+            (f) => Effect.promise(() => rm(f, { force: true })),
+          )
+          yield* download(artifact, file, maxBytes).pipe(
+            Effect.retry({
+              schedule: Schedule.exponential("250 millis").pipe(Schedule.jittered),
+              times: 4,
+              while: (e) => e.transient && e.stage === "download",
+            }),
+          )
+          yield* Effect.tryPromise({
+            try: async () => {
+              await mkdir(dir, { recursive: true })
+              await extractCapped(file, dir, limits, sourceName(artifact))
+            },
+            catch: (e) =>
+              new ArtifactFetchError({
+                source: sourceName(artifact),
+                url: artifact.url,
+                message:
+                  e instanceof ExtractionTooLarge
+                    ? e.message
+                    : `cannot extract artifact: ${(e as Error).message}`,
+                transient: false,
+                stage: "extract",
+              }),
+          })
+        }, Effect.scoped)
+
+        return ArtifactFetcher.of({ fetch: fetchArtifact })
+      }),
+    )
+
+  /** With the default limits. */
+  static readonly layer = ArtifactFetcher.layerWith(defaultLimits)
 }

@@ -7,8 +7,9 @@ import { randomBytes } from "node:crypto"
 import { mkdir, readdir, rename, rm, stat } from "node:fs/promises"
 import { dirname, join, normalize, sep } from "node:path"
 import { Context, Effect, Layer } from "effect"
+import { defaultLimits } from "../../limits.ts"
 import { archiveDirectory, isFile } from "./archive.ts"
-import { type ArchiveError, StorageError } from "./errors.ts"
+import { type ArchiveError, type LimitExceededError, StorageError } from "./errors.ts"
 import type { SourceIgnore } from "./source-ignore.ts"
 
 /** An artifact as it appears in `status.artifact` (Flux's meta.Artifact). */
@@ -41,7 +42,15 @@ export interface StorageConfig {
   readonly advertisedAddress: string
   /** How many artifacts per object to keep, the current one included (Flux's default is 2). */
   readonly retention: number
+  /** `--max-artifact-size`: largest tarball `store` writes (default: the limit table's). */
+  readonly maxArtifactSize?: number | undefined
 }
+
+const kindNames: Readonly<Record<string, string>> = { gitrepository: "GitRepository" }
+
+/** `GitRepository 'ns/name'`, as refusals name an owner. */
+export const ownerSubject = (owner: ArtifactOwner) =>
+  `${kindNames[owner.kind] ?? owner.kind} '${owner.namespace}/${owner.name}'`
 
 const segment = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/
 
@@ -64,7 +73,7 @@ export class ArtifactStorage extends Context.Service<
       commit: string,
       dir: string,
       rules: SourceIgnore,
-    ) => Effect.Effect<StoredArtifact, ArchiveError | StorageError>
+    ) => Effect.Effect<StoredArtifact, ArchiveError | StorageError | LimitExceededError>
     /** Remove all but the newest `retention` artifacts of `owner`, never `keep`. Returns the removed paths. */
     readonly collect: (
       owner: ArtifactOwner,
@@ -128,7 +137,11 @@ export class ArtifactStorage extends Context.Service<
             catch: fail(path, "mkdir"),
           })
           const tmp = `${target}.tmp-${randomBytes(6).toString("hex")}`
-          const result = yield* archiveDirectory(dir, tmp, rules).pipe(
+          const caps = {
+            maxBytes: config.maxArtifactSize ?? defaultLimits.maxArtifactSize,
+            subject: ownerSubject(owner),
+          }
+          const result = yield* archiveDirectory(dir, tmp, rules, caps).pipe(
             Effect.onError(() => Effect.promise(() => rm(tmp, { force: true }))),
           )
           yield* Effect.tryPromise({ try: () => rename(tmp, target), catch: fail(path, "rename") })

@@ -7,6 +7,7 @@
  */
 import { Effect } from "effect"
 import * as YAML from "yaml"
+import { defaultLimits } from "../../limits.ts"
 import { BuildFailed } from "../build/errors.ts"
 import { type KubeObject, objectRef } from "../build/objects.ts"
 import type { PostBuild } from "../build/spec.ts"
@@ -20,13 +21,20 @@ const optedOut = (o: KubeObject) =>
   o.metadata.labels?.[substituteOptOut]?.toLowerCase() === "disabled"
 
 /** Substitutes into one object. */
-export const substituteObject = (o: KubeObject, vars: ReadonlyMap<string, string>, strict: boolean) =>
+export const substituteObject = (
+  o: KubeObject,
+  vars: ReadonlyMap<string, string>,
+  strict: boolean,
+  maxSubstitutedSize: number = defaultLimits.maxSubstitutedSize,
+) =>
   Effect.gen(function* () {
     if (optedOut(o)) return o
     const text = YAML.stringify(o, { lineWidth: 0, minContentWidth: 0 })
-    if (!text.includes("${")) return o
+    // Not only `${`: Flux also turns every `$$` into `$`, so any `$` makes the object worth a pass.
+    if (!text.includes("$")) return o
     const what = objectRef(o)
-    const out = yield* envsubst(text, vars, strict).pipe(
+    // Messages name the object and the variable, never text or values (values may come from Secrets).
+    const out = yield* envsubst(text, vars, strict, maxSubstitutedSize).pipe(
       Effect.mapError(
         (e) =>
           new BuildFailed({
@@ -56,10 +64,16 @@ export const substitute = Effect.fn("substitute")(function* (
   objects: ReadonlyArray<KubeObject>,
   namespace: string,
   postBuild: PostBuild | undefined,
-  options: { readonly strict: boolean },
+  options: {
+    readonly strict: boolean
+    /** `--max-substituted-size` (default: the limit table's). */
+    readonly maxSubstitutedSize?: number
+  },
 ) {
   if (postBuild === undefined) return objects
   const vars = yield* loadVariables(namespace, postBuild)
   if (vars.size === 0 && postBuild.substituteStrategy !== "Always") return objects
-  return yield* Effect.forEach(objects, (o) => substituteObject(o, vars, options.strict))
+  return yield* Effect.forEach(objects, (o) =>
+    substituteObject(o, vars, options.strict, options.maxSubstitutedSize),
+  )
 })

@@ -16,9 +16,10 @@ const decodeBase64 = (v: string) => Buffer.from(v, "base64").toString("utf8")
 export const loadVariables = Effect.fn("loadVariables")(function* (namespace: string, postBuild: PostBuild) {
   const lookup = yield* ConfigLookup
   const vars = new Map<string, string>()
+  // Flux drops every newline from a value (so a multi-line value stays on its YAML line).
   const put = (k: string, v: string) => {
     // Keys that cannot be referenced (`app.conf`) are simply not variables.
-    if (variableName.test(k)) vars.set(k, v)
+    if (variableName.test(k)) vars.set(k, v.replaceAll("\n", ""))
   }
   for (const ref of postBuild.substituteFrom ?? []) {
     const what = `${ref.kind}/${namespace}/${ref.name}`
@@ -60,7 +61,7 @@ export const loadVariables = Effect.fn("loadVariables")(function* (namespace: st
         terminal: true,
       })
     }
-    vars.set(k, v)
+    vars.set(k, v.replaceAll("\n", ""))
   }
   return vars as ReadonlyMap<string, string>
 })

@@ -22,6 +22,7 @@ import { type ArtifactRef, ArtifactUnpacker } from "../artifact.ts"
 import { Builder, type BuilderOptions } from "../builder.ts"
 import { ConfigLookup, type ConfigMapData, type SecretData } from "../config-lookup.ts"
 import { Kustomize } from "../kustomize.ts"
+import { portOf } from "../sandbox.ts"
 import type { BuildSpec } from "../spec.ts"
 
 /** A fresh directory under the OS temp dir; the caller removes it. */
@@ -233,6 +234,7 @@ export const builderLayerWith = <E, R>(
     sandbox: "required",
     sandboxBinary: toolPath("kustodian-sandbox"),
     maxOutputSize: defaultLimits.maxBuildOutputSize,
+    remotePorts: (options.build?.trustedRemotePrefixes ?? []).flatMap((p) => portOf(p) ?? []),
   }).pipe(Layer.orDie)
   return Builder.layer(options.build).pipe(
     Layer.provideMerge(

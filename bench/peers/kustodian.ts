@@ -1,0 +1,77 @@
+/**
+ * Kustodian as the bench runs it: `kustodian controller --concurrent=N` in its own process
+ * (e2e/support/operator-process.ts), kustomize under the real Landlock sandbox. kustomize runs are counted by a
+ * two-line wrapper around the sandbox binary: the sandbox starts every kustomize process, and a wrapper around
+ * kustomize itself could not write its count from inside the Landlock domain.
+ */
+import { appendFileSync, chmodSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { Effect } from "effect"
+import { operatorProcess } from "../../e2e/support/operator-process.ts"
+import { repoRoot, sandboxSourceHash, toolsCacheDir } from "../../e2e/support/tools.ts"
+import { series } from "./measure.ts"
+import type { Peer, PeerContext } from "./peer.ts"
+
+const shellQuote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`
+
+/**
+ * The Kustodian peer. Installs the counting sandbox wrapper in `dir` and points this process's
+ * `KUSTODIAN_TOOL_KUSTODIAN_SANDBOX` at it, so call it before anything resolves the sandbox's path.
+ */
+export const kustodianPeer = (dir: string): Peer => {
+  const real =
+    process.env.KUSTODIAN_TOOL_KUSTODIAN_SANDBOX ||
+    join(toolsCacheDir(), `sandbox-${sandboxSourceHash()}`, "kustodian-sandbox")
+  const counter = join(dir, "kustomize-runs")
+  const wrapper = join(dir, "kustodian-sandbox")
+  writeFileSync(counter, "")
+  writeFileSync(
+    wrapper,
+    `#!/bin/sh\n[ "$1" = run ] && echo >>${shellQuote(counter)}\nexec ${shellQuote(real)} "$@"\n`,
+  )
+  chmodSync(wrapper, 0o755)
+  process.env.KUSTODIAN_TOOL_KUSTODIAN_SANDBOX = wrapper
+  // One newline per `run`.
+  const runs = () => readFileSync(counter, "utf8").length
+  return {
+    name: "Kustodian",
+    crdFiles: () =>
+      [
+        "source.toolkit.fluxcd.io_gitrepositories.yaml",
+        "kustomize.toolkit.fluxcd.io_kustomizations.yaml",
+      ].map((f) => join(repoRoot, "crds", f)),
+    start: (ctx: PeerContext) =>
+      Effect.gen(function* () {
+        const flags = [`--concurrent=${ctx.concurrent}`]
+        // operatorProcess puts its storage under os.tmpdir(), and the operator inherits TMPDIR.
+        const saved = process.env.TMPDIR
+        const op = yield* Effect.acquireUseRelease(
+          Effect.sync(() => {
+            process.env.TMPDIR = ctx.tmpdir
+          }),
+          () =>
+            operatorProcess({ kubeconfig: ctx.kubeconfig, flags, logFile: join(ctx.work, "kustodian.log") }),
+          () =>
+            Effect.sync(() => {
+              if (saved === undefined) delete process.env.TMPDIR
+              else process.env.TMPDIR = saved
+            }),
+        )
+        // The control plane's reaper kills this group too if the bench dies without running its finalizers.
+        appendFileSync(ctx.groupsFile, `${op.pid}\n`)
+        const metrics = Effect.promise(() => fetch(`${op.probeUrl}/metrics`).then((r) => r.text()))
+        return {
+          pids: [op.pid],
+          kustomizationReconciles: Effect.map(metrics, (t) =>
+            [...series(t, "controller_runtime_reconcile_total")]
+              .filter(([k]) => k.includes('kind="Kustomization"'))
+              .reduce((s, [, v]) => s + v, 0),
+          ),
+          kustomizeRuns: runs,
+          commandLines: [
+            `kustodian controller ${flags.join(" ")} (as e2e/support/operator-process.ts starts it)`,
+          ],
+        }
+      }),
+  }
+}
