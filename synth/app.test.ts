@@ -2,13 +2,38 @@ import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { parseAllDocuments } from "yaml"
+import { parseControllerFlags } from "../operator/src/cli/controller.ts"
 import { renderAll } from "./app.ts"
-import { defaultInstallOptions, names } from "./install.ts"
+import { defaultInstallOptions, multiTenantFlags, names, ports, rbacTierLabel } from "./install.ts"
 
 const root = join(import.meta.dirname, "..")
 const files = renderAll(defaultInstallOptions)
 const docs = (path: string) =>
   parseAllDocuments(files.get(path) ?? "").map((d) => d.toJS() as Record<string, unknown> & { kind: string })
+
+const installs = ["dist/install.yaml", "dist/install-multitenant.yaml"] as const
+const nameOf = (d: Record<string, unknown>) => (d.metadata as { name: string }).name
+type Rule = {
+  apiGroups: Array<string>
+  resources: Array<string>
+  verbs: Array<string>
+  resourceNames?: Array<string>
+}
+type Binding = {
+  metadata: { name: string; labels?: Record<string, string> }
+  roleRef: { kind: string; name: string }
+}
+const bindings = (path: string) =>
+  docs(path).filter(
+    (d) => d.kind === "ClusterRoleBinding" || d.kind === "RoleBinding",
+  ) as unknown as Array<Binding>
+/** The controller container's args, `controller` first. */
+const argsOf = (path: string): Array<string> => {
+  const deployment = docs(path).find((d) => d.kind === "Deployment") as unknown as {
+    spec: { template: { spec: { containers: Array<{ args: Array<string> }> } } }
+  }
+  return deployment.spec.template.spec.containers[0]?.args ?? []
+}
 
 /** Every node of a JSON tree with its path. */
 const walk = function* (node: unknown, path = ""): Generator<[string, Record<string, unknown>]> {
@@ -24,6 +49,7 @@ describe("generated files", () => {
     expect([...files.keys()].sort()).toEqual([
       "crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml",
       "crds/source.toolkit.fluxcd.io_gitrepositories.yaml",
+      "dist/install-multitenant.yaml",
       "dist/install.yaml",
     ])
     for (const [path, content] of files) {
@@ -64,32 +90,128 @@ describe("generated files", () => {
         "ClusterRoleBinding",
         "Deployment",
         "Service",
+        "NetworkPolicy",
       ]),
     )
   })
 
-  it("takes image and namespace as parameters", () => {
-    const custom = renderAll({ namespace: "gitops", image: "registry.local/kustodian:test" }).get(
-      "dist/install.yaml",
-    )
+  it.each(installs)("%s takes image and namespace as parameters", (path) => {
+    const custom = renderAll({ namespace: "gitops", image: "registry.local/kustodian:test" }).get(path)
     expect(custom).toContain("image: registry.local/kustodian:test")
     expect(custom).toContain("namespace: gitops")
     expect(custom).not.toContain("kustodian-system")
   })
 
-  it("the controller's ClusterRole grants no wildcards and no writes to Secrets or ConfigMaps", () => {
-    type Rule = { apiGroups: Array<string>; resources: Array<string>; verbs: Array<string> }
-    const role = docs("dist/install.yaml").find(
-      (d) => d.kind === "ClusterRole" && (d.metadata as { name: string }).name === names.controllerRole,
-    ) as unknown as { rules: Array<Rule> }
-    expect(role).toBeDefined()
-    for (const rule of role.rules) {
-      expect([...rule.apiGroups, ...rule.resources, ...rule.verbs]).not.toContain("*")
-      if (rule.resources.some((r) => r === "secrets" || r === "configmaps")) {
-        expect(rule.verbs.sort()).toEqual(["get", "list", "watch"])
+  it.each(installs)(
+    "%s: the controller's roles grant no wildcards, no RBAC writes, no writes to Secrets or ConfigMaps, and impersonation of ServiceAccounts only",
+    (path) => {
+      const controllerRoles = docs(path).filter(
+        (d) =>
+          (d.kind === "ClusterRole" || d.kind === "Role") &&
+          [names.controllerRole, names.leaderElectionRole].some((n) => n === nameOf(d)),
+      ) as unknown as Array<{ rules: Array<Rule> }>
+      expect(controllerRoles).toHaveLength(2)
+      const rules = controllerRoles.flatMap((r) => r.rules)
+      for (const rule of rules) {
+        expect([...rule.apiGroups, ...rule.resources, ...rule.verbs]).not.toContain("*")
+        // Neither the controller nor anyone it impersonates gets more through the controller's own role.
+        expect(rule.apiGroups).not.toContain("rbac.authorization.k8s.io")
+        expect(rule.verbs).not.toContain("escalate")
+        expect(rule.verbs).not.toContain("bind")
+        expect(rule.verbs).not.toContain("delete")
+        if (rule.resources.some((r) => r === "secrets" || r === "configmaps")) {
+          expect(rule.verbs.sort()).toEqual(["get", "list", "watch"])
+        }
+        if (rule.verbs.includes("impersonate")) {
+          // Any ServiceAccount (names and namespaces come from the Kustomizations), never users or groups.
+          const { resourceNames = [], ...rest } = rule
+          expect(resourceNames).toEqual([])
+          expect(rest).toEqual({ apiGroups: [""], resources: ["serviceaccounts"], verbs: ["impersonate"] })
+        }
+        // Minting tokens would be a way around impersonation's audit trail.
+        expect(rule.resources).not.toContain("serviceaccounts/token")
       }
-      expect(rule.verbs).not.toContain("delete")
+      expect(rules.filter((r) => r.verbs.includes("impersonate"))).toHaveLength(1)
+    },
+  )
+
+  it("install.yaml binds cluster-admin only through the labelled cluster-reconciler binding", () => {
+    const admins = bindings("dist/install.yaml").filter((b) => b.roleRef.name === "cluster-admin")
+    expect(admins.map((b) => [b.metadata.name, b.metadata.labels?.[rbacTierLabel]])).toEqual([
+      [names.clusterReconciler, "cluster-reconciler"],
+    ])
+  })
+
+  it("install-multitenant.yaml binds no cluster-admin, admin or edit role and runs with Flux's lockdown flags", () => {
+    const path = "dist/install-multitenant.yaml"
+    for (const b of bindings(path)) {
+      expect(["cluster-admin", "admin", "edit"], b.metadata.name).not.toContain(b.roleRef.name)
+      expect(b.metadata.labels ?? {}, b.metadata.name).not.toHaveProperty(rbacTierLabel)
     }
+    expect(docs(path).map(nameOf)).not.toContain(names.clusterReconciler)
+    const args = argsOf(path)
+    expect(args).toEqual(expect.arrayContaining([...multiTenantFlags]))
+    expect(argsOf("dist/install.yaml")).not.toEqual(expect.arrayContaining([multiTenantFlags[0]]))
+    // The operator accepts the install's arguments as they are (Flux's `--flag=true` form included).
+    const options = parseControllerFlags(args.slice(1), { RUNTIME_NAMESPACE: "kustodian-system" })
+    expect(options).toMatchObject({
+      noCrossNamespaceRefs: true,
+      noRemoteBases: true,
+      defaultServiceAccount: "default",
+      leaderElectionNamespace: "kustodian-system",
+    })
+  })
+
+  it("the two installs are one synthesis: multi-tenant = single-tenant - the cluster-admin binding + the lockdown flags", () => {
+    const strip = (path: string) =>
+      docs(path)
+        .filter((d) => nameOf(d) !== names.clusterReconciler)
+        .map((d) =>
+          d.kind === "Deployment"
+            ? JSON.parse(
+                JSON.stringify(d).replace(multiTenantFlags.map((f) => `,${JSON.stringify(f)}`).join(""), ""),
+              )
+            : d,
+        )
+    expect(strip("dist/install-multitenant.yaml")).toEqual(strip("dist/install.yaml"))
+  })
+
+  it.each(installs)(
+    "%s: NetworkPolicies like Flux's: egress anywhere, ingress from the namespace, metrics from any namespace",
+    (path) => {
+      const policies = Object.fromEntries(
+        docs(path)
+          .filter((d) => d.kind === "NetworkPolicy")
+          .map((d) => [nameOf(d), d.spec]),
+      )
+      expect(policies).toEqual({
+        [names.allowEgressPolicy]: {
+          podSelector: {},
+          policyTypes: ["Ingress", "Egress"],
+          ingress: [{ from: [{ podSelector: {} }] }],
+          egress: [{}],
+        },
+        [names.allowScrapingPolicy]: {
+          podSelector: {},
+          policyTypes: ["Ingress"],
+          ingress: [{ from: [{ namespaceSelector: {} }], ports: [{ protocol: "TCP", port: ports.metrics }] }],
+        },
+      })
+    },
+  )
+
+  it.each(installs)("%s: the artifact server listens on loopback and nothing exposes its port", (path) => {
+    const args = argsOf(path)
+    expect(args).toContain(`--storage-addr=127.0.0.1:${ports.artifacts}`)
+    const options = parseControllerFlags(args.slice(1), { RUNTIME_NAMESPACE: "kustodian-system" })
+    expect(options.source).toMatchObject({
+      storageAddr: `127.0.0.1:${ports.artifacts}`,
+      storageAdvAddr: `127.0.0.1:${ports.artifacts}`,
+    })
+    const text = JSON.stringify(docs(path).filter((d) => d.kind !== "CustomResourceDefinition"))
+    expect(text).not.toMatch(new RegExp(`"(containerPort|port|targetPort)":${ports.artifacts}\\b`, "u"))
+    const services = docs(path).filter((d) => d.kind === "Service")
+    expect(services.map(nameOf)).toEqual([names.metricsService])
   })
 
   it("aggregates view and edit rights on both kinds into the built-in user roles", () => {

@@ -1,5 +1,6 @@
 /**
- * Renders the generated files in memory: `crds/*.yaml` and `dist/install.yaml`. `synth/main.ts` writes them; the
+ * Renders the generated files in memory: `crds/*.yaml`, `dist/install.yaml` and `dist/install-multitenant.yaml`
+ * (the same charts with the multi-tenant option). `synth/main.ts` writes them; the
  * staleness test compares them with the committed files.
  */
 import { App, YamlOutputType } from "cdk8s"
@@ -29,8 +30,18 @@ export const renderAll = (options: InstallOptions): ReadonlyMap<string, string> 
   }
   files.set(
     "dist/install.yaml",
-    header(`Kustodian install manifests (namespace ${options.namespace}, image ${options.image})`) +
-      render((app) => installApp(app, options)),
+    header(
+      `Kustodian install manifests (namespace ${options.namespace}, image ${options.image}). Single tenant:\n` +
+        "# Kustomizations without spec.serviceAccountName apply with cluster-admin, as in Flux's default install",
+    ) + render((app) => installApp(app, options, "single-tenant")),
+  )
+  files.set(
+    "dist/install-multitenant.yaml",
+    header(
+      `Kustodian install manifests (namespace ${options.namespace}, image ${options.image}). Multi-tenant:\n` +
+        "# no cluster-admin binding; Flux's lockdown flags; a Kustomization without spec.serviceAccountName acts as\n" +
+        "# the default ServiceAccount of its namespace",
+    ) + render((app) => installApp(app, options, "multi-tenant")),
   )
   return files
 }

@@ -1,11 +1,20 @@
 /**
- * The install manifests as cdk8s charts: namespace, service account, RBAC, the controller Deployment and its
- * Services. `installApp` adds them (after the CRDs) to a cdk8s App; `synth/app.ts` renders it to YAML.
+ * The install manifests as cdk8s charts: namespace, service account, RBAC, NetworkPolicies, the controller
+ * Deployment and its metrics Service. `installApp` adds them (after the CRDs) to a cdk8s App; `synth/app.ts`
+ * renders it twice, once per {@link Tenancy}: `dist/install.yaml` and `dist/install-multitenant.yaml`.
  *
  * RBAC is split on purpose. `kustodian-controller` (ClusterRole) is what the controller needs for its own work
- * and nothing more; applying users' objects goes through impersonation of `spec.serviceAccountName`.
- * `kustodian-cluster-reconciler` binds cluster-admin for Kustomizations without a serviceAccountName, as Flux's
- * `cluster-reconciler` binding does; it is a separate object so operators can leave it out.
+ * and nothing more — no write on RBAC objects, no wildcard, impersonation of ServiceAccounts only — so applying
+ * users' objects goes through impersonation of `spec.serviceAccountName` (or `--default-service-account`), and the
+ * API server's own RBAC and escalation checks bound what a Kustomization can change.
+ *
+ * - `single-tenant` (Flux's default install): `kustodian-cluster-reconciler` binds cluster-admin for
+ *   Kustomizations without a serviceAccountName, as Flux's `cluster-reconciler` binding does; it is a separate,
+ *   labelled object so operators can leave it out.
+ * - `multi-tenant` (Flux's multi-tenancy lockdown): no cluster-admin binding, and the controller runs with
+ *   `--no-cross-namespace-refs=true --no-remote-bases=true --default-service-account=default`, so a Kustomization
+ *   without serviceAccountName acts as the `default` ServiceAccount of its own namespace: a tenant's power is
+ *   exactly what the platform admin granted that namespace's ServiceAccounts.
  */
 import { ApiObject, type App, Chart } from "cdk8s"
 import * as kplus from "cdk8s-plus-33"
@@ -18,6 +27,20 @@ export interface InstallOptions {
   readonly namespace: string
   readonly image: string
 }
+
+/** Who the install is for: one trusted team (Flux's default) or tenants who must not reach each other. */
+export type Tenancy = "single-tenant" | "multi-tenant"
+
+/**
+ * The controller flags of Flux's multi-tenancy lockdown (fluxcd/flux2-multi-tenancy patches them into
+ * kustomize-controller): sources and dependencies in the Kustomization's namespace only, no kustomize bases from
+ * outside the source, and impersonation of the namespace's `default` ServiceAccount when none is named.
+ */
+export const multiTenantFlags = [
+  "--no-cross-namespace-refs=true",
+  "--no-remote-bases=true",
+  "--default-service-account=default",
+] as const
 
 export const defaultInstallOptions: InstallOptions = {
   namespace: "kustodian-system",
@@ -34,7 +57,8 @@ export const names = {
   editRole: "kustodian-edit",
   deployment: "kustodian-controller",
   metricsService: "kustodian-metrics",
-  artifactService: "kustodian-artifacts",
+  allowEgressPolicy: "allow-egress",
+  allowScrapingPolicy: "allow-scraping",
 } as const
 
 /** Label that marks the cluster-admin binding, so it can be filtered out (`kubectl apply -l '…!=…'`). */
@@ -98,8 +122,8 @@ const userRoles = (chart: Chart) => {
   )
 }
 
-/** Adds the cluster-scoped objects: ClusterRoles and bindings. */
-const clusterChart = (app: App, options: InstallOptions, sa: kplus.IServiceAccount) => {
+/** Adds the cluster-scoped objects: ClusterRoles and bindings (cluster-admin only for a single tenant). */
+const clusterChart = (app: App, tenancy: Tenancy, sa: kplus.IServiceAccount) => {
   const chart = new Chart(app, "cluster", { disableResourceNameHashes: true, labels: partOfLabels })
   const role = new kplus.ClusterRole(chart, "controller-role", { metadata: { name: names.controllerRole } })
   controllerRules(role)
@@ -108,6 +132,7 @@ const clusterChart = (app: App, options: InstallOptions, sa: kplus.IServiceAccou
     role,
   }).addSubjects(sa)
   userRoles(chart)
+  if (tenancy === "multi-tenant") return
   new kplus.ClusterRoleBinding(chart, "cluster-reconciler", {
     metadata: {
       name: names.clusterReconciler,
@@ -120,11 +145,10 @@ const clusterChart = (app: App, options: InstallOptions, sa: kplus.IServiceAccou
     },
     role: kplus.ClusterRole.fromClusterRoleName(chart, "cluster-admin", "cluster-admin"),
   }).addSubjects(sa)
-  return options
 }
 
 /** Adds the namespaced objects. */
-const namespacedChart = (app: App, options: InstallOptions) => {
+const namespacedChart = (app: App, options: InstallOptions, tenancy: Tenancy) => {
   const chart = new Chart(app, "controller", {
     namespace: options.namespace,
     disableResourceNameHashes: true,
@@ -146,7 +170,7 @@ const namespacedChart = (app: App, options: InstallOptions) => {
     apiVersion: "apps/v1",
     kind: "Deployment",
     metadata: { name: names.deployment, labels: selectorLabels },
-    spec: deploymentSpec(options),
+    spec: deploymentSpec(options, tenancy),
   })
   new ApiObject(chart, "metrics", {
     apiVersion: "v1",
@@ -158,22 +182,46 @@ const namespacedChart = (app: App, options: InstallOptions) => {
       ports: [{ name: "http-metrics", port: ports.metrics, targetPort: "http-metrics", protocol: "TCP" }],
     },
   })
-  // Artifacts are served like source-controller's storage: port 80 of a Service in front of :9090.
-  new ApiObject(chart, "artifacts", {
-    apiVersion: "v1",
-    kind: "Service",
-    metadata: { name: names.artifactService, labels: selectorLabels },
-    spec: {
-      type: "ClusterIP",
-      selector: selectorLabels,
-      ports: [{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }],
-    },
-  })
+  // No Service for the artifact server: it listens on loopback (`--storage-addr=127.0.0.1:9090`) because the only
+  // consumer of artifacts is the Kustomization controller in the same process, which reads the storage
+  // directory. `kubectl port-forward` reaches it for debugging; a second consumer would need `--storage-addr=:9090`,
+  // `--storage-adv-addr=<its Service>` and a Service and NetworkPolicy of its own.
+  networkPolicies(chart)
   return sa
 }
 
+/**
+ * Flux's two policies for its namespace, on our ports: every pod of the namespace may connect anywhere (git
+ * servers, the API server, remote bases) and accept connections from the namespace only (`allow-egress`), and
+ * metrics/probes on 8080 are reachable from any namespace, for Prometheus (`allow-scraping`). Nothing admits 9090:
+ * the artifact server is on loopback. Kubelet probes come from the node, which NetworkPolicies always admit.
+ */
+const networkPolicies = (chart: Chart) => {
+  new ApiObject(chart, "allow-egress", {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: { name: names.allowEgressPolicy },
+    spec: {
+      podSelector: {},
+      policyTypes: ["Ingress", "Egress"],
+      ingress: [{ from: [{ podSelector: {} }] }],
+      egress: [{}],
+    },
+  })
+  new ApiObject(chart, "allow-scraping", {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: { name: names.allowScrapingPolicy },
+    spec: {
+      podSelector: {},
+      policyTypes: ["Ingress"],
+      ingress: [{ from: [{ namespaceSelector: {} }], ports: [{ protocol: "TCP", port: ports.metrics }] }],
+    },
+  })
+}
+
 /** The controller's pod: hardened, with tmpfs for builds and an emptyDir for stored artifacts. */
-const deploymentSpec = (options: InstallOptions) => ({
+const deploymentSpec = (options: InstallOptions, tenancy: Tenancy) => ({
   replicas: 1,
   selector: { matchLabels: selectorLabels },
   template: {
@@ -202,22 +250,21 @@ const deploymentSpec = (options: InstallOptions) => ({
             "controller",
             `--metrics-addr=:${ports.metrics}`,
             `--health-addr=:${ports.metrics}`,
-            `--storage-addr=:${ports.artifacts}`,
+            // Loopback, so no artifact Service (see namespacedChart); URLs read http://127.0.0.1:9090/….
+            `--storage-addr=127.0.0.1:${ports.artifacts}`,
             "--storage-path=/data",
-            `--storage-adv-addr=${names.artifactService}.$(RUNTIME_NAMESPACE).svc.cluster.local.`,
             "--watch-all-namespaces=true",
             "--log-level=info",
             "--enable-leader-election",
+            ...(tenancy === "multi-tenant" ? multiTenantFlags : []),
           ],
           env: [
             { name: "RUNTIME_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
             { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
             { name: "TMPDIR", value: "/tmp" },
           ],
-          ports: [
-            { name: "http-metrics", containerPort: ports.metrics, protocol: "TCP" },
-            { name: "http", containerPort: ports.artifacts, protocol: "TCP" },
-          ],
+          // Only the metrics/probe port is a container port: 9090 is bound to loopback.
+          ports: [{ name: "http-metrics", containerPort: ports.metrics, protocol: "TCP" }],
           livenessProbe: { httpGet: { path: "/healthz", port: "http-metrics" }, periodSeconds: 10 },
           readinessProbe: { httpGet: { path: "/readyz", port: "http-metrics" }, periodSeconds: 5 },
           resources: {
@@ -254,8 +301,8 @@ export const crdCharts = (app: App, file?: string) => {
   }
 }
 
-/** Adds everything `dist/install.yaml` holds, in apply order. */
-export const installApp = (app: App, options: InstallOptions) => {
+/** Adds everything `dist/install.yaml` (or, multi-tenant, `dist/install-multitenant.yaml`) holds, in apply order. */
+export const installApp = (app: App, options: InstallOptions, tenancy: Tenancy) => {
   crdCharts(app)
   const ns = new Chart(app, "namespace", { disableResourceNameHashes: true, labels: partOfLabels })
   new kplus.Namespace(ns, "namespace", {
@@ -264,6 +311,6 @@ export const installApp = (app: App, options: InstallOptions) => {
       labels: { "pod-security.kubernetes.io/enforce": "restricted" },
     },
   })
-  const sa = namespacedChart(app, options)
-  clusterChart(app, options, sa)
+  const sa = namespacedChart(app, options, tenancy)
+  clusterChart(app, tenancy, sa)
 }

@@ -1,5 +1,5 @@
 /**
- * `npm run synth`: writes crds/*.yaml and dist/install.yaml from the model.
+ * `npm run synth`: writes crds/*.yaml, dist/install.yaml and dist/install-multitenant.yaml from the model.
  *
  * Parameters (argv wins over env): `--namespace=<ns>` / KUSTODIAN_NAMESPACE (default kustodian-system),
  * `--image=<ref>` / KUSTODIAN_IMAGE, `--out=<dir>` (default: the repository root).

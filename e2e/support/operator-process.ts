@@ -42,7 +42,7 @@ export const operatorProcess = (options: OperatorProcessOptions) =>
       "controller",
       `--kubeconfig=${options.kubeconfig}`,
       `--metrics-addr=127.0.0.1:${probePort}`,
-      `--storage-addr=:${storagePort}`,
+      `--storage-addr=127.0.0.1:${storagePort}`,
       `--storage-adv-addr=127.0.0.1:${storagePort}`,
       `--storage-path=${join(dir, "storage")}`,
       ...(options.namespace === undefined ? [] : ["--watch-all-namespaces=false"]),

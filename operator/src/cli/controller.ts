@@ -9,7 +9,7 @@ import { defaultLimits, formatLimit, type Limits, limitFlags, parseLimit } from 
 import { type OperatorOptions, runOperator } from "../operator.ts"
 import { invalidCidrs } from "../stages/build/ip-ranges.ts"
 import { portOf } from "../stages/build/sandbox.ts"
-import { parseListenAddress } from "../stages/fetch/layer.ts"
+import { defaultAdvertisedAddress, defaultStorageAddr, parseListenAddress } from "../stages/fetch/layer.ts"
 import { sweepStaleTempRoots } from "../temp-root.ts"
 import { UsageError } from "./args.ts"
 import { parseGrace, runUntilSignal } from "./shutdown.ts"
@@ -22,9 +22,11 @@ const releaseMarginMs = 3_000
 export const controllerUsage = `kustodian controller [flags]
   --kubeconfig PATH                 kubeconfig to use (default: in-cluster, else $KUBECONFIG / ~/.kube/config)
   --metrics-addr :8080              /metrics, /healthz and /readyz (--health-addr is an alias)
-  --storage-addr :9090              artifact server
+  --storage-addr 127.0.0.1:9090     artifact server; loopback by default, since the only consumer is this
+                                    process (set :9090 to serve other consumers)
   --storage-path DIR                artifact storage (default /data)
-  --storage-adv-addr HOST[:PORT]    address written into artifact URLs (default: localhost:<storage port>)
+  --storage-adv-addr HOST[:PORT]    address written into artifact URLs (default: the --storage-addr host, or
+                                    localhost when it binds all interfaces, and its port)
   --artifact-retention N            artifacts kept per GitRepository (default 2)
   --watch-all-namespaces=BOOL       default true; false watches $RUNTIME_NAMESPACE only
   --concurrent N                    reconciles at once per kind (default 4)
@@ -51,6 +53,35 @@ const listenAddress = (flag: string, value: string) => {
   }
 }
 
+/**
+ * Boolean flags that also take `=true`/`=false`, as Flux's manifests write them (`--no-cross-namespace-refs=true`);
+ * `parseArgs` refuses a value for a boolean option, so such arguments are rewritten first (the last one wins).
+ */
+const booleanFlags: ReadonlySet<string> = new Set([
+  "enable-leader-election",
+  "no-cross-namespace-refs",
+  "no-remote-bases",
+])
+
+const normalizeBooleanFlags = (argv: ReadonlyArray<string>): Array<string> => {
+  const out: Array<string> = []
+  for (const arg of argv) {
+    const m = /^--([a-z-]+)=(.*)$/su.exec(arg)
+    const name = m?.[1]
+    if (m === null || name === undefined || !booleanFlags.has(name)) {
+      out.push(arg)
+      continue
+    }
+    const value = m[2]
+    if (value !== "true" && value !== "false")
+      throw new UsageError(`--${name}: expected true or false, got ${value}`)
+    const bare = `--${name}`
+    for (let i = out.indexOf(bare); i !== -1; i = out.indexOf(bare)) out.splice(i, 1)
+    if (value === "true") out.push(bare)
+  }
+  return out
+}
+
 const bool = (flag: string, value: string | boolean | undefined, fallback: boolean): boolean => {
   if (value === undefined) return fallback
   if (typeof value === "boolean") return value
@@ -65,7 +96,7 @@ export const parseControllerFlags = (
   env: NodeJS.ProcessEnv,
 ): OperatorOptions => {
   const { values } = parseArgs({
-    args: [...argv],
+    args: normalizeBooleanFlags(argv),
     strict: true,
     options: {
       kubeconfig: { type: "string" },
@@ -113,8 +144,8 @@ export const parseControllerFlags = (
   const kustomizeSandbox = values["kustomize-sandbox"] ?? "auto"
   if (kustomizeSandbox !== "auto" && kustomizeSandbox !== "required" && kustomizeSandbox !== "off")
     throw new UsageError(`--kustomize-sandbox: expected auto, required or off, got ${kustomizeSandbox}`)
-  const storageAddr = values["storage-addr"] ?? ":9090"
-  const storagePort = listenAddress("storage-addr", storageAddr).port
+  const storageAddr = values["storage-addr"] ?? defaultStorageAddr
+  const storageListen = listenAddress("storage-addr", storageAddr)
   const workers = Number(values.concurrent ?? "4")
   const retention = Number(values["artifact-retention"] ?? "2")
   if (!Number.isInteger(workers) || workers < 1)
@@ -148,7 +179,7 @@ export const parseControllerFlags = (
     source: {
       storagePath: values["storage-path"] ?? "/data",
       storageAddr,
-      storageAdvAddr: values["storage-adv-addr"] ?? `localhost:${storagePort}`,
+      storageAdvAddr: values["storage-adv-addr"] ?? defaultAdvertisedAddress(storageListen),
       retention,
     },
     namespace: allNamespaces ? undefined : runtimeNamespace,

@@ -1,7 +1,8 @@
 /**
  * The HTTP server that makes `status.artifact.url` real: serves the storage directory read-only (GET/HEAD
- * of `.tar.gz` files), as source-controller's storage server does on `:9090`. Consumers in other processes
- * (and `kubectl port-forward` users) download artifacts here.
+ * of `.tar.gz` files), as source-controller's storage server does on `:9090`. The operator binds it to loopback
+ * by default (`--storage-addr`, see `layer.ts`): its own Kustomization controller reads the storage directory, so
+ * only `kubectl port-forward` users, or other consumers an admin opens it to, download artifacts here.
  */
 import { createReadStream } from "node:fs"
 import { stat } from "node:fs/promises"
@@ -13,7 +14,7 @@ import { ArtifactStorage } from "./storage.ts"
 export interface ArtifactServerConfig {
   /** Port to listen on (Flux's `--storage-addr=:9090`); 0 picks a free one (tests). */
   readonly port: number
-  /** Interface to bind; default all. */
+  /** Interface to bind; default all (the operator passes its `--storage-addr` host, loopback by default). */
   readonly host?: string
 }
 
