@@ -17,6 +17,7 @@ import { runManager } from "./runtime/manager.ts"
 import { KubeAccess } from "./stages/apply/impersonation.ts"
 import { Applier } from "./stages/apply/staged-apply.ts"
 import { ArtifactUnpacker } from "./stages/build/artifact.ts"
+import { ArtifactTrees } from "./stages/build/artifact-trees.ts"
 import { Builder } from "./stages/build/builder.ts"
 import { ConfigLookup } from "./stages/build/config-lookup.ts"
 import { Kustomize } from "./stages/build/kustomize.ts"
@@ -104,7 +105,7 @@ export const operatorLayer = (options: OperatorOptions) => {
           remotePorts: (options.trustedRemotePrefixes ?? []).flatMap((p) => portOf(p) ?? []),
         }),
         lookup,
-        ArtifactUnpacker.layer,
+        ArtifactTrees.layer().pipe(Layer.provide(ArtifactUnpacker.layer)),
       ),
     ),
     Layer.provide(source),

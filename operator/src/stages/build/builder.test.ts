@@ -159,7 +159,9 @@ describe.skipIf(!hasTool("kustomize"))("Builder (real kustomize)", () => {
         "ConfigMap//settings",
       ])
       const missing = yield* build(files, { path: "app", components: ["../components/missing"] })
-      expect(failure(missing)).toContain("kustomize build failed")
+      expect(failure(missing)).toContain(
+        "'../components/missing' in 'app/kustomization.yaml' does not exist in the artifact",
+      )
     }),
   )
 

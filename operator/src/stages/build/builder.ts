@@ -1,8 +1,9 @@
 /**
- * The build stage of a Kustomization reconcile: artifact → private directory → confinement checks →
- * generated/edited kustomization → pre-build decryption → kustomize → post-build decryption → refusal of
- * anything still encrypted → postBuild substitution → commonMetadata. The directory is removed when the
- * build ends, whatever happened.
+ * The build stage of a Kustomization reconcile: the artifact's shared read-only tree → generated/edited root
+ * kustomization (in memory) → the resolved, confined kustomization graph → a private view of exactly what it
+ * reads → pre-build decryption (into the view) → kustomize → post-build decryption → refusal of anything
+ * still encrypted → postBuild substitution → commonMetadata. The view is removed when the build ends,
+ * whatever happened; the tree when no build and no current revision needs it.
  *
  * @module
  */
@@ -16,19 +17,20 @@ import { decryptResources } from "../decrypt/resources.ts"
 import { decryptSources } from "../decrypt/sources.ts"
 import { refuseStillEncrypted } from "../decrypt/still-encrypted.ts"
 import { substitute } from "../substitute/substitute.ts"
-import { type ArtifactRef, ArtifactUnpacker } from "./artifact.ts"
+import type { ArtifactRef } from "./artifact.ts"
+import { ArtifactTrees } from "./artifact-trees.ts"
 import { applyCommonMetadata } from "./common-metadata.ts"
 import { ConfigLookup } from "./config-lookup.ts"
-import { readSet, refuseEscapingSymlinks } from "./confinement.ts"
+import { readSet } from "./confinement.ts"
 import { ArtifactFailed, type BuildError } from "./errors.ts"
-import { generateKustomization } from "./generate.ts"
+import { generatedKustomization } from "./generate.ts"
 import { isWithin, walkKustomizations } from "./kustomization-graph.ts"
 import { Kustomize } from "./kustomize.ts"
 import { refuseObjectExplosion } from "./object-estimate.ts"
 import type { KubeObject } from "./objects.ts"
 import { printObjectsOffThread } from "./parse-pool.ts"
 import type { BuildSpec } from "./spec.ts"
-import { applySpecTransforms } from "./spec-transforms.ts"
+import { transformedKustomization } from "./spec-transforms.ts"
 import { makeView } from "./view.ts"
 import { privateWorkdir } from "./workdir.ts"
 
@@ -51,6 +53,11 @@ export interface BuildResult {
   readonly warnings: ReadonlyArray<MacWarning>
   /** Artifact-relative files decrypted before the build (names only). */
   readonly decryptedFiles: ReadonlyArray<string>
+  /**
+   * Every decrypted value and every value read from `postBuild.substituteFrom`: what redaction masks in the
+   * messages of the stages after the build. In memory only, for this reconcile.
+   */
+  readonly sensitive: ReadonlyArray<string>
 }
 
 export interface BuilderOptions {
@@ -92,7 +99,7 @@ export class Builder extends Context.Service<
     return Layer.effect(
       Builder,
       Effect.gen(function* () {
-        const unpacker = yield* ArtifactUnpacker
+        const trees = yield* ArtifactTrees
         const kustomize = yield* Kustomize
         const decryptor = yield* Decryptor
         const lookup = yield* ConfigLookup
@@ -107,10 +114,8 @@ export class Builder extends Context.Service<
             function* (request: BuildRequest) {
               const { spec } = request
               const work = yield* privateWorkdir()
-              const root = path.join(work, "source")
-              yield* Effect.promise(() => fs.mkdir(root, { mode: 0o700 }))
-              yield* unpacker.unpack(request.artifact, root)
-              yield* refuseEscapingSymlinks(root)
+              // The artifact's shared, read-only tree: extracted once per digest for every build on it.
+              const root = yield* trees.acquire(request.artifact)
 
               const dir = joinPath(root, spec.path)
               const real = yield* Effect.promise(() => fs.realpath(dir).catch(() => undefined))
@@ -128,10 +133,15 @@ export class Builder extends Context.Service<
                 ? yield* decryptor.keys(request.namespace, spec.decryption)
                 : undefined
 
-              yield* generateKustomization(root, dir)
-              yield* applySpecTransforms(root, dir, spec)
-              const nodes = yield* walkKustomizations(root, dir, resolver)
-              const files = yield* readSet(root, nodes)
+              // The build's own kustomization file, when Flux would generate or edit one: kept in memory.
+              const entry = yield* transformedKustomization(
+                root,
+                dir,
+                spec,
+                yield* generatedKustomization(root, dir),
+              )
+              const nodes = yield* walkKustomizations(root, dir, { ...resolver, ...(entry ? { entry } : {}) })
+              const files = yield* readSet(root, nodes, entry)
               if (options.maxObjects !== undefined)
                 yield* refuseObjectExplosion(root, nodes, options.maxObjects)
 
@@ -140,7 +150,7 @@ export class Builder extends Context.Service<
               const view = path.join(work, "view")
               const home = path.join(work, "home")
               yield* Effect.promise(() => fs.mkdir(home, { mode: 0o700 }))
-              const inView = yield* makeView(root, files, view)
+              const inView = yield* makeView(root, files, view, entry)
               const viewDir = inView(dir)
               const viewNodes = yield* walkKustomizations(view, viewDir, resolver)
 
@@ -148,7 +158,9 @@ export class Builder extends Context.Service<
                 ? yield* decryptSources(view, viewNodes, keys)
                 : { warnings: [], decrypted: [], values: [] }
               const built = yield* kustomize.build({ dir: viewDir, view, home, redact: pre.values })
-              const post = keys ? yield* decryptResources(built, keys) : { objects: built, warnings: [] }
+              const post = keys
+                ? yield* decryptResources(built, keys)
+                : { objects: built, warnings: [], values: [] }
               yield* refuseStillEncrypted(post.objects)
 
               const substituted = yield* substitute(post.objects, request.namespace, spec.postBuild, {
@@ -157,7 +169,7 @@ export class Builder extends Context.Service<
                   ? {}
                   : { maxSubstitutedSize: options.maxSubstitutedSize }),
               }).pipe(Effect.provideService(ConfigLookup, lookup))
-              const objects = applyCommonMetadata(substituted, spec.commonMetadata)
+              const objects = applyCommonMetadata(substituted.objects, spec.commonMetadata)
               const printed = yield* printObjectsOffThread(objects)
               return {
                 revision: request.artifact.revision,
@@ -165,6 +177,7 @@ export class Builder extends Context.Service<
                 digest: `sha256:${createHash("sha256").update(printed).digest("hex")}`,
                 warnings: [...pre.warnings, ...post.warnings],
                 decryptedFiles: pre.decrypted,
+                sensitive: [...pre.values, ...post.values, ...substituted.sensitive],
               } satisfies BuildResult
             },
             Effect.scoped,

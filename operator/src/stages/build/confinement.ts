@@ -8,7 +8,12 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Effect } from "effect"
 import { BuildFailed } from "./errors.ts"
-import { isWithin, type KustomizationNode, relativeTo } from "./kustomization-graph.ts"
+import {
+  isWithin,
+  type KustomizationEntry,
+  type KustomizationNode,
+  relativeTo,
+} from "./kustomization-graph.ts"
 
 /** Flux's limit for a file that may be decrypted; we apply it to every file kustomize reads. */
 export const maxFileSize = 5 * 1024 * 1024
@@ -41,45 +46,6 @@ export const refuseEscapingSymlinks = Effect.fn("refuseEscapingSymlinks")(functi
   }
 })
 
-/**
- * Checks every local file the graph reads: resolved (through links) inside the root, a regular file or a
- * directory, and no larger than {@link maxFileSize}. Also checks the kustomization files themselves.
- */
-export const checkReferencedFiles = Effect.fn("checkReferencedFiles")(function* (
-  root: string,
-  nodes: ReadonlyArray<KustomizationNode>,
-) {
-  const realRoot = yield* Effect.promise(() => fs.realpath(root))
-  const files = new Set<string>()
-  for (const node of nodes) {
-    files.add(node.file)
-    for (const r of node.refs) {
-      if (r.kind === "file") files.add(r.abs)
-      if (r.kind === "dir" || r.kind === "file") {
-        const real = yield* Effect.promise(() => fs.realpath(r.abs))
-        if (!isWithin(realRoot, real)) {
-          return yield* refuse(
-            `'${r.ref.path}' in '${relativeTo(root, node.file)}' points outside the artifact root`,
-            relativeTo(root, node.file),
-          )
-        }
-      }
-    }
-  }
-  for (const f of files) {
-    const st = yield* Effect.promise(() => fs.stat(f))
-    const rel = relativeTo(root, f)
-    if (!st.isFile()) return yield* refuse(`'${rel}' is not a regular file`, rel)
-    if (st.size > maxFileSize) {
-      return yield* refuse(
-        `file '${rel}' size (${st.size} bytes) exceeds the limit (${maxFileSize} bytes)`,
-        rel,
-      )
-    }
-  }
-  return [...files]
-})
-
 /** What kustomize may read during a build: absolute paths inside the root (see {@link readSet}). */
 export interface GraphReadSet {
   readonly files: ReadonlyArray<string>
@@ -94,7 +60,8 @@ export interface GraphReadSet {
  *
  * Guarantees, checked again here whatever produced `nodes`: every path is absolute and lexically inside
  * `root`; its symbolic-link resolution is inside the real root too; every file is a regular file of at most
- * `maxSize` bytes (default {@link maxFileSize}), every directory a directory. Paths are the lexical ones
+ * `maxSize` bytes (default {@link maxFileSize}), every directory a directory. `entry`, the build's own
+ * kustomization file (generated or edited), is left out: it goes into the view from memory. Paths are the lexical ones
  * kustomize resolves (its loader joins and cleans before any system call), so copying each path's content,
  * links followed, to the same relative path of a link-free view gives kustomize exactly these reads there;
  * anything outside the set is absent from such a view. Remote references (allowed URLs) are not in the set:
@@ -103,6 +70,7 @@ export interface GraphReadSet {
 export const readSet = Effect.fn("readSet")(function* (
   root: string,
   nodes: ReadonlyArray<KustomizationNode>,
+  entry?: KustomizationEntry,
   maxSize: number = maxFileSize,
 ) {
   const realRoot = yield* Effect.promise(() => fs.realpath(root))
@@ -133,6 +101,8 @@ export const readSet = Effect.fn("readSet")(function* (
           rel,
         )
     })
+  // The build's own kustomization file is written into the view from memory, not read from the tree.
+  if (entry !== undefined) files.delete(entry.file)
   for (const f of files) yield* check(f, "file")
   for (const d of dirs) yield* check(d, "dir")
   return { files: [...files].sort(), dirs: [...dirs].sort() } satisfies GraphReadSet

@@ -1,5 +1,5 @@
 /**
- * Writes a `kustomization.yaml` for a path that has none, as Flux does: every YAML/JSON manifest found
+ * The `kustomization.yaml` for a path that has none, as Flux generates it: every YAML/JSON manifest found
  * below it, except that a sub-directory holding its own kustomization is listed as a directory and not
  * descended into.
  *
@@ -11,7 +11,7 @@ import { Effect } from "effect"
 import * as YAML from "yaml"
 import { BuildFailed } from "./errors.ts"
 import { findKustomizationFile } from "./kustomization-file.ts"
-import { relativeTo } from "./kustomization-graph.ts"
+import { type KustomizationEntry, relativeTo } from "./kustomization-graph.ts"
 
 const manifestExtensions = new Set([".yaml", ".yml", ".json"])
 
@@ -54,12 +54,15 @@ const scan = async (root: string, base: string): Promise<{ paths: string[]; bad?
   return bad === undefined ? { paths } : { paths, bad }
 }
 
-/** Generates `dir/kustomization.yaml` when `dir` has no kustomization file; returns whether it did. */
-export const generateKustomization = Effect.fn("generateKustomization")(function* (
+/**
+ * The `kustomization.yaml` Flux would generate for `dir` when it has no kustomization file, else `undefined`.
+ * Returned, not written: the artifact tree is shared by every build and read-only.
+ */
+export const generatedKustomization = Effect.fn("generatedKustomization")(function* (
   root: string,
   dir: string,
 ) {
-  if (yield* Effect.promise(() => findKustomizationFile(dir))) return false
+  if (yield* Effect.promise(() => findKustomizationFile(dir))) return undefined
   const { paths, bad } = yield* Effect.promise(() => scan(root, dir))
   if (bad !== undefined) {
     return yield* new BuildFailed({
@@ -73,8 +76,8 @@ export const generateKustomization = Effect.fn("generateKustomization")(function
     kind: "Kustomization",
     resources: paths.map((p) => path.relative(dir, p).split(path.sep).join("/")),
   }
-  yield* Effect.promise(() =>
-    fs.writeFile(path.join(dir, "kustomization.yaml"), YAML.stringify(doc), { mode: 0o600 }),
-  )
-  return true
+  return {
+    file: path.join(dir, "kustomization.yaml"),
+    text: YAML.stringify(doc),
+  } satisfies KustomizationEntry
 })

@@ -81,6 +81,17 @@ export interface ResolverOptions {
   readonly maxFileSize?: number
   /** Most references one graph may hold, plugin paths included (default 100 000). */
   readonly maxReferences?: number
+  /**
+   * The build's own kustomization file for `start` (generated, or edited from the Kustomization's spec), read
+   * instead of `start`'s file on disk: the shared artifact tree is never written to.
+   */
+  readonly entry?: KustomizationEntry
+}
+
+/** A kustomization file's path and the text to use for it. */
+export interface KustomizationEntry {
+  readonly file: string
+  readonly text: string
 }
 
 /** `p` relative to `root`, with forward slashes; what errors show. */
@@ -155,6 +166,19 @@ const realOf = async (abs: string): Promise<string | undefined> => {
     cur = parent
     const real = await fs.realpath(cur).catch(() => undefined)
     if (real !== undefined) return path.join(real, ...rest)
+  }
+}
+
+/**
+ * True when kustomize takes the entry as inline YAML rather than as a path (plugin sources and
+ * `patchesStrategicMerge` entries are tried inline first), so a missing file of that name is no error.
+ */
+const isInlineYaml = (ref: Reference) => {
+  if (ref.use !== "plugin-source" && ref.use !== "patch") return false
+  try {
+    return parseDocuments(ref.path).some(isRecord)
+  } catch {
+    return false
   }
 }
 
@@ -277,6 +301,12 @@ export const walkKustomizations = Effect.fn("walkKustomizations")(function* (
         return { ref, abs: local.abs, kind: "remote" } satisfies ResolvedReference
       }
       const local = yield* resolveLocal(dir, rel, ref)
+      if (local.kind === "missing" && !isInlineYaml(ref))
+        return yield* refusePath(
+          rel,
+          ref,
+          "does not exist in the artifact (symbolic links in Git are not kept in artifacts)",
+        )
       return { ref, abs: local.abs, kind: local.kind } satisfies ResolvedReference
     })
 
@@ -374,16 +404,19 @@ export const walkKustomizations = Effect.fn("walkKustomizations")(function* (
     Effect.gen(function* () {
       const known = seen.get(dir)
       if (known !== undefined && restrict === undefined) return known ?? undefined
-      const file = yield* Effect.promise(() => findKustomizationFile(dir))
+      const entry = dir === start ? options.entry : undefined
+      const file = entry?.file ?? (yield* Effect.promise(() => findKustomizationFile(dir)))
       if (file === undefined) {
         seen.set(dir, null)
         return undefined
       }
       const rel = relativeTo(root, file)
-      const real = yield* Effect.promise(() => realOf(file))
-      if (real === undefined || !isWithin(realRoot, real))
-        return yield* fail(rel, undefined, `kustomization file '${rel}' points outside the artifact root`)
-      const text = yield* readGraphFile(file, rel, undefined)
+      if (entry === undefined) {
+        const real = yield* Effect.promise(() => realOf(file))
+        if (real === undefined || !isWithin(realRoot, real))
+          return yield* fail(rel, undefined, `kustomization file '${rel}' points outside the artifact root`)
+      }
+      const text = entry?.text ?? (yield* readGraphFile(file, rel, undefined))
       const doc = yield* parseKustomizationStrict(text, rel)
       if (restrict !== undefined) yield* restrict(doc, rel)
       if (known !== undefined) return known ?? undefined

@@ -1,7 +1,7 @@
 /**
  * Applies the Kustomization's own transforms (targetNamespace, namePrefix/nameSuffix, patches, images,
- * components) by editing the root `kustomization.yaml`, the way Flux does, so that kustomize does the work
- * and the result is the same as with Flux. `commonMetadata` is applied to the built objects instead
+ * components) by editing the root `kustomization.yaml` the way Flux does (the edited text goes into the build's
+ * view), so that kustomize does the work and the result is the same as with Flux. `commonMetadata` is applied to the built objects instead
  * (see `commonMetadata.ts`), since it must override whatever the build produced.
  *
  * @module
@@ -12,7 +12,7 @@ import { Effect } from "effect"
 import * as YAML from "yaml"
 import { BuildFailed } from "./errors.ts"
 import { findKustomizationFile, type KustomizationDoc, parseKustomization } from "./kustomization-file.ts"
-import { relativeTo } from "./kustomization-graph.ts"
+import { type KustomizationEntry, relativeTo } from "./kustomization-graph.ts"
 import type { BuildSpec, Image } from "./spec.ts"
 
 const exists = (p: string) =>
@@ -67,11 +67,15 @@ export const transformKustomization = (
   return out
 }
 
-/** Edits the kustomization file in `dir` according to `spec`. */
-export const applySpecTransforms = Effect.fn("applySpecTransforms")(function* (
+/**
+ * The kustomization file of `dir` (`entry` when the build generated one) with `spec`'s transforms applied;
+ * `entry` itself when the spec touches nothing. Returned, not written: the artifact tree is shared and read-only.
+ */
+export const transformedKustomization = Effect.fn("transformedKustomization")(function* (
   root: string,
   dir: string,
   spec: BuildSpec,
+  entry: KustomizationEntry | undefined,
 ) {
   const touches =
     spec.targetNamespace ||
@@ -81,19 +85,24 @@ export const applySpecTransforms = Effect.fn("applySpecTransforms")(function* (
     spec.images?.length ||
     spec.components?.length ||
     spec.buildMetadata?.length
-  if (!touches) return
-  const file = yield* Effect.promise(() => findKustomizationFile(dir))
-  if (file === undefined) return
+  if (!touches) return entry
+  const file = entry?.file ?? (yield* Effect.promise(() => findKustomizationFile(dir)))
+  if (file === undefined) return entry
   const rel = relativeTo(root, file)
-  const k = yield* parseKustomization(yield* Effect.promise(() => fs.readFile(file, "utf8")), rel)
+  const text =
+    entry?.text ??
+    (yield* Effect.tryPromise({
+      try: () => fs.readFile(file, "utf8"),
+      catch: () => new BuildFailed({ message: `failed to read '${rel}'`, file: rel, terminal: false }),
+    }))
+  const k = yield* parseKustomization(text, rel)
   const components: string[] = []
   for (const c of spec.components ?? []) {
     if (spec.ignoreMissingComponents && !(yield* Effect.promise(() => exists(path.resolve(dir, c))))) continue
     components.push(c)
   }
-  const out = transformKustomization(k, spec, components)
-  yield* Effect.tryPromise({
-    try: () => fs.writeFile(file, YAML.stringify(out), { mode: 0o600 }),
-    catch: () => new BuildFailed({ message: `failed to write '${rel}'`, file: rel, terminal: false }),
-  })
+  return {
+    file,
+    text: YAML.stringify(transformKustomization(k, spec, components)),
+  } satisfies KustomizationEntry
 })

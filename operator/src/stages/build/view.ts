@@ -12,7 +12,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Effect } from "effect"
 import { BuildFailed } from "./errors.ts"
-import { relativeTo } from "./kustomization-graph.ts"
+import { type KustomizationEntry, relativeTo } from "./kustomization-graph.ts"
 
 /** What goes into a view: absolute paths inside the source root. */
 export interface ReadSet {
@@ -21,8 +21,16 @@ export interface ReadSet {
   readonly dirs: ReadonlyArray<string>
 }
 
-/** Copies `set` from `root` into the empty directory `view`; returns the view's path for `root`-relative `p`. */
-export const makeView = Effect.fn("makeView")(function* (root: string, set: ReadSet, view: string) {
+/**
+ * Copies `set` from `root` into the empty directory `view`, and writes `entry` (the build's own kustomization
+ * file) there from memory; returns the view's path for a path `p` under `root`.
+ */
+export const makeView = Effect.fn("makeView")(function* (
+  root: string,
+  set: ReadSet,
+  view: string,
+  entry?: KustomizationEntry,
+) {
   const target = (p: string) => path.join(view, relativeTo(root, p))
   yield* Effect.tryPromise({
     try: async () => {
@@ -34,6 +42,10 @@ export const makeView = Effect.fn("makeView")(function* (root: string, set: Read
         // copyFile reads through links, so the copy is a plain file; EXCL: nothing is ever written twice.
         await fs.copyFile(f, to, fs.constants.COPYFILE_EXCL)
         await fs.chmod(to, 0o600)
+      }
+      if (entry !== undefined) {
+        await fs.mkdir(path.dirname(target(entry.file)), { recursive: true, mode: 0o700 })
+        await fs.writeFile(target(entry.file), entry.text, { mode: 0o600, flag: "wx" })
       }
     },
     catch: (e) =>

@@ -11,6 +11,7 @@ import { Effect, Exit, Metric } from "effect"
 import * as YAML from "yaml"
 import { commitFiles, createBareRepo, gitHttpServer } from "../../../../e2e/support/git-server.ts"
 import { hasTool } from "../../../../e2e/support/tools.ts"
+import { treePrefix } from "../build/artifact-trees.ts"
 import { Builder } from "../build/builder.ts"
 import type { KubeObject } from "../build/objects.ts"
 import {
@@ -19,16 +20,20 @@ import {
   builderLayer,
   buildTree,
   failureText,
+  fetchStageUnpacker,
   localArtifact,
   type PgpKey,
+  packArtifact,
   pgpKey,
   removeGnupgHome,
   scopedTempDir,
   secretData,
+  serveFiles,
   sopsEncrypt,
   tempDir,
   writeTree,
 } from "../build/testing/scenario.ts"
+import { scratchParent } from "../build/workdir.ts"
 import { dataKeyCacheHits, dataKeyCacheMisses } from "./data-key-cache.ts"
 import { Decryptor } from "./decryptor.ts"
 
@@ -567,6 +572,63 @@ spec:
       expect(stats.cold).toEqual({ hits: 0, misses: 1 })
       expect(stats.warm).toEqual({ hits: 1, misses: 1 })
       expect(stats.other).toEqual({ hits: 1, misses: 2 })
+    }).pipe(Effect.scoped),
+  )
+
+  it.live("builds on one artifact share its extracted tree, and plaintext never enters it", () =>
+    Effect.gen(function* () {
+      const dir = yield* scopedTempDir()
+      const repo = path.join(dir, "repo")
+      writeTree(repo, {
+        "a/kustomization.yaml": "secretGenerator:\n  - name: a\n    envs: [a.env]\n",
+        "a/a.env": "A_PASSWORD=alpha-plaintext\n",
+        "b/kustomization.yaml": "secretGenerator:\n  - name: b\n    envs: [b.env]\n",
+        "b/b.env": "B_PASSWORD=bravo-plaintext\n",
+      })
+      encAge("a/a.env")(repo)
+      encAge("b/b.env")(repo)
+      const packed = packArtifact(repo)
+      const { url } = yield* serveFiles(new Map([["/artifact.tar.gz", packed.url]]))
+      const artifact = {
+        ...packed,
+        url: `${url}/artifact.tar.gz`,
+        kind: "GitRepository",
+        namespace: "apps",
+        name: "repo",
+      }
+      const parent = yield* Effect.promise(() => scratchParent())
+      const trees = () => fs.readdirSync(parent).filter((n) => n.startsWith(treePrefix))
+      const before = trees()
+      const built = yield* Effect.gen(function* () {
+        const b = yield* Builder
+        const spec = (p: string) => ({ path: p, decryption })
+        const results = yield* Effect.all(
+          ["a", "b", "a", "b"].map((p) => b.build({ namespace: "apps", name: p, spec: spec(p), artifact })),
+          { concurrency: "unbounded" },
+        )
+        const added = trees().filter((n) => !before.includes(n))
+        // One extraction for the four builds, kept while it is the source's current revision.
+        expect(added).toHaveLength(1)
+        const files = fs.readdirSync(path.join(parent, added[0]!), { recursive: true, encoding: "utf8" })
+        for (const f of files) {
+          const p = path.join(parent, added[0]!, f)
+          if (!fs.statSync(p).isFile()) continue
+          const text = fs.readFileSync(p, "utf8")
+          expect(text, f).not.toContain("alpha-plaintext")
+          expect(text, f).not.toContain("bravo-plaintext")
+        }
+        return results
+      }).pipe(Effect.provide(builderLayer({ secrets: [keys] }, { unpacker: fetchStageUnpacker })))
+      expect(built.map((r) => r.objects.map((o) => o.metadata.name.split("-")[0]))).toEqual([
+        ["a"],
+        ["b"],
+        ["a"],
+        ["b"],
+      ])
+      expect(decode(byName(built[0]!.objects, "a-"), "A_PASSWORD")).toBe("alpha-plaintext")
+      expect(decode(byName(built[1]!.objects, "b-"), "B_PASSWORD")).toBe("bravo-plaintext")
+      // The Builder's end removes the tree.
+      expect(trees().filter((n) => !before.includes(n))).toEqual([])
     }).pipe(Effect.scoped),
   )
 })

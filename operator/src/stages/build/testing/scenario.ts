@@ -19,6 +19,7 @@ import { type DecryptOptions, Decryptor } from "../../decrypt/decryptor.ts"
 import { KeyProviders } from "../../decrypt/providers.ts"
 import { ArtifactFetcher } from "../../fetch/source-artifact.ts"
 import { type ArtifactRef, ArtifactUnpacker } from "../artifact.ts"
+import { ArtifactTrees } from "../artifact-trees.ts"
 import { Builder, type BuilderOptions } from "../builder.ts"
 import { ConfigLookup, type ConfigMapData, type SecretData } from "../config-lookup.ts"
 import { Kustomize } from "../kustomize.ts"
@@ -238,7 +239,12 @@ export const builderLayerWith = <E, R>(
   }).pipe(Layer.orDie)
   return Builder.layer(options.build).pipe(
     Layer.provideMerge(
-      Layer.mergeAll(options.unpacker ?? ArtifactUnpacker.layerLocalDirectory, kustomize, decryptor, lookup),
+      Layer.mergeAll(
+        ArtifactTrees.layer().pipe(Layer.provide(options.unpacker ?? ArtifactUnpacker.layerLocalDirectory)),
+        kustomize,
+        decryptor,
+        lookup,
+      ),
     ),
   )
 }
