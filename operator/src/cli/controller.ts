@@ -210,7 +210,19 @@ export const controllerCommand = async (
   argv: ReadonlyArray<string>,
   env: NodeJS.ProcessEnv,
 ): Promise<number> => {
-  const options = parseControllerFlags(argv, env)
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(`${controllerUsage}\n`)
+    return 0
+  }
+  let options: OperatorOptions
+  try {
+    options = parseControllerFlags(argv, env)
+  } catch (e) {
+    // A usage mistake is one line on stderr and exit code 2, as for Flux's controllers; not a stack trace.
+    const message = e instanceof UsageError ? e.message : (e as Error).message.split("\n")[0]
+    process.stderr.write(`kustodian controller: ${message}\nsee: kustodian controller --help\n`)
+    return 2
+  }
   const graceMs = options.shutdownGraceMs ?? defaultGraceMs
   const main = Effect.gen(function* () {
     const swept = yield* sweepStaleTempRoots()

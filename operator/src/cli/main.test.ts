@@ -40,6 +40,20 @@ const keys = async () => {
 
 // every case starts several real `kustodian` processes (~1–3 s each on a loaded 2-core machine)
 describe("kustodian CLI", { timeout: 240_000 }, () => {
+  it("controller: --help prints the flags; a bad flag is one line and exit code 2, not a stack trace", () => {
+    const help = kustodian(["controller", "--help"])
+    expect(help.code, help.stderr).toBe(0)
+    expect(help.stdout).toContain("--watch-label-selector SELECTOR")
+    const bogus = kustodian(["controller", "--bogus"])
+    expect(bogus.code).toBe(2)
+    expect(bogus.stderr).toBe(
+      "kustodian controller: Unknown option '--bogus'\nsee: kustodian controller --help\n",
+    )
+    const bad = kustodian(["controller", "--concurrent=x"])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr.split("\n")[0]).toBe("kustodian controller: --concurrent: expected a positive integer")
+  })
+
   it("encrypts with --age and decrypts with SOPS_AGE_KEY_FILE, SOPS_AGE_KEY and the default keys file", async () => {
     const { identity, recipient } = await keys()
     const dir = mkdtempSync(join(root, "a-"))
