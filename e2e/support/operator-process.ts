@@ -19,6 +19,13 @@ export interface OperatorProcessOptions {
   readonly flags?: ReadonlyArray<string> | undefined
   /** Where its JSON logs go (default: a file in its temp dir). */
   readonly logFile?: string | undefined
+  /** Extra environment (e.g. `POD_NAME`, a wrapped `KUSTODIAN_SANDBOX`); wins over the defaults below. */
+  readonly env?: Readonly<Record<string, string>> | undefined
+  /**
+   * The program: the TypeScript entry point (default, run with type stripping) or the bundle the image ships
+   * (`.build/kustodian/kustodian.mjs` from `npm run bundle`), run with the image's heap flag.
+   */
+  readonly entry?: "source" | { readonly bundle: string } | undefined
 }
 
 export interface OperatorProcess {
@@ -37,8 +44,11 @@ export const operatorProcess = (options: OperatorProcessOptions) =>
     )
     const [probePort, storagePort] = yield* Effect.promise(() => Promise.all([freePort(), freePort()]))
     const logFile = options.logFile ?? join(dir, "operator.log")
+    const entry = options.entry ?? "source"
     const args = [
-      join(repoRoot, "operator/bin/kustodian.ts"),
+      ...(entry === "source"
+        ? [join(repoRoot, "operator/bin/kustodian.ts")]
+        : ["--max-old-space-size-percentage=75", entry.bundle]),
       "controller",
       `--kubeconfig=${options.kubeconfig}`,
       `--metrics-addr=127.0.0.1:${probePort}`,
@@ -62,6 +72,7 @@ export const operatorProcess = (options: OperatorProcessOptions) =>
         KUSTODIAN_SANDBOX: toolPath("kustodian-sandbox"),
         // The operator never falls back to a gpg keyring of its host: keys come from decryption Secrets only.
         GNUPGHOME: join(dir, "no-gnupg"),
+        ...options.env,
       },
     })
     const probeUrl = `http://127.0.0.1:${probePort}`
