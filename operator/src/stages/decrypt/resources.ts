@@ -16,6 +16,7 @@ import { detectSops, type Format, formatForPath } from "../../sops/index.ts"
 import { BuildFailed } from "../build/errors.ts"
 import { type KubeObject, objectRef } from "../build/objects.ts"
 import { type DecryptionKeys, Decryptor, type MacWarning, tooLarge } from "./decryptor.ts"
+import { plaintextValues } from "./plaintext-values.ts"
 
 export const decryptOptOut = "kustomize.toolkit.fluxcd.io/decrypt"
 
@@ -62,6 +63,7 @@ export const decryptResources = Effect.fn("decryptResources")(function* (
   const decryptor = yield* Decryptor
   const warnings: MacWarning[] = []
   const out: KubeObject[] = []
+  const values: string[] = []
   for (const o of objects) {
     if (decryptionDisabled(o)) {
       out.push(o)
@@ -70,8 +72,9 @@ export const decryptResources = Effect.fn("decryptResources")(function* (
     const what = objectRef(o)
     const ns = `${o.metadata.namespace ?? ""}/${o.metadata.name}`
     if (hasSopsField(o)) {
+      const bytes = new TextEncoder().encode(JSON.stringify(o))
       const { plaintext } = yield* decryptor.decrypt({
-        bytes: new TextEncoder().encode(JSON.stringify(o)),
+        bytes,
         format: "json",
         file: what,
         object: what,
@@ -88,6 +91,7 @@ export const decryptResources = Effect.fn("decryptResources")(function* (
             terminal: true,
           }),
       })
+      for (const v of plaintextValues(bytes, plaintext, "json")) values.push(v)
       out.push(decoded)
       continue
     }
@@ -117,6 +121,7 @@ export const decryptResources = Effect.fn("decryptResources")(function* (
           keys,
         })
         if (warning) warnings.push(warning)
+        for (const v of plaintextValues(bytes, plaintext, format)) values.push(v)
         data[key] = Buffer.from(plaintext).toString("base64")
         changed = true
       }
@@ -125,8 +130,10 @@ export const decryptResources = Effect.fn("decryptResources")(function* (
     }
     out.push(o)
   }
-  return { objects: out, warnings } as {
+  return { objects: out, warnings, values } as {
     readonly objects: ReadonlyArray<KubeObject>
     readonly warnings: ReadonlyArray<MacWarning>
+    /** Plaintext values of what was decrypted, for redaction (memory only). */
+    readonly values: ReadonlyArray<string>
   }
 })

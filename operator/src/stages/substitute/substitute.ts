@@ -56,6 +56,12 @@ export const substituteObject = (
     })
   })
 
+export interface Substituted {
+  readonly objects: ReadonlyArray<KubeObject>
+  /** The values read from `substituteFrom` objects, for redaction (see `Variables.fromObjects`). */
+  readonly sensitive: ReadonlyArray<string>
+}
+
 /**
  * Applies `postBuild` to `objects` (in the Kustomization's `namespace`). With the default strategy nothing
  * is substituted when no variable is defined; `Always` substitutes anyway, so defaults apply.
@@ -70,10 +76,12 @@ export const substitute = Effect.fn("substitute")(function* (
     readonly maxSubstitutedSize?: number
   },
 ) {
-  if (postBuild === undefined) return objects
-  const vars = yield* loadVariables(namespace, postBuild)
-  if (vars.size === 0 && postBuild.substituteStrategy !== "Always") return objects
-  return yield* Effect.forEach(objects, (o) =>
+  if (postBuild === undefined) return { objects, sensitive: [] } satisfies Substituted
+  const { vars, fromObjects } = yield* loadVariables(namespace, postBuild)
+  if (vars.size === 0 && postBuild.substituteStrategy !== "Always")
+    return { objects, sensitive: fromObjects } satisfies Substituted
+  const out = yield* Effect.forEach(objects, (o) =>
     substituteObject(o, vars, options.strict, options.maxSubstitutedSize),
   )
+  return { objects: out, sensitive: fromObjects } satisfies Substituted
 })

@@ -12,14 +12,28 @@ import { variableName } from "./envsubst.ts"
 
 const decodeBase64 = (v: string) => Buffer.from(v, "base64").toString("utf8")
 
+export interface Variables {
+  readonly vars: ReadonlyMap<string, string>
+  /**
+   * Every value read from a `substituteFrom` ConfigMap or Secret (as read and as substituted), for redaction:
+   * they may be secrets, and an API error about a substituted object can echo them. In memory only.
+   */
+  readonly fromObjects: ReadonlyArray<string>
+}
+
 /** Loads the variables; a missing non-optional object fails, naming it. */
 export const loadVariables = Effect.fn("loadVariables")(function* (namespace: string, postBuild: PostBuild) {
   const lookup = yield* ConfigLookup
   const vars = new Map<string, string>()
+  const fromObjects: Array<string> = []
   // Flux drops every newline from a value (so a multi-line value stays on its YAML line).
   const put = (k: string, v: string) => {
     // Keys that cannot be referenced (`app.conf`) are simply not variables.
-    if (variableName.test(k)) vars.set(k, v.replaceAll("\n", ""))
+    if (!variableName.test(k)) return
+    const value = v.replaceAll("\n", "")
+    vars.set(k, value)
+    fromObjects.push(v)
+    if (value !== v) fromObjects.push(value)
   }
   for (const ref of postBuild.substituteFrom ?? []) {
     const what = `${ref.kind}/${namespace}/${ref.name}`
@@ -63,5 +77,5 @@ export const loadVariables = Effect.fn("loadVariables")(function* (namespace: st
     }
     vars.set(k, v.replaceAll("\n", ""))
   }
-  return vars as ReadonlyMap<string, string>
+  return { vars, fromObjects } satisfies Variables
 })
