@@ -319,6 +319,9 @@ export const runController = <K extends KubeObject, R>(
         // once real work starts (the first Progressed event): a reconcile that finds nothing to do — periodic,
         // or a requestedAt answered from unchanged inputs — writes at most once, at the end.
         const onProgress: { run: Effect.Effect<void> | undefined } = { run: undefined }
+        // What the API server holds now: `last`, or the progress status once that is written. The final
+        // write compares with it, so an outcome equal to `last` still replaces a progress status.
+        let stored = last
         const ctx = context(obj, last, entries, stageRef, onProgress)
         const requested = obj.metadata.annotations?.[ReconcileRequestAnnotation]
         const handles = requested !== undefined && requested !== last.lastHandledReconcileAt
@@ -332,7 +335,10 @@ export const runController = <K extends KubeObject, R>(
         if (handles || ready === undefined || last.observedGeneration !== obj.metadata.generation)
           onProgress.run = Effect.gen(function* () {
             const progress = project(last, entries)
-            if (!statusEquals(progress, last)) yield* writeStatus(obj, progress)
+            if (!statusEquals(progress, last)) {
+              yield* writeStatus(obj, progress)
+              stored = progress
+            }
           }).pipe(
             // Progress is a courtesy: the final write reports the outcome, whatever happened here.
             Effect.ignore,
@@ -362,7 +368,7 @@ export const runController = <K extends KubeObject, R>(
         }
 
         const next = project(last, entries)
-        if (!statusEquals(next, last)) yield* writeStatus(obj, next)
+        if (!statusEquals(next, stored)) yield* writeStatus(obj, next)
         journal.append(key, entries)
 
         const interval = spec.interval(obj)
