@@ -22,6 +22,7 @@ import {
 import { KubeClient } from "../kube/client.ts"
 import { CoreResources, type KubeObject, objectKey, type ResourceRef } from "../kube/resource.ts"
 import { RESTMapper } from "../kube/restmapper.ts"
+import { makeRedactor, type Redactor } from "../redaction/redactor.ts"
 import { Action, defineController, type ReconcileContext, StageError } from "../runtime/controller.ts"
 import { makeRecorder } from "../runtime/recorder.ts"
 import { type ChangeSet, toChanges } from "../stages/apply/change-set.ts"
@@ -195,6 +196,7 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
       identity: Identity,
       timeout: `${number} millis`,
       changeSet: ChangeSet,
+      redactor?: Redactor,
     ) =>
       Effect.gen(function* () {
         const targets = healthCheckTargets(spec, owner, changeSet)
@@ -206,7 +208,7 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
         const result = yield* ctx.stage(
           "health",
           health
-            .check({ refs: targets, identity, timeout })
+            .check({ refs: targets, identity, timeout, redactor })
             .pipe(
               Effect.tapError((e) =>
                 ctx.emit({ _tag: "HealthChecked", healthy: false, reason: e.reason, message: e.message }),
@@ -396,13 +398,27 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
             events.push({ _tag: "Decrypted", documents: built.decryptedFiles.length })
           yield* ctx.emit(...events)
 
+          // Every message of the stages below goes through this: what API errors and statuses echo of the
+          // objects, and the decrypted and substituteFrom values, never reach a condition, an Event or a log.
+          const redactor = makeRedactor({
+            sensitive: built.sensitive,
+            objects: built.objects,
+            identities: [owner.name, owner.namespace],
+          })
           yield* progressed("apply", `applying ${built.objects.length} objects`)
           const applied = yield* ctx.stage(
             "apply",
             within(
               "apply",
               Reason.ReconciliationFailed,
-              applier.apply({ objects: built.objects, owner, identity, force: ks.spec.force, timeout }),
+              applier.apply({
+                objects: built.objects,
+                owner,
+                identity,
+                force: ks.spec.force,
+                timeout,
+                redactor,
+              }),
             ),
           )
           const inventory = applied.inventory
@@ -414,7 +430,7 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
               ? []
               : (yield* ctx.stage(
                   "prune",
-                  pruner.prune({ entries: stale, owner, identity, timeout }).pipe(
+                  pruner.prune({ entries: stale, owner, identity, timeout, redactor }).pipe(
                     // Objects that could not be deleted stay in the inventory, so the next reconcile retries them.
                     Effect.tapError((e) =>
                       ctx.emit({
@@ -427,7 +443,7 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
           if (pruned.length > 0) yield* ctx.emit({ _tag: "Pruned", changes: toChanges(pruned) })
           yield* ctx.emit({ _tag: "InventoryRecorded", entries: inventory.entries })
 
-          yield* checkHealth(ctx, ks.spec, owner, identity, timeout, applied.changeSet)
+          yield* checkHealth(ctx, ks.spec, owner, identity, timeout, applied.changeSet, redactor)
           records.set(ctx.key, {
             uid: ks.metadata.uid ?? "",
             inputs,

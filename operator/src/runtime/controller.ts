@@ -2,6 +2,7 @@ import { Data, type Effect } from "effect"
 import type { DomainEvent } from "../../../model/events.ts"
 import type { ReconcileStatus } from "../../../model/projection.ts"
 import type { KubeObject, ObjectKey, ResourceRef } from "../kube/resource.ts"
+import { maskServerValues } from "../redaction/server-values.ts"
 import type { IndexFn, Store } from "./store.ts"
 
 /** What to do after a reconcile (kube-rs `Action`). */
@@ -126,8 +127,17 @@ export interface Stage<K extends KubeObject, R = never> {
 /** The `requestedAt` annotation (fluxcd/pkg apis/meta): a new value asks for a reconcile now. */
 export const ReconcileRequestAnnotation = "reconcile.fluxcd.io/requestedAt"
 
-/** Turns any error into a ReconcileFailure without leaking anything but its message. */
+/**
+ * Turns any error into a ReconcileFailure without leaking anything but its message. The message is what the
+ * condition, the Warning Event and the log line say: values the API server quoted in it are masked here too,
+ * whichever stage let an API error through (stages redact what they know more of themselves).
+ */
 export const toFailure = (error: unknown): ReconcileFailure => {
+  const failure = rawFailure(error)
+  return { ...failure, message: maskServerValues(failure.message) }
+}
+
+const rawFailure = (error: unknown): ReconcileFailure => {
   if (typeof error === "object" && error !== null) {
     const e = error as Partial<ReconcileFailure> & { message?: unknown }
     if (typeof e.reason === "string" && typeof e.message === "string") {

@@ -16,6 +16,7 @@ import type { KubeClient } from "../../kube/client.ts"
 import type { KubeApiError, KubeError, KubeTransportError } from "../../kube/errors.ts"
 import type { ResourceRef } from "../../kube/resource.ts"
 import { RESTMapper } from "../../kube/restmapper.ts"
+import { makeRedactor, type Redactor } from "../../redaction/redactor.ts"
 import { pollUntilCurrent } from "../health/poll.ts"
 import { fromRefs, type Inventory } from "../prune/inventory.ts"
 import { type ApplyStage, planStages } from "./apply-order.ts"
@@ -30,7 +31,6 @@ import { normalize } from "./normalize.ts"
 import { formatRef, joinApiVersion, type KubeObject, type ObjectRef, refOf } from "./object.ts"
 import { type Owner, withOwnerLabels } from "./owner.ts"
 import { forceEnabled, reconcileDisabled, ssaPolicy } from "./policy.ts"
-import { redact } from "./redact.ts"
 import { applySignature } from "./signature.ts"
 
 export interface CommonMetadata {
@@ -51,6 +51,11 @@ export interface ApplyRequest {
   readonly commonMetadata?: CommonMetadata | undefined
   /** The whole stage's deadline (`spec.timeout`); default 5 minutes. */
   readonly timeout?: Duration.Input | undefined
+  /**
+   * Masks what API errors echo (the reconcile's, with its decrypted and substituteFrom values); default: one that
+   * knows the objects of this request only.
+   */
+  readonly redactor?: Redactor | undefined
 }
 
 export interface ApplyResult {
@@ -98,8 +103,23 @@ const retryTransient = <A, R>(eff: Effect.Effect<A, KubeError, R>) =>
     while: isTransient,
   })
 
-const describeError = (e: KubeApiError | KubeTransportError, item: Item, identity: Identity): string => {
-  const text = redact(item.desired, e.message)
+/** Who applies, and the redactor every error text of this apply goes through. */
+interface Who {
+  readonly identity: Identity
+  readonly redactor: Redactor
+}
+
+/**
+ * An API error about one object, its values masked: the server echoes fields of the object it refused (the
+ * desired one, and for immutable fields or webhook denials the live one too).
+ */
+const describeError = (
+  e: KubeApiError | KubeTransportError,
+  item: Item,
+  { identity, redactor }: Who,
+  live?: KubeObject,
+): string => {
+  const text = redactor.redact(e.message, live === undefined ? [item.desired] : [item.desired, live])
   if (e._tag === "KubeApiError" && e.code === 403 && identity._tag === "ServiceAccount")
     return `${formatRef(item.ref)} is forbidden for ${describeIdentity(identity)}: ${text}`
   return `${formatRef(item.ref)} ${e._tag === "KubeApiError" ? `(${e.reason})` : "(transport)"}: ${text}`
@@ -193,6 +213,7 @@ const run = (
   request: ApplyRequest,
 ) =>
   Effect.gen(function* () {
+    const who: Who = { identity, redactor: request.redactor ?? makeRedactor({ objects: request.objects }) }
     // 1. Prepare and map every object; unknown kinds fail unless their CRD is in the set.
     const prepared = request.objects.map((o) => prepare(o, request.owner, request.commonMetadata))
     const rawItems = prepared.map((desired) => ({ desired, ref: refOf(desired) }))
@@ -247,7 +268,7 @@ const run = (
           Effect.mapError((e) =>
             e._tag === "UnknownKindError"
               ? `${formatRef(item.ref)}: no matches for kind "${item.ref.kind}" in version "${item.desired.apiVersion}" after its CRD was applied`
-              : describeError(e, item, identity),
+              : describeError(e, item, who),
           ),
         )
         const fitted = fitScope(item, r)
@@ -267,7 +288,7 @@ const run = (
         const { item: fitted, resource } = known ?? (yield* resolveLate(item))
         return yield* planWithResource(
           client,
-          identity,
+          who,
           fitted,
           resource,
           request.force ?? false,
@@ -305,13 +326,14 @@ const run = (
             Effect.mapError((msg) => failure([msg], [formatRef(item.ref)], false)),
           )
         const { item: fitted, resource } = resolved.get(item)!
-        const { entry, object } = yield* execute(client, identity, fitted, resource, plan)
+        const { entry, object } = yield* execute(client, who, fitted, resource, plan)
         entries.push(entry)
         if (object !== undefined)
           signatures.push({ ref: entry.ref, signature: applySignature(object, fieldManager) })
         if (entry.action === "created" || entry.action === "configured") written.push(entry.ref)
       }
-      if (stage !== "rest" && written.length > 0) yield* waitForStage(client, mapper, stage, written)
+      if (stage !== "rest" && written.length > 0)
+        yield* waitForStage(client, mapper, stage, written, who.redactor)
       if (stage === "definitions" && written.some((r) => r.kind === "CustomResourceDefinition"))
         yield* mapper.invalidate()
     }
@@ -344,7 +366,7 @@ const fitScope = (item: Item, resource: ResourceRef): Item | undefined => {
 /** GET + dry-run: decides what to do with one object without writing. Fails with a message. */
 const planWithResource = (
   client: KubeClient["Service"],
-  identity: Identity,
+  who: Who,
   item: Item,
   resource: ResourceRef,
   force: boolean,
@@ -356,7 +378,7 @@ const planWithResource = (
     if (ssaPolicy(item.desired) === "Ignore" || reconcileDisabled(item.desired)) return skip
     const liveOpt = yield* retryTransient(
       client.getOption<KubeObject>(resource, item.ref.name, item.ref.namespace || undefined),
-    ).pipe(Effect.mapError((e) => describeError(e, item, identity)))
+    ).pipe(Effect.mapError((e) => describeError(e, item, who)))
     const live = liveOpt._tag === "Some" ? liveOpt.value : undefined
     if (live !== undefined && (reconcileDisabled(live) || ssaPolicy(live) === "Ignore")) return skip
     if (live !== undefined && ssaPolicy(item.desired) === "IfNotPresent") return skip
@@ -370,11 +392,11 @@ const planWithResource = (
       if (e._tag === "KubeApiError" && live !== undefined && isImmutableError(e)) {
         if (force || forceEnabled(item.desired)) return { _tag: "Recreate", live }
         return yield* Effect.fail(
-          `${describeError(e, item, identity).replace(formatRef(item.ref), `${formatRef(item.ref)} dry-run failed`)} (immutable field; set spec.force or the kustomize.toolkit.fluxcd.io/force: enabled annotation to recreate)`,
+          `${describeError(e, item, who, live).replace(formatRef(item.ref), `${formatRef(item.ref)} dry-run failed`)} (immutable field; set spec.force or the kustomize.toolkit.fluxcd.io/force: enabled annotation to recreate)`,
         )
       }
       return yield* Effect.fail(
-        `${describeError(e, item, identity).replace(formatRef(item.ref), `${formatRef(item.ref)} dry-run failed`)}`,
+        `${describeError(e, item, who, live).replace(formatRef(item.ref), `${formatRef(item.ref)} dry-run failed`)}`,
       )
     }
     if (live === undefined) return { _tag: "Create" }
@@ -384,17 +406,25 @@ const planWithResource = (
     return { _tag: "Unchanged", live }
   })
 
+/** The live object a plan was made against, if any. */
+const livePlanned = (plan: Plan): KubeObject | undefined => ("live" in plan ? plan.live : undefined)
+
 /** Carries out one plan; the only place that writes. */
 const execute = (
   client: KubeClient["Service"],
-  identity: Identity,
+  who: Who,
   item: Item,
   resource: ResourceRef,
   plan: Plan,
 ): Effect.Effect<Executed, ApplyError> => {
   const fail = (e: KubeError, what: string) =>
     failure(
-      [describeError(e, item, identity).replace(formatRef(item.ref), `${formatRef(item.ref)} ${what}`)],
+      [
+        describeError(e, item, who, livePlanned(plan)).replace(
+          formatRef(item.ref),
+          `${formatRef(item.ref)} ${what}`,
+        ),
+      ],
       [formatRef(item.ref)],
       isTransient(e),
     )
@@ -480,6 +510,7 @@ const waitForStage = (
   mapper: RESTMapper["Service"],
   stage: ApplyStage,
   refs: ReadonlyArray<ObjectRef>,
+  redactor: Redactor,
 ) =>
   Effect.gen(function* () {
     const outcome = yield* pollUntilCurrent(client, mapper, refs, {
@@ -492,7 +523,10 @@ const waitForStage = (
     return yield* failure(
       [
         `${stage} stage not ready after ${Duration.format(outcome.elapsed)}: ${pending
-          .map((s) => `${formatRef(s.ref)} status: '${s.result.status}': ${s.result.message}`)
+          .map(
+            (s) =>
+              `${formatRef(s.ref)} status: '${s.result.status}': ${redactor.redact(s.result.message, [s.ref])}`,
+          )
           .join(", ")}`,
       ],
       pending.map((s) => formatRef(s.ref)),

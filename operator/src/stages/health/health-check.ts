@@ -5,6 +5,7 @@
  */
 import { Context, Duration, Effect, Layer } from "effect"
 import { RESTMapper } from "../../kube/restmapper.ts"
+import { type Redactor, serverValuesOnly } from "../../redaction/redactor.ts"
 import type { ChangeSet } from "../apply/change-set.ts"
 import { HealthCheckError } from "../apply/errors.ts"
 import { controllerIdentity, type Identity, KubeAccess } from "../apply/impersonation.ts"
@@ -29,6 +30,11 @@ export interface HealthCheckRequest {
   readonly interval?: Duration.Input | undefined
   /** Keep waiting on Failed objects until the timeout (Flux's DisableFailFastBehavior). */
   readonly disableFailFast?: boolean | undefined
+  /**
+   * Masks what status messages echo (a Job's failure, a pod event quoting a field); default: the server's
+   * quoted values only.
+   */
+  readonly redactor?: Redactor | undefined
 }
 
 export interface HealthResult {
@@ -68,7 +74,8 @@ export const healthCheckTargets = (
     .filter((r) => !self(r))
 }
 
-const line = (s: ObjectStatusReport) => `${formatRef(s.ref)} status: '${s.result.status}'`
+const line = (s: ObjectStatusReport, redactor: Redactor) =>
+  `${formatRef(s.ref)} status: '${s.result.status}': ${redactor.redact(s.result.message, [s.ref])}`
 
 /** Waits for objects to become ready. Use after apply and prune when the Kustomization asks for it. */
 export class HealthChecker extends Context.Service<
@@ -95,13 +102,14 @@ export class HealthChecker extends Context.Service<
             message: `Health check passed in ${took}`,
           }
         const pending = outcome.statuses.filter((s) => s.result.status !== "Current")
+        const redactor = request.redactor ?? serverValuesOnly
         const detail =
           outcome.outcome === "failed"
             ? `failed early due to stalled resources: [${pending
                 .filter((s) => s.result.status === "Failed")
-                .map((s) => `${line(s)}: ${s.result.message}`)
+                .map((s) => line(s, redactor))
                 .join(", ")}]`
-            : `timeout waiting for: [${pending.map((s) => `${line(s)}: ${s.result.message}`).join(", ")}]`
+            : `timeout waiting for: [${pending.map((s) => line(s, redactor)).join(", ")}]`
         return yield* new HealthCheckError({
           reason: "HealthCheckFailed",
           message: `health check failed after ${took}: ${detail}`,

@@ -9,6 +9,7 @@ import type { KubeClient } from "../../kube/client.ts"
 import type { KubeError } from "../../kube/errors.ts"
 import type { ResourceRef } from "../../kube/resource.ts"
 import { RESTMapper } from "../../kube/restmapper.ts"
+import { type Redactor, serverValuesOnly } from "../../redaction/redactor.ts"
 import { compareApplyOrder } from "../apply/apply-order.ts"
 import { PruneError } from "../apply/errors.ts"
 import { controllerIdentity, describeIdentity, type Identity, KubeAccess } from "../apply/impersonation.ts"
@@ -26,6 +27,8 @@ export interface PruneRequest {
   readonly waitForTermination?: boolean | undefined
   /** Deadline for deletes and the termination wait; default 5 minutes. */
   readonly timeout?: Duration.Input | undefined
+  /** Masks what delete errors echo (a webhook may quote the object); default: the server's quoted values. */
+  readonly redactor?: Redactor | undefined
 }
 
 export interface PruneEntry {
@@ -45,6 +48,8 @@ type Outcome =
       readonly inventory: InventoryEntry
       readonly ref: ObjectRef
       readonly message: string
+      /** The live object the failure is about, when it was read. */
+      readonly live?: KubeObject | undefined
     }
 
 const isTransient = (e: KubeError): boolean =>
@@ -96,10 +101,13 @@ export class Pruner extends Context.Service<
             })
         }
         const failures = outcomes.flatMap((o) => (o._tag === "Failed" ? [o] : []))
+        const redactor = request.redactor ?? serverValuesOnly
         if (failures.length > 0)
           return yield* new PruneError({
             reason: "PruneFailed",
-            message: `prune failed: ${failures.map((f) => f.message).join("; ")}`,
+            message: `prune failed: ${failures
+              .map((f) => redactor.redact(f.message, f.live === undefined ? [f.ref] : [f.ref, f.live]))
+              .join("; ")}`,
             objects: failures.map((f) => formatRef(f.ref)),
             remaining: failures.map((f) => f.inventory),
             changeSet: changeSetOf(outcomes),
@@ -154,7 +162,7 @@ const pruneOne = (
       // A uid precondition failure: the object was replaced meanwhile; the new one is not ours to delete.
       if (del.failure._tag === "KubeApiError" && del.failure.code === 409)
         return { _tag: "Done", entry: { ref, action: "skipped" } } as const
-      return failed(inventory, ref, identity, del.failure)
+      return failed(inventory, ref, identity, del.failure, obj)
     }
     return { _tag: "Done", entry: { ref, action: "deleted" } } as const
   })
@@ -164,10 +172,12 @@ const failed = (
   ref: ObjectRef,
   identity: Identity,
   e: KubeError | { readonly message: string },
+  live?: KubeObject,
 ): Outcome => ({
   _tag: "Failed",
   inventory,
   ref,
+  live,
   message:
     "code" in e && e.code === 403 && identity._tag === "ServiceAccount"
       ? `${formatRef(ref)} delete is forbidden for ${describeIdentity(identity)}: ${e.message}`
