@@ -13,7 +13,8 @@ import { promisify } from "node:util"
 import { Effect } from "effect"
 import { toolPath } from "../e2e/support/tools.ts"
 import type { ArtifactRef } from "../operator/src/stages/build/artifact.ts"
-import { Builder } from "../operator/src/stages/build/builder.ts"
+import { Decryptor } from "../operator/src/stages/decrypt/decryptor.ts"
+import { Builder } from "../operator/src/stages/pipeline/builder.ts"
 import {
   ageKey,
   builderLayer,
@@ -22,8 +23,7 @@ import {
   secretData,
   serveFiles,
   tempDir,
-} from "../operator/src/stages/build/testing/scenario.ts"
-import { Decryptor } from "../operator/src/stages/decrypt/decryptor.ts"
+} from "../operator/src/stages/pipeline/testing/scenario.ts"
 
 const run = promisify(execFile)
 const count = Number(process.env.BENCH_KUSTOMIZATIONS ?? 500)

@@ -19,7 +19,7 @@ import type { Kustomization } from "../../../model/kustomization.ts"
 import type { ObjectKey } from "../kube/resource.ts"
 import type { AppliedSignature } from "../stages/apply/drift-check.ts"
 import { ConfigLookup } from "../stages/build/config-lookup.ts"
-import type { Inventory } from "../stages/prune/inventory.ts"
+import type { Inventory } from "../stages/cluster/inventory.ts"
 
 export interface AppliedRecord {
   /** The Kustomization's uid: a re-created object with the same name starts afresh. */

@@ -25,22 +25,22 @@ import { RESTMapper } from "../kube/restmapper.ts"
 import { makeRedactor, type Redactor } from "../redaction/redactor.ts"
 import { Action, defineController, type ReconcileContext, StageError } from "../runtime/controller.ts"
 import { makeRecorder } from "../runtime/recorder.ts"
-import { type ChangeSet, toChanges } from "../stages/apply/change-set.ts"
 import { firstDrifted } from "../stages/apply/drift-check.ts"
+import { Applier } from "../stages/apply/staged-apply.ts"
+import { ConfigLookup } from "../stages/build/config-lookup.ts"
+import { type ChangeSet, toChanges } from "../stages/cluster/change-set.ts"
 import {
   type AccessSettings,
   checkCrossNamespaceRefs,
   type Identity,
   identityFor,
   KubeAccess,
-} from "../stages/apply/impersonation.ts"
-import { Applier } from "../stages/apply/staged-apply.ts"
-import { Builder } from "../stages/build/builder.ts"
-import { ConfigLookup } from "../stages/build/config-lookup.ts"
+} from "../stages/cluster/impersonation.ts"
+import { type Inventory, mergeInventories, staleEntries } from "../stages/cluster/inventory.ts"
 import { sourceArtifactOf } from "../stages/fetch/source-artifact.ts"
 import { HealthChecker, healthCheckTargets } from "../stages/health/health-check.ts"
+import { Builder } from "../stages/pipeline/builder.ts"
 import { cleanupOnDeletion } from "../stages/prune/deletion-policy.ts"
-import { type Inventory, mergeInventories, staleEntries } from "../stages/prune/inventory.ts"
 import { Pruner } from "../stages/prune/prune.ts"
 import { type AppliedRecord, buildInputs, makeAppliedRecords } from "./applied-records.ts"
 import { startDeadline } from "./deadline.ts"

@@ -8,8 +8,8 @@
  */
 import { Effect } from "effect"
 import { RESTMapper } from "../../kube/restmapper.ts"
-import { type Identity, KubeAccess } from "./impersonation.ts"
-import type { KubeObject, ObjectRef } from "./object.ts"
+import { type Identity, KubeAccess } from "../cluster/impersonation.ts"
+import type { KubeObject, ObjectRef } from "../cluster/object.ts"
 import { applySignature } from "./signature.ts"
 
 /** One applied object as the drift check remembers it. */

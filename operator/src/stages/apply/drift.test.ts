@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
+import type { KubeObject } from "../cluster/object.ts"
 import { driftedPaths, hasDrifted } from "./drift.ts"
-import type { KubeObject } from "./object.ts"
 
 const live: KubeObject = {
   apiVersion: "v1",

@@ -3,7 +3,7 @@
  * user declared? Server-maintained bookkeeping (resourceVersion, managedFields, generation, status…) is
  * not drift, so an object that would not change is never written and keeps its resourceVersion.
  */
-import type { KubeObject } from "./object.ts"
+import type { KubeObject } from "../cluster/object.ts"
 
 const comparable = (obj: KubeObject): Record<string, unknown> => {
   const { metadata, status: _status, ...rest } = obj

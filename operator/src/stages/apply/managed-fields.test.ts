@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
+import type { KubeObject } from "../cluster/object.ts"
 import { takeOverPatch } from "./managed-fields.ts"
-import type { KubeObject } from "./object.ts"
 
 const live = (
   managedFields: KubeObject["metadata"]["managedFields"],

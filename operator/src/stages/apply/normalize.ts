@@ -2,7 +2,7 @@
  * Makes manifests as written by people acceptable and comparable for server-side apply: the server
  * would default or reject what is fixed here, and a diff against the live object would always drift.
  */
-import type { KubeObject } from "./object.ts"
+import type { KubeObject } from "../cluster/object.ts"
 
 type Json = Record<string, unknown>
 

@@ -10,7 +10,7 @@
  * @module
  */
 import { createHash } from "node:crypto"
-import type { KubeObject } from "./object.ts"
+import type { KubeObject } from "../cluster/object.ts"
 
 /** The signature of `obj` for `fieldManager` (sha256 hex). */
 export const applySignature = (obj: KubeObject, fieldManager: string): string => {

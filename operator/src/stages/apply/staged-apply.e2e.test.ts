@@ -1,8 +1,8 @@
 import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { createServiceAccount, testNamespace } from "../../../../e2e/support/cluster.ts"
-import type { KubeObject } from "./object.ts"
-import { configMap, getLive, patchAs, stageTestLayer } from "./stage-test-layer.ts"
+import type { KubeObject } from "../cluster/object.ts"
+import { configMap, getLive, patchAs, stageTestLayer } from "../pipeline/testing/stage-test-layer.ts"
 import { Applier } from "./staged-apply.ts"
 
 const owner = { name: "apps", namespace: "flux-system" }

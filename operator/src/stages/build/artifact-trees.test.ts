@@ -2,10 +2,10 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Scope } from "effect"
+import { scopedTempDir, writeTree } from "../pipeline/testing/scenario.ts"
 import type { ArtifactRef } from "./artifact.ts"
 import { ArtifactUnpacker } from "./artifact.ts"
 import { ArtifactTrees } from "./artifact-trees.ts"
-import { scopedTempDir, writeTree } from "./testing/scenario.ts"
 
 /** The local-directory unpacker (a real copy), counting its calls. */
 const countingUnpacker = (calls: Array<string>) =>

@@ -306,6 +306,8 @@ export const walkKustomizations = Effect.fn("walkKustomizations")(function* (
           rel,
           ref,
           "does not exist in the artifact (symbolic links in Git are not kept in artifacts)",
+          // Retried, as Flux retries a build that failed on a missing file.
+          false,
         )
       return { ref, abs: local.abs, kind: local.kind } satisfies ResolvedReference
     })

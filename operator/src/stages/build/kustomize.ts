@@ -14,7 +14,7 @@ import * as path from "node:path"
 import { Context, Effect, Layer } from "effect"
 import { formatLimit, limitFlag } from "../../limits.ts"
 import { record, sandboxGauge } from "../../metrics/metrics.ts"
-import { redactValues } from "../decrypt/plaintext-values.ts"
+import { makeRedactor } from "../../redaction/redactor.ts"
 import { BuildFailed } from "./errors.ts"
 import type { KubeObject } from "./objects.ts"
 import { parseObjectsOffThread } from "./parse-pool.ts"
@@ -130,10 +130,9 @@ export class Kustomize extends Context.Service<
                   : code === "ERR_CHILD_PROCESS_STDIO_MAXBUFFER"
                     ? `its output exceeds the limit (${formatLimit("maxBuildOutputSize", maxOutput)}; ` +
                       `raise it with ${limitFlag("maxBuildOutputSize")})`
-                    : redactValues(
-                        scrub(String(errOut || err.message), [run.view, run.home]),
-                        run.redact ?? [],
-                      ).slice(0, 4000)
+                    : makeRedactor({ sensitive: run.redact ?? [] })
+                        .redact(scrub(String(errOut || err.message), [run.view, run.home]))
+                        .slice(0, 4000)
               resume(
                 Effect.fail(
                   new BuildFailed({

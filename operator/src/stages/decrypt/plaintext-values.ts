@@ -67,7 +67,3 @@ export const plaintextValues = (
   for (const line of text.split(/\r?\n/)) if (line.trim().length >= minLength) out.add(line.trim())
   return [...out]
 }
-
-/** Replaces every occurrence of `values` in `text` (longest first, so no fragment survives). */
-export const redactValues = (text: string, values: ReadonlyArray<string>) =>
-  [...values].sort((a, b) => b.length - a.length).reduce((t, v) => t.split(v).join("<redacted>"), text)

@@ -1,9 +1,9 @@
 import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { testNamespace } from "../../../../e2e/support/cluster.ts"
-import type { KubeObject } from "../apply/object.ts"
-import { configMap, patchAs, stageTestLayer } from "../apply/stage-test-layer.ts"
 import { Applier } from "../apply/staged-apply.ts"
+import type { KubeObject } from "../cluster/object.ts"
+import { configMap, patchAs, stageTestLayer } from "../pipeline/testing/stage-test-layer.ts"
 import { HealthChecker, healthCheckTargets } from "./health-check.ts"
 
 const owner = { name: "apps", namespace: "flux-system" }

@@ -6,12 +6,12 @@
 import { Context, Duration, Effect, Layer } from "effect"
 import { RESTMapper } from "../../kube/restmapper.ts"
 import { type Redactor, serverValuesOnly } from "../../redaction/redactor.ts"
-import type { ChangeSet } from "../apply/change-set.ts"
-import { HealthCheckError } from "../apply/errors.ts"
-import { controllerIdentity, type Identity, KubeAccess } from "../apply/impersonation.ts"
-import { formatRef, type ObjectRef, splitApiVersion } from "../apply/object.ts"
-import type { Owner } from "../apply/owner.ts"
-import { type ObjectStatusReport, pollUntilCurrent } from "./poll.ts"
+import type { ChangeSet } from "../cluster/change-set.ts"
+import { HealthCheckError } from "../cluster/errors.ts"
+import { controllerIdentity, type Identity, KubeAccess } from "../cluster/impersonation.ts"
+import { formatRef, type ObjectRef, splitApiVersion } from "../cluster/object.ts"
+import type { Owner } from "../cluster/owner.ts"
+import { type ObjectStatusReport, pollUntilCurrent } from "../cluster/poll.ts"
 
 /** `spec.healthChecks[]`: apiVersion defaults to `apps/v1`, namespace to the Kustomization's. */
 export interface HealthCheckRef {

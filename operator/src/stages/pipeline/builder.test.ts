@@ -5,9 +5,10 @@ import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
 import { hasTool } from "../../../../e2e/support/tools.ts"
+import type { KubeObject } from "../build/objects.ts"
+import type { BuildSpec } from "../build/spec.ts"
+import { scratchParent } from "../build/workdir.ts"
 import { Builder } from "./builder.ts"
-import type { KubeObject } from "./objects.ts"
-import type { BuildSpec } from "./spec.ts"
 import {
   builderLayer,
   buildTree,
@@ -18,7 +19,6 @@ import {
   serveFiles,
   writeTree,
 } from "./testing/scenario.ts"
-import { scratchParent } from "./workdir.ts"
 
 const cm = (name: string, data: Record<string, string> = { a: "1" }, extra = "") =>
   `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n${extra}data:\n${Object.entries(data)

@@ -10,9 +10,9 @@ import { Effect, Exit, Layer } from "effect"
 import { testKubeConfig, testKubeconfigPath, testNamespace } from "../../../../e2e/support/cluster.ts"
 import { hasTool } from "../../../../e2e/support/tools.ts"
 import { KubeClient } from "../../kube/client.ts"
+import { ConfigLookup } from "../build/config-lookup.ts"
 import { Decryptor } from "../decrypt/decryptor.ts"
 import { Builder } from "./builder.ts"
-import { ConfigLookup } from "./config-lookup.ts"
 import {
   ageKey,
   builderLayerWith,

@@ -3,10 +3,10 @@
  * The runtime's finalizer calls `cleanupOnDeletion` and removes the finalizer when it succeeds.
  */
 import { type Duration, Effect, Option } from "effect"
-import type { PruneError } from "../apply/errors.ts"
-import { controllerIdentity, type Identity, KubeAccess } from "../apply/impersonation.ts"
-import type { Owner } from "../apply/owner.ts"
-import type { Inventory } from "./inventory.ts"
+import type { PruneError } from "../cluster/errors.ts"
+import { controllerIdentity, type Identity, KubeAccess } from "../cluster/impersonation.ts"
+import type { Inventory } from "../cluster/inventory.ts"
+import type { Owner } from "../cluster/owner.ts"
 import { type PruneResult, Pruner } from "./prune.ts"
 
 /**

@@ -1,10 +1,10 @@
 import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { createServiceAccount, testNamespace } from "../../../../e2e/support/cluster.ts"
-import { configMap, getLive, patchAs, stageTestLayer } from "../apply/stage-test-layer.ts"
 import { Applier } from "../apply/staged-apply.ts"
+import { mergeInventories, staleEntries } from "../cluster/inventory.ts"
+import { configMap, getLive, patchAs, stageTestLayer } from "../pipeline/testing/stage-test-layer.ts"
 import { cleanupOnDeletion } from "./deletion-policy.ts"
-import { mergeInventories, staleEntries } from "./inventory.ts"
 import { Pruner } from "./prune.ts"
 
 const owner = { name: "apps", namespace: "flux-system" }

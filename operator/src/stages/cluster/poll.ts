@@ -6,8 +6,8 @@ import { Clock, Duration, Effect } from "effect"
 import type { KubeClient } from "../../kube/client.ts"
 import type { KubeError, UnknownKindError } from "../../kube/errors.ts"
 import type { RESTMapper } from "../../kube/restmapper.ts"
-import { joinApiVersion, type KubeObject, type ObjectRef } from "../apply/object.ts"
 import { computeStatus, type StatusResult } from "./kstatus.ts"
+import { joinApiVersion, type KubeObject, type ObjectRef } from "./object.ts"
 
 export interface ObjectStatusReport {
   readonly ref: ObjectRef

@@ -4,16 +4,16 @@
  * the way users and other controllers do.
  */
 import { Effect, Layer, Option } from "effect"
-import { testKubeconfigPath } from "../../../../e2e/support/cluster.ts"
-import { KubeClient } from "../../kube/client.ts"
-import type { KubeConfigSource } from "../../kube/connection.ts"
-import type { KubeObject as WireObject } from "../../kube/resource.ts"
-import { RESTMapper } from "../../kube/restmapper.ts"
-import { HealthChecker } from "../health/health-check.ts"
-import { Pruner } from "../prune/prune.ts"
-import { KubeAccess } from "./impersonation.ts"
-import type { KubeObject } from "./object.ts"
-import { Applier } from "./staged-apply.ts"
+import { testKubeconfigPath } from "../../../../../e2e/support/cluster.ts"
+import { KubeClient } from "../../../kube/client.ts"
+import type { KubeConfigSource } from "../../../kube/connection.ts"
+import type { KubeObject as WireObject } from "../../../kube/resource.ts"
+import { RESTMapper } from "../../../kube/restmapper.ts"
+import { Applier } from "../../apply/staged-apply.ts"
+import { KubeAccess } from "../../cluster/impersonation.ts"
+import type { KubeObject } from "../../cluster/object.ts"
+import { HealthChecker } from "../../health/health-check.ts"
+import { Pruner } from "../../prune/prune.ts"
 
 const source = (): KubeConfigSource => ({ _tag: "File", path: testKubeconfigPath() })
 

@@ -3,8 +3,8 @@
  * judged from their status counters, everything else from the conventional conditions (`Ready`,
  * `Stalled`, `Reconciling`) and `status.observedGeneration`.
  */
-import type { KubeObject } from "../apply/object.ts"
-import { splitApiVersion } from "../apply/object.ts"
+import type { KubeObject } from "./object.ts"
+import { splitApiVersion } from "./object.ts"
 
 /**
  * - `Current`: reconciled and ready,
