@@ -1,6 +1,6 @@
 /**
  * `npm run bench:event-loop`: the longest event-loop pause (perf_hooks.monitorEventLoopDelay) while the
- * build's worst inputs are parsed and serialised, inline and through the worker pool (`parse-pool.ts`).
+ * build's worst inputs are parsed and serialised, inline and through the worker pool (`workers/pool.ts`).
  * The goal is that no pause exceeds ~100 ms; results go into docs/benchmarks.md.
  */
 import { monitorEventLoopDelay } from "node:perf_hooks"

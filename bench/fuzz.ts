@@ -1,11 +1,13 @@
 /**
- * `npm run bench:fuzz -- [--inputs=N] [--target=NAME] [--seed=S] [--index=I]`: runs every fuzz target of
+ * `npm run bench:fuzz -- [--inputs=N] [--from=F] [--target=NAME] [--seed=S] [--index=I]`: runs every fuzz target of
  * `bench/fuzz/*.ts` (each module that exports `target`, see `bench/fuzz/target.ts`) on N generated inputs
  * (default 1,000,000) and prints, per target, the inputs run, the failures (property violations, with the
  * input index to replay them), the slowest input and the throughput.
  *
  * Input `i` of a target gets its own PRNG seeded from (seed, target name, i), so `--index=I` replays exactly
- * one input — the failing one a run reported — without running the others. Exit code 1 when anything failed.
+ * one input — the failing one a run reported — without running the others, and `--from=F` runs inputs F…F+N-1: two
+ * processes with `--from=0 --inputs=N` and `--from=N --inputs=N` run exactly the inputs of one `--inputs=2N` run,
+ * on two cores. Exit code 1 when anything failed.
  *
  * @module
  */
@@ -19,12 +21,15 @@ import type { FuzzTarget } from "./fuzz/target.ts"
 const args = new Map(
   process.argv.slice(2).map((a) => {
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a)
-    if (!m) throw new Error(`unknown argument ${a} (use --inputs=N --target=NAME --seed=S --index=I)`)
+    if (!m)
+      throw new Error(`unknown argument ${a} (use --inputs=N --from=F --target=NAME --seed=S --index=I)`)
     return [m[1]!, m[2] ?? "true"] as const
   }),
 )
 const inputs = Number(args.get("inputs") ?? 1_000_000)
 const seed = Number(args.get("seed") ?? 1)
+const from = Number(args.get("from") ?? 0)
+if (!Number.isSafeInteger(from) || from < 0) throw new Error("--from must be a non-negative integer")
 const only = args.get("target")
 const index = args.has("index") ? Number(args.get("index")) : undefined
 if (!Number.isSafeInteger(inputs) || inputs < 1) throw new Error("--inputs must be a positive integer")
@@ -95,7 +100,7 @@ const runTarget = async (t: FuzzTarget): Promise<Report> => {
   const start = performance.now()
   let lastReport = start
   for (let n = 0; n < count; n++) {
-    const i = indices?.[n] ?? n
+    const i = indices?.[n] ?? from + n
     const t0 = performance.now()
     try {
       await t.run(rngFor(t.name, i), i)
@@ -125,7 +130,7 @@ const runTarget = async (t: FuzzTarget): Promise<Report> => {
 }
 
 console.log(
-  `fuzz: ${targets.map((t) => t.name).join(", ")}; ${index === undefined ? `${inputs} inputs each` : `input #${index}`}, seed ${seed}; ` +
+  `fuzz: ${targets.map((t) => t.name).join(", ")}; ${index === undefined ? `${inputs} inputs each${from > 0 ? ` from #${from}` : ""}` : `input #${index}`}, seed ${seed}; ` +
     `${cpus().length} cores (${cpus()[0]?.model ?? "?"}), load ${loadavg()
       .map((l) => l.toFixed(1))
       .join(" ")}; node ${process.version}; ${new Date().toISOString()}`,

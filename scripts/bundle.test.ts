@@ -19,8 +19,8 @@ describe("the bundle (scripts/bundle.ts)", () => {
     })
     const files = readdirSync(join(out, "app"))
     expect(files).toContain("kustodian.mjs")
-    // The parser worker is loaded by URL (parse-pool.ts): it must sit beside the chunks.
-    expect(files).toContain("parse-worker.mjs")
+    // The worker is loaded by URL (workers/pool.ts): it must sit beside the chunks.
+    expect(files).toContain("worker.mjs")
     // Loaded only when a PGP key is used: not part of the entry chunk.
     expect(files.some((f) => f.startsWith("openpgp-") && f.endsWith(".mjs"))).toBe(true)
     const text = execFileSync(process.execPath, [join(out, "app", "kustodian.mjs"), "demo"], {

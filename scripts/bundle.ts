@@ -19,8 +19,8 @@ rmSync(outdir, { recursive: true, force: true })
 const result = await esbuild.build({
   entryPoints: {
     kustodian: join(root, "operator/bin/kustodian.ts"),
-    // Loaded by URL from parse-pool.ts; kept at the top of outdir, where every chunk is.
-    "parse-worker": join(root, "operator/src/stages/build/parse-worker.ts"),
+    // Loaded by URL from workers/pool.ts; kept at the top of outdir, where every chunk is.
+    worker: join(root, "operator/src/workers/worker.ts"),
   },
   outdir,
   bundle: true,

@@ -10,7 +10,7 @@
  * 4. a second signal exits at once (an impatient operator, or `kubectl delete --grace-period`).
  *
  * The watchdog is started before the operator runs, so arming it under load costs one `postMessage`. The
- * signal handler itself runs as soon as the event loop turns; the worker pool for parsing (`parse-pool.ts`)
+ * signal handler itself runs as soon as the event loop turns; the worker pool (`workers/pool.ts`)
  * keeps every turn short, so a signal is seen within ~100 ms.
  *
  * @module

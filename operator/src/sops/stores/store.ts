@@ -16,10 +16,21 @@
  * @module
  */
 import { Effect } from "effect"
+import type { StoreErrorData } from "../../workers/jobs.ts"
+import { inlineLimit, offThread } from "../../workers/pool.ts"
 import type { Branch, Documents } from "../tree.ts"
 import { binaryStore } from "./binary.ts"
 import { dotenvStore } from "./dotenv.ts"
-import { type Format, formats, isStoreError, type StoreError } from "./errors.ts"
+import {
+  type Format,
+  formats,
+  isStoreError,
+  parseError,
+  StoreEmitError,
+  type StoreError,
+  StoreMetadataError,
+  StoreParseError,
+} from "./errors.ts"
 import { iniStore } from "./ini.ts"
 import { jsonStore } from "./json.ts"
 import { yamlStore } from "./yaml.ts"
@@ -95,18 +106,75 @@ export const formatForPath = (path: string): Format => {
 export const parseFormat = (name: string): Format | undefined =>
   (formats as ReadonlyArray<string>).includes(name) ? (name as Format) : undefined
 
-/** The store for a format; `options.indent` as `.sops.yaml` `stores:` or `--indent` would set it (YAML/JSON only). */
-export const storeFor = (format: Format, options: StoreOptions = {}): Store => {
+/** The synchronous core of a format's store (what a worker of `workers/pool.ts` runs). */
+export const syncStoreFor = (format: Format, options: StoreOptions = {}): SyncStore => {
   switch (format) {
     case "yaml":
-      return fromSync(format, yamlStore(options))
+      return yamlStore(options)
     case "json":
-      return fromSync(format, jsonStore(options))
+      return jsonStore(options)
     case "dotenv":
-      return fromSync(format, dotenvStore())
+      return dotenvStore()
     case "ini":
-      return fromSync(format, iniStore())
+      return iniStore()
     case "binary":
-      return fromSync(format, binaryStore(options))
+      return binaryStore(options)
+  }
+}
+
+const rebuild = (d: StoreErrorData): StoreError => {
+  const fields = {
+    format: d.format,
+    reason: d.reason,
+    ...(d.line === undefined ? {} : { line: d.line }),
+    ...(d.column === undefined ? {} : { column: d.column }),
+    ...(d.path === undefined ? {} : { path: d.path }),
+  }
+  switch (d._tag) {
+    case "StoreParseError":
+      return new StoreParseError(fields)
+    case "StoreEmitError":
+      return new StoreEmitError(fields)
+    case "StoreMetadataError":
+      return new StoreMetadataError(fields)
+  }
+}
+
+/**
+ * Reading a large file on a worker of the process's pool: a repository controls what it costs (a 5 MiB YAML
+ * file of a million tiny nodes takes the parser seconds), and the event loop must keep serving probes, leases
+ * and other tenants meanwhile. Writing needs no such care: it emits what a read produced.
+ */
+const readOffThread = (format: Format, options: StoreOptions, encrypted: boolean, bytes: Uint8Array) =>
+  offThread({ op: "store-read", format, options, encrypted, bytes }).pipe(
+    Effect.flatMap((reply) =>
+      reply.ok
+        ? Effect.succeed(reply)
+        : Effect.fail(
+            reply.store !== undefined
+              ? rebuild(reply.store)
+              : parseError(format, `the file could not be parsed: ${reply.message}`),
+          ),
+    ),
+  )
+
+/** The store for a format; `options.indent` as `.sops.yaml` `stores:` or `--indent` would set it (YAML/JSON only). */
+export const storeFor = (format: Format, options: StoreOptions = {}): Store => {
+  const store = fromSync(format, syncStoreFor(format, options))
+  if (format === "binary") return store
+  return {
+    ...store,
+    readPlain: (bytes) =>
+      bytes.length <= inlineLimit
+        ? store.readPlain(bytes)
+        : readOffThread(format, options, false, bytes).pipe(
+            Effect.flatMap((r) => ("documents" in r ? Effect.succeed(r.documents) : Effect.die("bad reply"))),
+          ),
+    readEncrypted: (bytes) =>
+      bytes.length <= inlineLimit
+        ? store.readEncrypted(bytes)
+        : readOffThread(format, options, true, bytes).pipe(
+            Effect.flatMap((r) => ("file" in r ? Effect.succeed(r.file) : Effect.die("bad reply"))),
+          ),
   }
 }

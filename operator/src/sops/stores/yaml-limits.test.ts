@@ -7,10 +7,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit } from "effect"
 import { isBranch, isComment, isList } from "../tree.ts"
-import { type StoreError, storeFor } from "./store.ts"
+import { fromSync, type StoreError, syncStoreFor } from "./store.ts"
 import { canon } from "./testkit.ts"
 
-const read = (src: string) => Effect.runSyncExit(storeFor("yaml").readPlain(Buffer.from(src)))
+// The parser itself, synchronously: what these bounds are about (large reads run on a worker in `storeFor`).
+const read = (src: string) =>
+  Effect.runSyncExit(fromSync("yaml", syncStoreFor("yaml")).readPlain(Buffer.from(src)))
 const failure = (src: string): StoreError => {
   const exit = read(src)
   if (Exit.isSuccess(exit)) return expect.fail("expected a store error")

@@ -63,7 +63,7 @@ export const countDocuments = (text: string): number => {
 
 /**
  * Parses kustomize's multi-document output; empty documents are dropped. Synchronous and CPU-bound: the
- * operator runs it off the event loop (`parse-pool.ts`); the document count is capped before parsing.
+ * operator runs it off the event loop (`workers/pool.ts`); the document count is capped before parsing.
  */
 export const parseObjects = (text: string, limits: ParseLimits = {}): KubeObject[] => {
   const max = limits.maxObjects

@@ -26,4 +26,14 @@ describe("plaintextValues", () => {
       "line-two",
     ])
   })
+
+  it("reads a large file line by line instead of parsing it again, masking every value (more, never less)", () => {
+    const filler = Array.from({ length: 4_000 }, (_, i) => `  key-${i}: filler-${i}`).join("\n")
+    const plain = `kind: Secret\nstringData:\n  password: "hunter22-long"\n${filler}\n`
+    const encrypted = plain.replace('"hunter22-long"', enc)
+    expect(plain.length).toBeGreaterThan(64 * 1024)
+    const values = plaintextValues(bytes(encrypted), bytes(plain), "yaml")
+    expect(values).toContain("hunter22-long")
+    expect(values).toContain("filler-7")
+  })
 })

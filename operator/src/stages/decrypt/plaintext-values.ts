@@ -6,6 +6,7 @@
  */
 import * as YAML from "yaml"
 import type { Format } from "../../sops/index.ts"
+import { inlineLimit } from "../../workers/pool.ts"
 
 /** Values shorter than this are too common to redact without mangling messages. */
 const minLength = 4
@@ -51,7 +52,9 @@ export const plaintextValues = (
   const encText = new TextDecoder().decode(encrypted)
   const out = new Set<string>()
   try {
-    if (format === "yaml" || format === "json") {
+    // A second structured parse of a large file would hold the event loop for seconds (the decryption itself
+    // parsed it on a worker): large files take the line-wise reading below, which masks more but never less.
+    if ((format === "yaml" || format === "json") && plaintext.length <= inlineLimit) {
       const e = docs(encText)
       for (const [i, p] of docs(text).entries()) encryptedLeaves(e[i], p, out)
       return [...out]
@@ -64,6 +67,12 @@ export const plaintextValues = (
   } catch {
     // fall through to lines
   }
-  for (const line of text.split(/\r?\n/)) if (line.trim().length >= minLength) out.add(line.trim())
+  for (const line of text.split(/\r?\n/)) {
+    const trimmed = line.trim()
+    if (trimmed.length >= minLength) out.add(trimmed)
+    // `key: value` and `"key": value,`: the value alone too, as it would be quoted elsewhere.
+    const value = /^[-\s]*"?[^":]+"?:\s+(.+?),?$/u.exec(trimmed)?.[1]?.replace(/^"(.*)"$/u, "$1")
+    if (value !== undefined && value.length >= minLength) out.add(value)
+  }
   return [...out]
 }
