@@ -33,6 +33,9 @@ export const run = (
           ? resolve(stdout)
           : reject(new Error(`${command} ${args.join(" ")}: ${stderr || err.message}`)),
     )
+    // A tool that exits without reading its input (most take none) closes the pipe first: EPIPE is no error
+    // here, the exit status and stderr above say how the tool ended.
+    child.stdin?.on("error", () => undefined)
     child.stdin?.end(opts.input ?? "")
   })
 
