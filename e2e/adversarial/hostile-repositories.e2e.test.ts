@@ -16,7 +16,6 @@
  * operator fails every case in bounded time instead of each waiting out its own timeout.
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { readFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
@@ -24,15 +23,14 @@ import { Effect, Exit, Scope } from "effect"
 import {
   applyYaml,
   createTestNamespace,
+  installFluxCrds,
   kubectl,
   runKubectl,
   testKubeconfigPath,
-  waitForCrds,
 } from "../support/cluster.ts"
 import { createBareRepo, type GitHttpServer, gitHttpServer } from "../support/git-server.ts"
 import { logTail } from "../support/process.ts"
 import { generateAgeKey } from "../support/seed.ts"
-import { repoRoot } from "../support/tools.ts"
 import { type Canary, type CanaryServer, startCanaryServer, writeCanary } from "./support/canary.ts"
 import {
   diamondTree,
@@ -299,17 +297,7 @@ const reconcileRounds = async () => {
 // ------------------------------------------------------------------------------------------ setup
 
 beforeAll(async () => {
-  const crds = await Promise.all(
-    [
-      "crds/source.toolkit.fluxcd.io_gitrepositories.yaml",
-      "crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml",
-    ].map((f) => readFile(join(repoRoot, f), "utf8")),
-  )
-  await applyYaml(crds.join("\n---\n"))
-  await waitForCrds([
-    "gitrepositories.source.toolkit.fluxcd.io",
-    "kustomizations.kustomize.toolkit.fluxcd.io",
-  ])
+  await installFluxCrds()
   ;[ns, ns2] = await Promise.all([
     createTestNamespace("adversarial"),
     createTestNamespace("adversarial-noremote"),

@@ -14,32 +14,19 @@ import { Effect } from "effect"
 import {
   applyYaml,
   createTestNamespace,
+  installFluxCrds,
   runKubectl,
   serviceAccountKubeConfig,
-  waitForCrds,
 } from "../support/cluster.ts"
 import { commitFiles, createBareRepo, type FileChanges, gitHttpServer } from "../support/git-server.ts"
 import { type OperatorProcess, operatorProcess } from "../support/operator-process.ts"
 import { logTail } from "../support/process.ts"
 import { type AgeKey, generateAgeKey, scratchDir, sopsEncryptInPlace } from "../support/seed.ts"
-import { repoRoot } from "../support/tools.ts"
 import { type RequestMeter, requestMeter } from "./apiserver-requests.ts"
 import { clusterView } from "./cluster-view.ts"
 import { type KustomizeSpawns, kustomizeSpawns } from "./kustomize-spawns.ts"
 
-export const installCrds = Effect.promise(async () => {
-  const crds = await Promise.all(
-    [
-      "crds/source.toolkit.fluxcd.io_gitrepositories.yaml",
-      "crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml",
-    ].map((f) => readFile(join(repoRoot, f), "utf8")),
-  )
-  await applyYaml(crds.join("\n---\n"))
-  await waitForCrds([
-    "gitrepositories.source.toolkit.fluxcd.io",
-    "kustomizations.kustomize.toolkit.fluxcd.io",
-  ])
-})
+export const installCrds = Effect.promise(installFluxCrds)
 
 export interface FleetOperator {
   readonly process: OperatorProcess

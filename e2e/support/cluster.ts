@@ -7,12 +7,13 @@
 import { execFile } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { mkdtempSync, writeFileSync } from "node:fs"
+import { readFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from "@kubernetes/client-node"
 import { Data, Effect } from "effect"
 import { kubeconfigYaml } from "../cluster/kubeconfig-file.ts"
-import { toolPath } from "./tools.ts"
+import { repoRoot, toolPath } from "./tools.ts"
 
 /** The cluster is not configured (not running under the e2e vitest project) or a helper call failed. */
 export class TestClusterError extends Data.TaggedError("TestClusterError")<{
@@ -282,3 +283,16 @@ export const waitForCrds = (names: ReadonlyArray<string>, timeoutSeconds = 60): 
     `--timeout=${timeoutSeconds}s`,
     ...names.map((n) => `customresourcedefinition/${n}`),
   ])
+
+/** The CRDs Kustodian serves (Flux's GitRepository and Kustomization), installed and Established. */
+export const installFluxCrds = async (): Promise<void> => {
+  const files = [
+    "crds/source.toolkit.fluxcd.io_gitrepositories.yaml",
+    "crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml",
+  ]
+  await applyYaml((await Promise.all(files.map((f) => readFile(join(repoRoot, f), "utf8")))).join("\n---\n"))
+  await waitForCrds([
+    "gitrepositories.source.toolkit.fluxcd.io",
+    "kustomizations.kustomize.toolkit.fluxcd.io",
+  ])
+}

@@ -7,7 +7,7 @@
  * same time against the same control plane with operators of their own, and two operators reconciling the same
  * objects would fight. Each test uses its own repository and object names.
  */
-import { mkdir, readFile } from "node:fs/promises"
+import { mkdir } from "node:fs/promises"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
@@ -15,10 +15,10 @@ import {
   applyYaml,
   createServiceAccount,
   createTestNamespace,
+  installFluxCrds,
   kubectl,
   runKubectl,
   testKubeconfigPath,
-  waitForCrds,
 } from "../../../e2e/support/cluster.ts"
 import {
   commitFiles,
@@ -29,7 +29,6 @@ import {
 import { type OperatorProcess, operatorProcess } from "../../../e2e/support/operator-process.ts"
 import { logTail } from "../../../e2e/support/process.ts"
 import { generateAgeKey, scratchDir, secretManifest, sopsEncryptInPlace } from "../../../e2e/support/seed.ts"
-import { repoRoot } from "../../../e2e/support/tools.ts"
 
 interface Condition {
   readonly type: string
@@ -79,17 +78,7 @@ let operator: OperatorProcess
 const scope = Effect.runSync(Scope.make())
 
 beforeAll(async () => {
-  const crds = await Promise.all(
-    [
-      "crds/source.toolkit.fluxcd.io_gitrepositories.yaml",
-      "crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml",
-    ].map((f) => readFile(join(repoRoot, f), "utf8")),
-  )
-  await applyYaml(crds.join("\n---\n"))
-  await waitForCrds([
-    "gitrepositories.source.toolkit.fluxcd.io",
-    "kustomizations.kustomize.toolkit.fluxcd.io",
-  ])
+  await installFluxCrds()
   ns = await createTestNamespace("ks-ctrl")
   server = await Effect.runPromise(Scope.provide(scope)(gitHttpServer()))
   operator = await Effect.runPromise(

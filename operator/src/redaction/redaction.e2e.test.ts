@@ -18,10 +18,10 @@ import { Effect, Exit, Option, Scope } from "effect"
 import {
   applyYaml,
   createTestNamespace,
+  installFluxCrds,
   kubectl,
   runKubectl,
   testKubeconfigPath,
-  waitForCrds,
 } from "../../../e2e/support/cluster.ts"
 import { eventually } from "../../../e2e/support/eventually.ts"
 import {
@@ -33,7 +33,6 @@ import {
 import { type OperatorProcess, operatorProcess } from "../../../e2e/support/operator-process.ts"
 import { logTail } from "../../../e2e/support/process.ts"
 import { generateAgeKey, scratchDir, secretManifest, sopsEncryptInPlace } from "../../../e2e/support/seed.ts"
-import { repoRoot } from "../../../e2e/support/tools.ts"
 
 interface Condition {
   readonly type: string
@@ -117,17 +116,7 @@ spec:
 `
 
 beforeAll(async () => {
-  const crds = await Promise.all(
-    [
-      "crds/source.toolkit.fluxcd.io_gitrepositories.yaml",
-      "crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml",
-    ].map((f) => readFile(join(repoRoot, f), "utf8")),
-  )
-  await applyYaml(crds.join("\n---\n"))
-  await waitForCrds([
-    "gitrepositories.source.toolkit.fluxcd.io",
-    "kustomizations.kustomize.toolkit.fluxcd.io",
-  ])
+  await installFluxCrds()
   ns = await createTestNamespace("redact")
   await applyYaml(policy())
   server = await Effect.runPromise(Scope.provide(scope)(gitHttpServer()))
