@@ -267,9 +267,13 @@ const deploymentSpec = (options: InstallOptions, tenancy: Tenancy) => ({
           ports: [{ name: "http-metrics", containerPort: ports.metrics, protocol: "TCP" }],
           livenessProbe: { httpGet: { path: "/healthz", port: "http-metrics" }, periodSeconds: 10 },
           readinessProbe: { httpGet: { path: "/readyz", port: "http-metrics" }, periodSeconds: 5 },
+          // From `npm run bench:reconcile` (docs/benchmarks.md, 2026-12-04, the bundle as shipped): 183–212 MiB
+          // idle, a peak of 472 MiB with its kustomize children at 1,000 Kustomizations (--concurrent=4), 60 CPU
+          // seconds for that first round. The heap is capped at 75% of the limit (the Dockerfile's flag); the
+          // /tmp emptyDir (builds, extracted artifacts) counts against the same memory.
           resources: {
-            requests: { cpu: "100m", memory: "128Mi" },
-            limits: { cpu: "1", memory: "1Gi" },
+            requests: { cpu: "250m", memory: "256Mi" },
+            limits: { cpu: "2", memory: "1Gi" },
           },
           securityContext: {
             allowPrivilegeEscalation: false,
