@@ -222,22 +222,42 @@ const verbOf = (req: RawRequest): string =>
         : req.method.toLowerCase())
 
 const makeClient = (conn: Connection): KubeClient["Service"] => {
-  const request = Effect.fn("KubeClient.request")(function* (req: RawRequest) {
+  const send = (req: RawRequest, verb: string) =>
+    Effect.gen(function* () {
+      const result = yield* Effect.tryPromise({
+        try: async (signal) => {
+          const res = await open(conn, req, signal)
+          return { status: res.status, text: await readAll(res.message) }
+        },
+        catch: transportError(verb, req.path),
+      }).pipe(Effect.tapError(() => countRequest(verb, "error")))
+      yield* countRequest(verb, result.status)
+      yield* Effect.annotateCurrentSpan({ "http.status_code": result.status })
+      if (result.status < 200 || result.status >= 300) {
+        return yield* toApiError(verb, req.path, result.status, result.text)
+      }
+      return result.text === "" ? undefined : (JSON.parse(result.text) as unknown)
+    })
+
+  /**
+   * The span ends with the request's result, not its error: the API server's message echoes field values (a
+   * Secret's, a ConfigMap's), and a failed span would carry that text into the traces. The span records the
+   * status code and reason; the error itself goes on to the stage, which redacts what it reports.
+   */
+  const traced = Effect.fn("KubeClient.request")(function* (req: RawRequest) {
     const verb = verbOf(req)
     yield* Effect.annotateCurrentSpan({ "http.method": req.method, "k8s.path": req.path })
-    const result = yield* Effect.tryPromise({
-      try: async (signal) => {
-        const res = await open(conn, req, signal)
-        return { status: res.status, text: await readAll(res.message) }
-      },
-      catch: transportError(verb, req.path),
-    }).pipe(Effect.tapError(() => countRequest(verb, "error")))
-    yield* countRequest(verb, result.status)
-    if (result.status < 200 || result.status >= 300) {
-      return yield* toApiError(verb, req.path, result.status, result.text)
-    }
-    return result.text === "" ? undefined : (JSON.parse(result.text) as unknown)
+    const result = yield* Effect.result(send(req, verb))
+    if (result._tag === "Failure")
+      yield* Effect.annotateCurrentSpan({
+        "k8s.error": result.failure._tag,
+        ...("reason" in result.failure ? { "k8s.reason": String(result.failure.reason) } : {}),
+      })
+    return result
   })
+
+  const request = (req: RawRequest): Effect.Effect<unknown, KubeError> =>
+    Effect.flatMap(traced(req), (r) => (r._tag === "Success" ? Effect.succeed(r.success) : Effect.fail(r.failure)))
 
   const get = <T extends KubeObject>(ref: ResourceRef, name: string, namespace?: string) =>
     request({ method: "GET", path: resourcePath(ref, { namespace, name }) }) as Effect.Effect<T, KubeError>

@@ -33,15 +33,28 @@ export const firstDrifted = Effect.fn("firstDrifted")(function* (
   const access = yield* KubeAccess
   const mapper = yield* RESTMapper
   const client = yield* access.client(identity)
-  for (const { ref, signature } of applied) {
-    const live = yield* mapper.resolve(apiVersionOf(ref), ref.kind).pipe(
+  const drifted = (ref: ObjectRef, signature: string) =>
+    mapper.resolve(apiVersionOf(ref), ref.kind).pipe(
       Effect.flatMap((resource) =>
         client.getOption<KubeObject>(resource, ref.name, ref.namespace || undefined),
       ),
       Effect.option,
+      Effect.map((live) =>
+        live._tag === "None" || live.value._tag === "None"
+          ? true
+          : applySignature(live.value.value, fieldManager) !== signature,
+      ),
     )
-    if (live._tag === "None" || live.value._tag === "None") return ref
-    if (applySignature(live.value.value, fieldManager) !== signature) return ref
+  // A few GETs at a time (one round trip for a small set, not one per object); the first drift in `applied`
+  // order is reported, and no further batch is started once one is found.
+  const batch = 4
+  for (let i = 0; i < applied.length; i += batch) {
+    const part = applied.slice(i, i + batch)
+    const results = yield* Effect.forEach(part, ({ ref, signature }) => drifted(ref, signature), {
+      concurrency: batch,
+    })
+    const at = results.indexOf(true)
+    if (at !== -1) return part[at]!.ref
   }
   return undefined
 })

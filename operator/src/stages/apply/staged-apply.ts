@@ -319,14 +319,24 @@ const run = (
     const signatures: Array<AppliedSignature> = []
     for (const { stage, items: stageItems } of planStages(items, (i) => i.ref)) {
       const written: Array<ObjectRef> = []
-      for (const item of stageItems) {
-        let plan = plans.get(item)!
-        if (plan._tag === "Deferred")
-          plan = yield* planOne(item, false).pipe(
-            Effect.mapError((msg) => failure([msg], [formatRef(item.ref)], false)),
-          )
-        const { item: fitted, resource } = resolved.get(item)!
-        const { entry, object } = yield* execute(client, who, fitted, resource, plan)
+      // Objects of one stage do not depend on each other (that is what stages are for): their writes go out
+      // together, as the dry runs did, so a reconcile waits for one round trip per stage, not one per object.
+      // Entries keep the stage's order.
+      const executed = yield* Effect.forEach(
+        stageItems,
+        (item) =>
+          Effect.gen(function* () {
+            let plan = plans.get(item)!
+            if (plan._tag === "Deferred")
+              plan = yield* planOne(item, false).pipe(
+                Effect.mapError((msg) => failure([msg], [formatRef(item.ref)], false)),
+              )
+            const { item: fitted, resource } = resolved.get(item)!
+            return yield* execute(client, who, fitted, resource, plan)
+          }),
+        { concurrency: 4 },
+      )
+      for (const { entry, object } of executed) {
         entries.push(entry)
         if (object !== undefined)
           signatures.push({ ref: entry.ref, signature: applySignature(object, fieldManager) })
