@@ -257,7 +257,9 @@ const makeClient = (conn: Connection): KubeClient["Service"] => {
   })
 
   const request = (req: RawRequest): Effect.Effect<unknown, KubeError> =>
-    Effect.flatMap(traced(req), (r) => (r._tag === "Success" ? Effect.succeed(r.success) : Effect.fail(r.failure)))
+    Effect.flatMap(traced(req), (r) =>
+      r._tag === "Success" ? Effect.succeed(r.success) : Effect.fail(r.failure),
+    )
 
   const get = <T extends KubeObject>(ref: ResourceRef, name: string, namespace?: string) =>
     request({ method: "GET", path: resourcePath(ref, { namespace, name }) }) as Effect.Effect<T, KubeError>
