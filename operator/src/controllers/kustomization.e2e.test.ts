@@ -422,6 +422,40 @@ rules: []
     }),
   )
 
+  it.live(
+    "a field Kustodian does not implement stalls the Kustomization naming it, and nothing is applied",
+    () =>
+      Effect.gen(function* () {
+        const app = yield* source("unsupported", { "cm.yaml": configMap("unsupported-cm", "1") })
+        const cases = [
+          ["remote", { kubeConfig: { secretRef: { name: "remote-kubeconfig" } } }, "spec.kubeConfig"],
+          ["drift-ignore", { ignore: [{ paths: ["/data"] }] }, "spec.ignore"],
+          [
+            "cel",
+            { healthCheckExprs: [{ apiVersion: "v1", kind: "ConfigMap", current: "true" }] },
+            "spec.healthCheckExprs",
+          ],
+          [
+            "ready-expr",
+            { dependsOn: [{ name: "other", readyExpr: "true" }] },
+            "spec.dependsOn[0].readyExpr",
+          ],
+        ] as const
+        for (const [name, spec] of cases) yield* kustomization(name, { ...gitSource(app.name), ...spec })
+        for (const [name, , field] of cases) {
+          const stalled = yield* waitFor(
+            "kustomization",
+            name,
+            "Stalled",
+            (o) => conditionOf(o, "Stalled")?.status === "True",
+          )
+          expect(conditionOf(stalled, "Ready")).toMatchObject({ status: "False", reason: "InvalidSpec" })
+          expect(conditionOf(stalled, "Stalled")?.message).toContain(`${field} is not supported by Kustodian`)
+        }
+        expect(yield* exists("configmap", "unsupported-cm")).toBe(false)
+      }),
+  )
+
   it.live("suspend: a new revision is not applied while suspended; resuming applies it", () =>
     Effect.gen(function* () {
       const src = yield* source("suspend", { "cm.yaml": configMap("suspend-cm", "1") })

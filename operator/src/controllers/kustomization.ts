@@ -88,6 +88,27 @@ const referenced = (obj: KubeObject, kind: "Secret" | "ConfigMap"): ReadonlyArra
   return names.map((n) => objectKey(ns, n))
 }
 
+/**
+ * Spec fields Kustodian does not implement yet. Ignoring them would be wrong — worst, a Kustomization meant for a
+ * remote cluster (`kubeConfig`) would be applied and pruned on this one — so the object stalls naming the field,
+ * before anything is built or applied.
+ */
+const unsupportedField = (spec: Kustomization["spec"]): { field: string; why: string } | undefined => {
+  if (spec.kubeConfig !== undefined)
+    return {
+      field: "spec.kubeConfig",
+      why: "applying to a remote cluster is not implemented; nothing was applied",
+    }
+  if (spec.ignore !== undefined && spec.ignore.length > 0)
+    return { field: "spec.ignore", why: "drift-ignore rules are not implemented" }
+  if (spec.healthCheckExprs !== undefined && spec.healthCheckExprs.length > 0)
+    return { field: "spec.healthCheckExprs", why: "CEL health checks are not implemented" }
+  const i = (spec.dependsOn ?? []).findIndex((d) => d.readyExpr !== undefined && d.readyExpr !== "")
+  if (i !== -1)
+    return { field: `spec.dependsOn[${i}].readyExpr`, why: "CEL readiness expressions are not implemented" }
+  return undefined
+}
+
 const fail = (reason: string, message: string, extra: { terminal?: boolean; retryAfterMs?: number } = {}) =>
   new StageError({ reason, message, ...extra })
 
@@ -331,6 +352,20 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
       reconcile: (ctx) =>
         Effect.gen(function* () {
           const ks = yield* ctx.stage("validate", decode(ctx.object))
+          const unsupported = unsupportedField(ks.spec)
+          if (unsupported !== undefined)
+            return yield* ctx.stage(
+              "validate",
+              Effect.fail(
+                fail(
+                  "InvalidSpec",
+                  `${unsupported.field} is not supported by Kustodian: ${unsupported.why}`,
+                  {
+                    terminal: true,
+                  },
+                ),
+              ),
+            )
           const owner = { name: ks.metadata.name ?? "", namespace: ks.metadata.namespace ?? "" }
           const refs = {
             ...owner,
