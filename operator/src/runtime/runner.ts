@@ -1,4 +1,4 @@
-import { Clock, Deferred, Effect, Random } from "effect"
+import { Clock, Deferred, Effect, Queue, Random } from "effect"
 import { ConditionType } from "../../../model/condition.ts"
 import { type DomainEvent, isOutcome, type Recorded, timestamp } from "../../../model/events.ts"
 import { project, type ReconcileStatus, statusEquals } from "../../../model/projection.ts"
@@ -118,6 +118,18 @@ export const runController = <K extends KubeObject, R>(
       controller: spec.controllerName,
       instance: options.instance ?? spec.controllerName,
     })
+    // A reconcile's Events go out on a fiber of their own, in order: its worker is free once the status is
+    // written, not two more round trips later. Bounded: should the API server fall behind, the oldest pending
+    // Events are dropped (as client-go's broadcaster drops); what is pending at shutdown gets a second to go out.
+    const outbox = yield* Queue.sliding<Effect.Effect<void>>(10_000)
+    yield* Effect.addFinalizer(() =>
+      Queue.clear(outbox).pipe(
+        Effect.flatMap((pending) => Effect.forEach(pending, (send) => send, { discard: true })),
+        Effect.timeout("1 second"),
+        Effect.ignore,
+      ),
+    )
+    yield* Effect.forkScoped(Effect.forever(Effect.flatten(Queue.take(outbox))))
     // The status this process wrote last: fresher than the cache until the watch catches up.
     const written = new Map<ObjectKey, { uid: string | undefined; status: ReconcileStatus }>()
 
@@ -373,18 +385,21 @@ export const runController = <K extends KubeObject, R>(
 
         const interval = spec.interval(obj)
         const metadata = spec.eventMetadata?.(obj, next) ?? {}
-        yield* Effect.forEach(
-          announce(entries, last, next, interval),
-          (a) =>
-            recorder.publish(spec.resource, obj, {
-              type: a.type,
-              reason: a.reason,
-              note: a.note,
-              annotations: a.commitStatus
-                ? { ...metadata, [`${spec.resource.group}/commit_status`]: "update" }
-                : metadata,
-            }),
-          { discard: true },
+        yield* Queue.offer(
+          outbox,
+          Effect.forEach(
+            announce(entries, last, next, interval),
+            (a) =>
+              recorder.publish(spec.resource, obj, {
+                type: a.type,
+                reason: a.reason,
+                note: a.note,
+                annotations: a.commitStatus
+                  ? { ...metadata, [`${spec.resource.group}/commit_status`]: "update" }
+                  : metadata,
+              }),
+            { discard: true },
+          ),
         )
         yield* record(reconcileDuration, { kind }, durationMs / 1000)
         yield* inc(reconcileTotal, { kind, result: failure === undefined ? "success" : "error" })
