@@ -29,6 +29,7 @@ import {
   testKubeconfigPath,
 } from "../support/cluster.ts"
 import { createBareRepo, type GitHttpServer, gitHttpServer } from "../support/git-server.ts"
+import type { Obj } from "../support/kube-objects.ts"
 import { logTail } from "../support/process.ts"
 import { generateAgeKey } from "../support/seed.ts"
 import { type Canary, type CanaryServer, startCanaryServer, writeCanary } from "./support/canary.ts"
@@ -52,27 +53,6 @@ import { type HostileGitServer, startHostileGitServer } from "./support/hostile-
 import { type RunningOperator, startOperator } from "./support/operator.ts"
 import { alive, descendants, kustodianEntries } from "./support/processes.ts"
 import { pushTree, type Tree } from "./support/repos.ts"
-
-interface Condition {
-  readonly type: string
-  readonly status: string
-  readonly reason: string
-  readonly message: string
-}
-
-interface Obj {
-  readonly metadata: {
-    readonly name: string
-    readonly generation?: number
-    readonly annotations?: Record<string, string>
-  }
-  readonly data?: Record<string, string>
-  readonly status?: {
-    readonly observedGeneration?: number
-    readonly conditions?: ReadonlyArray<Condition>
-    readonly lastHandledReconcileAt?: string
-  }
-}
 
 /** How long every hostile case has, from the moment all of them are applied, to reach its outcome. */
 const settleMs = 150_000

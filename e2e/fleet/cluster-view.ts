@@ -6,49 +6,10 @@ import { execFile } from "node:child_process"
 import { Effect, Option } from "effect"
 import { kubectl, runKubectl, testKubeconfigPath } from "../support/cluster.ts"
 import { eventually as poll } from "../support/eventually.ts"
+import type { KubeEvent, Obj } from "../support/kube-objects.ts"
 import { toolPath } from "../support/tools.ts"
 
-export interface Condition {
-  readonly type: string
-  readonly status: string
-  readonly reason: string
-  readonly message: string
-}
-
-export interface Obj {
-  readonly metadata: {
-    readonly name: string
-    readonly uid: string
-    readonly resourceVersion: string
-    readonly generation?: number
-    readonly labels?: Record<string, string>
-    readonly annotations?: Record<string, string>
-    readonly managedFields?: ReadonlyArray<{
-      readonly manager: string
-      readonly operation: string
-      readonly subresource?: string
-    }>
-  }
-  readonly data?: Record<string, string>
-  readonly spec?: { readonly replicas?: number }
-  readonly status?: {
-    readonly observedGeneration?: number
-    readonly conditions?: ReadonlyArray<Condition>
-    readonly lastAppliedRevision?: string
-    readonly lastAttemptedRevision?: string
-    readonly lastHandledReconcileAt?: string
-    readonly history?: ReadonlyArray<{ readonly totalReconciliations: number }>
-    readonly artifact?: { readonly revision: string }
-  }
-}
-
-export interface KubeEvent {
-  readonly reason: string
-  readonly note?: string
-  readonly reportingController?: string
-  readonly reportingInstance?: string
-  readonly regarding: { readonly kind: string; readonly name: string }
-}
+export type { Condition, KubeEvent, Obj } from "../support/kube-objects.ts"
 
 /** A namespace's view, and where to look when a wait times out. */
 export const clusterView = (ns: string) => {

@@ -26,49 +26,10 @@ import {
   type GitHttpServer,
   gitHttpServer,
 } from "../../../e2e/support/git-server.ts"
+import type { KubeEvent, Obj } from "../../../e2e/support/kube-objects.ts"
 import { type OperatorProcess, operatorProcess } from "../../../e2e/support/operator-process.ts"
 import { logTail } from "../../../e2e/support/process.ts"
 import { generateAgeKey, scratchDir, secretManifest, sopsEncryptInPlace } from "../../../e2e/support/seed.ts"
-
-interface Condition {
-  readonly type: string
-  readonly status: string
-  readonly reason: string
-  readonly message: string
-}
-
-interface Obj {
-  readonly metadata: {
-    readonly name: string
-    readonly generation?: number
-    readonly annotations?: Record<string, string>
-    readonly labels?: Record<string, string>
-  }
-  readonly data?: Record<string, string>
-  readonly status?: {
-    readonly observedGeneration?: number
-    readonly conditions?: ReadonlyArray<Condition>
-    readonly lastAppliedRevision?: string
-    readonly lastAttemptedRevision?: string
-    readonly lastHandledReconcileAt?: string
-    readonly inventory?: { readonly entries: ReadonlyArray<{ id: string; v: string }> }
-    readonly history?: ReadonlyArray<{
-      digest: string
-      lastReconciledStatus: string
-      totalReconciliations: number
-      metadata?: Record<string, string>
-    }>
-    readonly artifact?: { readonly revision: string }
-  }
-}
-
-interface KubeEvent {
-  readonly type: string
-  readonly reason: string
-  readonly note: string
-  readonly regarding: { readonly kind: string; readonly name: string }
-  readonly metadata: { readonly annotations?: Record<string, string> }
-}
 
 // ------------------------------------------------------------------------------------------ one operator per file
 
@@ -323,7 +284,7 @@ rules: []
       yield* waitFor("kustomization", "events", "Ready", appliedRevision(src.revision))
       const created = yield* eventually(
         "the change-set Event",
-        events("events").pipe(Effect.map((es) => es.find((e) => e.note.includes("Secret/")))),
+        events("events").pipe(Effect.map((es) => es.find((e) => e.note?.includes("Secret/")))),
       )
       expect(created.type).toBe("Normal")
       expect(created.note).toContain(`Secret/${ns}/events-secret created`)
