@@ -1,4 +1,5 @@
 /** Free loopback TCP ports for test servers. */
+import type { Server } from "node:http"
 import { createServer } from "node:net"
 
 /**
@@ -16,3 +17,13 @@ export const freePort = (): Promise<number> =>
       srv.close(() => resolve(port))
     })
   })
+
+/** Starts `server` on a free port of 127.0.0.1; resolves with its `http://127.0.0.1:<port>` URL. */
+export const listenOnLoopback = async (server: Server): Promise<string> => {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => resolve())
+  })
+  const address = server.address()
+  return `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`
+}

@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { createServer } from "node:http"
 import { join } from "node:path"
+import { listenOnLoopback } from "../../support/ports.ts"
 
 /** The canary files by role; values are absolute paths. */
 export interface CanaryFiles {
@@ -151,14 +152,9 @@ export const startCanaryServer = async (token: string): Promise<CanaryServer> =>
       .writeHead(200, { "content-type": "text/plain" })
       .end(`apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: leak-http\ndata:\n  token: ${token}\n`)
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => resolve())
-  })
-  const address = server.address()
-  const port = typeof address === "object" && address !== null ? address.port : 0
+  const url = await listenOnLoopback(server)
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     hits,
     stop: () =>
       new Promise<void>((resolve) => {

@@ -5,6 +5,7 @@
  * redacts and puts into a condition must stay bounded.
  */
 import { createServer } from "node:http"
+import { listenOnLoopback } from "../../support/ports.ts"
 
 export interface HostileGitServer {
   readonly url: string
@@ -24,14 +25,9 @@ export const startHostileGitServer = async (errorBytes = 1024 * 1024): Promise<H
     req.resume()
     res.writeHead(500, { "content-type": "text/plain; charset=utf-8" }).end(body)
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => resolve())
-  })
-  const address = server.address()
-  const port = typeof address === "object" && address !== null ? address.port : 0
+  const url = await listenOnLoopback(server)
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     requests,
     errorBytes: body.length,
     stop: () =>

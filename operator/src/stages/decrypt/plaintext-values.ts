@@ -70,9 +70,15 @@ export const plaintextValues = (
   for (const line of text.split(/\r?\n/)) {
     const trimmed = line.trim()
     if (trimmed.length >= minLength) out.add(trimmed)
-    // `key: value` and `"key": value,`: the value alone too, as it would be quoted elsewhere.
-    const value = /^[-\s]*"?[^":]+"?:\s+(.+?),?$/u.exec(trimmed)?.[1]?.replace(/^"(.*)"$/u, "$1")
-    if (value !== undefined && value.length >= minLength) out.add(value)
+    // `key: value` and `"key": value,`: the value alone too, as it would be quoted elsewhere. Found with
+    // indexOf, not a regex: the line is the tenant's, and overlapping regex groups backtrack on a long one.
+    const colon = trimmed.indexOf(": ")
+    if (colon !== -1) {
+      let value = trimmed.slice(colon + 2).trim()
+      if (value.endsWith(",")) value = value.slice(0, -1)
+      if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1)
+      if (value.length >= minLength) out.add(value)
+    }
   }
   return [...out]
 }
