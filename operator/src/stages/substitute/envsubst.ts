@@ -9,7 +9,7 @@
  * - Defaults `${var:=d}` `${var=d}` `${var:-d}` (also `:?` and `:+`, which Flux parses as the same thing):
  *   the default applies when the variable is unset **or empty** (Flux's rule, unlike the shell's). Defaults
  *   may hold nested expressions, which are evaluated eagerly, as Flux does.
- * - `${var-d}`: not in Flux (a syntax error there); accepted here with the shell's meaning (unset only).
+ * - `${var-d}` (no colon) is a syntax error, as in Flux ("missing closing brace").
  * - `$$` outside `${…}` is an escape for `$` (so `$${var}` leaves `${var}`); a bare `$var` is never
  *   substituted, so shell scripts in ConfigMaps survive.
  * - Malformed expressions fail (as in Flux) with its reason and the line, never the text.
@@ -200,7 +200,8 @@ class Parser {
       this.close(variable)
       return { variable, op: ":", args }
     }
-    if (c === "=" || c === "-") {
+    // `${var-d}` is not Flux's syntax: it falls through to "missing closing brace", as in Flux.
+    if (c === "=") {
       this.pos++
       return this.defaults(variable, c)
     }
@@ -437,7 +438,7 @@ class Evaluator {
   private expr(e: Expr): string {
     const args = e.args.map((a) => this.node(a))
     const value = this.vars.get(e.variable)
-    const isDefault = e.op === "=" || e.op === "-" || (e.op.startsWith(":") && e.op.length === 2)
+    const isDefault = e.op === "=" || (e.op.startsWith(":") && e.op.length === 2)
     if (value === undefined && this.strict && !isDefault) throw new VariableNotSet({ variable: e.variable })
     const v = value ?? ""
     const joined = () => {
@@ -481,8 +482,6 @@ class Evaluator {
         const reverse = (s: string) => Array.from(s).reverse().join("")
         return reverse(this.trim(reverse(v), reverse(args[0] ?? ""), e.op === "%%"))
       }
-      case "-":
-        return value === undefined ? joined() : v
       default:
         // Defaults (`=`, `:=`, `:-`, `:?`, `:+`), plain references and unknown case spellings (Flux's toDefault).
         return v === "" && args.length > 0 ? joined() : v
