@@ -47,6 +47,8 @@ export interface OperatorOptions {
   readonly watchLabelSelector?: string | undefined
   /** `--sops-mac-policy`. */
   readonly macPolicy: "strict" | "warn" | "ignore"
+  /** `--sops-age-secret`: the Secret of global age keys, in the operator's namespace. */
+  readonly globalAgeSecret?: { readonly namespace: string; readonly name: string } | undefined
   readonly defaultServiceAccount?: string | undefined
   readonly noCrossNamespaceRefs: boolean
   /** `--no-remote-bases`: kustomizations may only use files of their own source. */
@@ -83,10 +85,11 @@ export const operatorLayer = (options: OperatorOptions) => {
   const mapper = RESTMapper.layer.pipe(Layer.provideMerge(kube))
   const source = sourceLayer(options.source, options.limits)
   const lookup = ConfigLookup.layerKube
-  const decryptor = Decryptor.layer({ macPolicy: options.macPolicy, limits: options.limits }).pipe(
-    Layer.provide(KeyProviders.none),
-    Layer.provide(lookup),
-  )
+  const decryptor = Decryptor.layer({
+    macPolicy: options.macPolicy,
+    limits: options.limits,
+    ...(options.globalAgeSecret ? { globalAgeSecret: options.globalAgeSecret } : {}),
+  }).pipe(Layer.provide(KeyProviders.none), Layer.provide(lookup))
   const build = Builder.layer({
     noRemoteBases: options.noRemoteBases,
     maxObjects: options.limits.maxBuildObjects,

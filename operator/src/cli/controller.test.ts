@@ -19,6 +19,17 @@ describe("kustodian controller flags", () => {
     expect(() => parse("--no-remote-bases=yes")).toThrow("--no-remote-bases: expected true or false, got yes")
   })
 
+  it("--sops-age-secret names a Secret in RUNTIME_NAMESPACE, and without one it is refused rather than ignored", () => {
+    expect(parse("--sops-age-secret=sops-age-keys").globalAgeSecret).toEqual({
+      namespace: "kustodian-system",
+      name: "sops-age-keys",
+    })
+    expect(parse().globalAgeSecret).toBeUndefined()
+    expect(() => parseControllerFlags(["--sops-age-secret=sops-age-keys"], {})).toThrow(
+      "RUNTIME_NAMESPACE must be set with --sops-age-secret",
+    )
+  })
+
   it("the artifact server listens on loopback unless told otherwise, and URLs name an address that reaches it", () => {
     expect(parse().source).toMatchObject({ storageAddr: "127.0.0.1:9090", storageAdvAddr: "127.0.0.1:9090" })
     expect(parse("--storage-addr=:9090").source).toMatchObject({

@@ -34,6 +34,8 @@ export const controllerUsage = `kustodian controller [flags]
   --leader-election-id NAME         the Lease's name (default kustodian-leader, one per --watch-label-selector)
   --watch-label-selector SELECTOR   reconcile only GitRepositories/Kustomizations matching it (sharding)
   --sops-mac-policy strict|warn|ignore   MAC check of encrypted files before the build (default warn)
+  --sops-age-secret NAME            Secret in $RUNTIME_NAMESPACE whose *.agekey entries decrypt for
+                                    Kustomizations with spec.decryption but no secretRef (as Flux's flag)
   --default-service-account NAME    impersonated when a Kustomization names no serviceAccountName
   --no-cross-namespace-refs         refuse sources and dependencies in other namespaces
   --no-remote-bases                 refuse kustomize bases outside the source (e.g. remote Git URLs)
@@ -112,6 +114,7 @@ export const parseControllerFlags = (
       "leader-election-id": { type: "string" },
       "watch-label-selector": { type: "string" },
       "sops-mac-policy": { type: "string" },
+      "sops-age-secret": { type: "string" },
       "default-service-account": { type: "string" },
       "no-cross-namespace-refs": { type: "boolean" },
       "no-remote-bases": { type: "boolean" },
@@ -134,6 +137,10 @@ export const parseControllerFlags = (
   const macPolicy = values["sops-mac-policy"] ?? "warn"
   if (macPolicy !== "strict" && macPolicy !== "warn" && macPolicy !== "ignore")
     throw new UsageError(`--sops-mac-policy: expected strict, warn or ignore, got ${macPolicy}`)
+  const sopsAgeSecret = values["sops-age-secret"] || undefined
+  // Flux ignores the flag without RUNTIME_NAMESPACE; a flag that silently does nothing is refused here.
+  if (sopsAgeSecret !== undefined && runtimeNamespace === undefined)
+    throw new UsageError("RUNTIME_NAMESPACE must be set with --sops-age-secret (the Secret's namespace)")
   const serviceCidrs = (values["service-cidr"] ?? []).flatMap((v) => v.split(",")).filter((v) => v !== "")
   const badCidrs = invalidCidrs(serviceCidrs)
   if (badCidrs.length > 0) throw new UsageError(`--service-cidr: not a CIDR: ${badCidrs.join(", ")}`)
@@ -188,6 +195,9 @@ export const parseControllerFlags = (
     leaderElectionId: values["leader-election-id"],
     watchLabelSelector: values["watch-label-selector"] || undefined,
     macPolicy,
+    ...(sopsAgeSecret === undefined
+      ? {}
+      : { globalAgeSecret: { namespace: runtimeNamespace as string, name: sopsAgeSecret } }),
     defaultServiceAccount: values["default-service-account"],
     noCrossNamespaceRefs: values["no-cross-namespace-refs"] === true,
     noRemoteBases: values["no-remote-bases"] === true,

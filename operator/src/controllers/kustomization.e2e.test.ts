@@ -29,7 +29,13 @@ import {
 import type { KubeEvent, Obj } from "../../../e2e/support/kube-objects.ts"
 import { type OperatorProcess, operatorProcess } from "../../../e2e/support/operator-process.ts"
 import { logTail } from "../../../e2e/support/process.ts"
-import { generateAgeKey, scratchDir, secretManifest, sopsEncryptInPlace } from "../../../e2e/support/seed.ts"
+import {
+  generateAgeKey,
+  run,
+  scratchDir,
+  secretManifest,
+  sopsEncryptInPlace,
+} from "../../../e2e/support/seed.ts"
 
 // ------------------------------------------------------------------------------------------ one operator per file
 
@@ -43,7 +49,14 @@ beforeAll(async () => {
   ns = await createTestNamespace("ks-ctrl")
   server = await Effect.runPromise(Scope.provide(scope)(gitHttpServer()))
   operator = await Effect.runPromise(
-    Scope.provide(scope)(operatorProcess({ kubeconfig: testKubeconfigPath(), namespace: ns })),
+    Scope.provide(scope)(
+      operatorProcess({
+        kubeconfig: testKubeconfigPath(),
+        namespace: ns,
+        // Flux's global age keys: a Secret in the operator's namespace (RUNTIME_NAMESPACE is this test's).
+        flags: ["--sops-age-secret=global-age"],
+      }),
+    ),
   )
 }, 300_000)
 
@@ -652,6 +665,62 @@ spec:
         const cm = yield* get("configmap", "impersonate-cm")
         expect(cm?.data?.value).toBe("1")
       }),
+  )
+
+  it.live(
+    "decryption: --sops-age-secret decrypts when no secretRef is given, a secretRef wins; an SSH key as *.agekey is refused naming the entry",
+    () =>
+      Effect.gen(function* () {
+        const work = yield* scratchDir("kustodian-ks-global-age-")
+        const keyIn = (dir: string) =>
+          Effect.promise(() => mkdir(dir, { recursive: true }).then(() => generateAgeKey(dir)))
+        const global = yield* keyIn(join(work, "global"))
+        const own = yield* keyIn(join(work, "own"))
+        const encrypted = (file: string, name: string, recipient: string) =>
+          Effect.promise(async () =>
+            sopsEncryptInPlace(
+              join(work, "repo", file),
+              await secretManifest(ns, name, { password: `${name}-plaintext` }),
+              [`--age=${recipient}`, "--encrypted-regex", "^(data|stringData)$"],
+            ),
+          )
+        yield* kube(
+          "create",
+          "secret",
+          "generic",
+          "global-age",
+          `--from-file=identity.agekey=${global.keyFile}`,
+        )
+        yield* kube("create", "secret", "generic", "own-age", `--from-file=age.agekey=${own.keyFile}`)
+        const sshKey = join(work, "id_ed25519")
+        yield* Effect.promise(() => run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", sshKey]))
+        yield* kube("create", "secret", "generic", "ssh-age", `--from-file=age.agekey=${sshKey}`)
+        const src = yield* source("global-age", {
+          "global/secret.yaml": yield* encrypted("global/secret.yaml", "global-secret", global.recipient),
+          "own/secret.yaml": yield* encrypted("own/secret.yaml", "own-secret", own.recipient),
+        })
+        const sops = (secretName?: string) => ({
+          decryption: { provider: "sops", ...(secretName ? { secretRef: { name: secretName } } : {}) },
+        })
+        yield* kustomization("global-age", { ...gitSource(src.name), path: "./global", ...sops() })
+        yield* kustomization("own-age", { ...gitSource(src.name), path: "./own", ...sops("own-age") })
+        yield* kustomization("ssh-age", { ...gitSource(src.name), path: "./own", ...sops("ssh-age") })
+        for (const name of ["global-age", "own-age"])
+          yield* waitFor("kustomization", name, "Ready", appliedRevision(src.revision))
+        expect((yield* dataOf("secret", "global-secret"))?.password).toBe(
+          Buffer.from("global-secret-plaintext").toString("base64"),
+        )
+        expect((yield* dataOf("secret", "own-secret"))?.password).toBe(
+          Buffer.from("own-secret-plaintext").toString("base64"),
+        )
+        const refused = yield* waitFor("kustomization", "ssh-age", "refused", readyIs("False"))
+        const message = conditionOf(refused, "Ready")?.message ?? ""
+        expect(message).toContain(
+          `failed to import 'age.agekey' data from sops decryption Secret '${ns}/ssh-age'`,
+        )
+        expect(message).toContain("holds an SSH private key")
+        expect(message).not.toContain("OPENSSH")
+      }).pipe(Effect.scoped),
   )
 
   it.live(

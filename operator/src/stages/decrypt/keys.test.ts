@@ -14,6 +14,34 @@ const ageKey = "# created\nAGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ
 const pgpKey = "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nxyz\n-----END PGP PRIVATE KEY BLOCK-----\n"
 
 describe("keysFromSecret", () => {
+  it.effect("refuses an *.agekey entry that is not age identities, naming the entry and never its text", () =>
+    Effect.gen(function* () {
+      const sshKey =
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----\n"
+      for (const [text, why] of [
+        [sshKey, "holds an SSH private key"],
+        [`${ageKey}AGE-PLUGIN-YUBIKEY-1QQQQQQ\n`, "line 3 is an age plugin identity"],
+        [`${ageKey}password=hunter2\n`, "line 3 is not an age identity"],
+      ] as const) {
+        const exit = yield* Effect.exit(keysFromSecret(secret({ "identity.agekey": text })))
+        expect(Exit.isFailure(exit)).toBe(true)
+        const message = Exit.isFailure(exit) ? String(exit.cause) : ""
+        expect(message).toContain(
+          "failed to import 'identity.agekey' data from sops decryption Secret 'team-a/sops-keys'",
+        )
+        expect(message).toContain(why)
+        expect(message).not.toContain("hunter2")
+        expect(message).not.toContain("b3BlbnNzaC1")
+      }
+      // age-keygen's file (comments, a post-quantum identity) is accepted.
+      const pq = "# public key: age1pq…\nAGE-SECRET-KEY-PQ-1QQQQQQQQQQ\n"
+      expect((yield* keysFromSecret(secret({ "a.agekey": ageKey, "b.agekey": pq }))).age).toEqual([
+        ageKey,
+        pq,
+      ])
+    }),
+  )
+
   it.effect("reads *.agekey and *.asc and provider entries by exact name", () =>
     Effect.gen(function* () {
       const k = yield* keysFromSecret(

@@ -130,6 +130,29 @@ const parseProvider = (entry: ProviderEntry, text: string, secret: SecretData) =
     : Effect.fail(importFailed(entry, secret, "not a service account key"))
 }
 
+/**
+ * Why an `*.agekey` entry cannot be imported, or undefined when every line is an age identity. Flux reads these
+ * entries one identity per line (blank lines and `#` comments skipped) and refuses any other line as "unknown
+ * identity type"; an SSH private key is the common mistake (sops reads SSH identities only from
+ * `SOPS_AGE_SSH_PRIVATE_KEY_FILE`, which Flux does not take from Secrets), so it gets its own reason. Plugin
+ * identities need the plugin's binary in the controller's image, which neither Flux's image nor ours has. The
+ * reason names the line number, never its text.
+ */
+export const agekeyProblem = (text: string): string | undefined => {
+  const lines = text.split(/\r?\n/)
+  for (const [i, raw] of lines.entries()) {
+    const line = raw.trim()
+    if (line === "" || line.startsWith("#")) continue
+    if (/^-----BEGIN (OPENSSH|RSA|EC|DSA) PRIVATE KEY-----/.test(line))
+      return "it holds an SSH private key; age SSH identities are not read from decryption Secrets (as in Flux): convert the recipients to an age key (age-keygen) and put the AGE-SECRET-KEY-1… line here"
+    if (/^AGE-PLUGIN-/i.test(line))
+      return `line ${i + 1} is an age plugin identity, which needs its plugin binary in the controller; use an X25519 or post-quantum age identity`
+    if (!/^AGE-SECRET-KEY-(PQ-)?1[0-9A-Z]+$/i.test(line))
+      return `line ${i + 1} is not an age identity (expected one AGE-SECRET-KEY-1… per line, '#' comments and blank lines allowed)`
+  }
+  return undefined
+}
+
 /** Reads the keys of a decryption Secret. Fails on malformed provider credentials, naming the entry. */
 export const keysFromSecret = Effect.fn("keysFromSecret")(function* (secret: SecretData) {
   const age: string[] = []
@@ -138,8 +161,11 @@ export const keysFromSecret = Effect.fn("keysFromSecret")(function* (secret: Sec
   const ignored: IgnoredEntry[] = []
   for (const entry of Object.keys(secret.data).sort()) {
     const text = Buffer.from(secret.data[entry]!, "base64").toString("utf8")
-    if (entry.endsWith(".agekey")) age.push(text)
-    else if (entry.endsWith(".asc")) pgp.push(text)
+    if (entry.endsWith(".agekey")) {
+      const problem = agekeyProblem(text)
+      if (problem !== undefined) return yield* importFailed(entry, secret, problem)
+      age.push(text)
+    } else if (entry.endsWith(".asc")) pgp.push(text)
     else if (entry in providerEntries)
       providers.push(yield* parseProvider(entry as ProviderEntry, text, secret))
     else {
