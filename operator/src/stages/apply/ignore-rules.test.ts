@@ -116,6 +116,12 @@ describe("spec.ignore rules", () => {
     expect(show(deployment("xweb-1"))).toEqual(["/spec/replicas", "/spec/c", "/spec/d"])
   })
 
+  it("every untargeted rule counts (Flux keys compiled rules by selector, so its last untargeted rule wins)", () => {
+    const rules = compileIgnoreRules([{ paths: ["/spec/a"] }, { paths: ["/spec/b"] }])
+    if (rules instanceof IgnoreRuleError) throw rules
+    expect(ignoredPaths(rules, deployment("web")).map(formatPointer)).toEqual(["/spec/a", "/spec/b"])
+  })
+
   it("name the malformed field: pointer, regex, selector, empty pointer", () => {
     const cases = [
       [[{ paths: ["/spec/replicas", "spec/x"] }], "spec.ignore[0].paths[1]"],
