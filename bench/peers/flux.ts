@@ -42,7 +42,7 @@ export const fluxPeer: Peer = {
       }
       const common = [
         `--concurrent=${ctx.concurrent}`,
-        "--watch-all-namespaces=true",
+        `--watch-all-namespaces=${ctx.watchAllNamespaces ?? true}`,
         "--enable-leader-election=false",
         "--log-level=info",
         "--log-encoding=json",

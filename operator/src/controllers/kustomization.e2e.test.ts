@@ -403,7 +403,6 @@ rules: []
         const app = yield* source("unsupported", { "cm.yaml": configMap("unsupported-cm", "1") })
         const cases = [
           ["remote", { kubeConfig: { secretRef: { name: "remote-kubeconfig" } } }, "spec.kubeConfig"],
-          ["drift-ignore", { ignore: [{ paths: ["/data"] }] }, "spec.ignore"],
           [
             "cel",
             { healthCheckExprs: [{ apiVersion: "v1", kind: "ConfigMap", current: "true" }] },

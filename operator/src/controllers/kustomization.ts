@@ -26,6 +26,7 @@ import { makeRedactor, type Redactor } from "../redaction/redactor.ts"
 import { Action, defineController, type ReconcileContext, StageError } from "../runtime/controller.ts"
 import { makeRecorder } from "../runtime/recorder.ts"
 import { firstDrifted } from "../stages/apply/drift-check.ts"
+import { compileIgnoreRules, IgnoreRuleError } from "../stages/apply/ignore-rules.ts"
 import { Applier } from "../stages/apply/staged-apply.ts"
 import { ConfigLookup } from "../stages/build/config-lookup.ts"
 import { type ChangeSet, toChanges } from "../stages/cluster/change-set.ts"
@@ -99,8 +100,6 @@ const unsupportedField = (spec: Kustomization["spec"]): { field: string; why: st
       field: "spec.kubeConfig",
       why: "applying to a remote cluster is not implemented; nothing was applied",
     }
-  if (spec.ignore !== undefined && spec.ignore.length > 0)
-    return { field: "spec.ignore", why: "drift-ignore rules are not implemented" }
   if (spec.healthCheckExprs !== undefined && spec.healthCheckExprs.length > 0)
     return { field: "spec.healthCheckExprs", why: "CEL health checks are not implemented" }
   const i = (spec.dependsOn ?? []).findIndex((d) => d.readyExpr !== undefined && d.readyExpr !== "")
@@ -366,6 +365,12 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
                 ),
               ),
             )
+          const ignore = compileIgnoreRules(ks.spec.ignore)
+          if (ignore instanceof IgnoreRuleError)
+            return yield* ctx.stage(
+              "validate",
+              Effect.fail(fail("InvalidSpec", `${ignore.field}: ${ignore.message}`, { terminal: true })),
+            )
           const owner = { name: ks.metadata.name ?? "", namespace: ks.metadata.namespace ?? "" }
           const refs = {
             ...owner,
@@ -402,7 +407,7 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
             previous !== undefined &&
             previous.uid === ks.metadata.uid &&
             previous.inputs === inputs &&
-            (yield* firstDrifted(previous.signatures, identity, kustomizeControllerName).pipe(
+            (yield* firstDrifted(previous.signatures, identity, kustomizeControllerName, ignore).pipe(
               Effect.provideService(KubeAccess, access),
               Effect.provideService(RESTMapper, mapper),
             )) === undefined
@@ -453,6 +458,7 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
                 force: ks.spec.force,
                 timeout,
                 redactor,
+                ignore,
               }),
             ),
           )
