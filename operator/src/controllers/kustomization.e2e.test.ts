@@ -389,7 +389,11 @@ rules: []
       Effect.gen(function* () {
         const app = yield* source("unsupported", { "cm.yaml": configMap("unsupported-cm", "1") })
         const cases = [
-          ["remote", { kubeConfig: { secretRef: { name: "remote-kubeconfig" } } }, "spec.kubeConfig"],
+          [
+            "remote",
+            { kubeConfig: { configMapRef: { name: "cloud-cluster" } } },
+            "spec.kubeConfig.configMapRef",
+          ],
           ["drift-ignore", { ignore: [{ paths: ["/data"] }] }, "spec.ignore"],
           [
             "cel",

@@ -138,8 +138,11 @@ interface ClusterStages {
   readonly health: HealthChecker["Service"]
 }
 
-/** The cluster-side stages, for a cluster other than the controller's (they hold no resources of their own). */
-const clusterStagesLayer = Layer.mergeAll(Applier.layer, Pruner.layer, HealthChecker.layer)
+/**
+ * The cluster-side stages, for a cluster other than the controller's (they hold no resources of their own). Fresh:
+ * layers are memoised per process, and these were built once already, on the controller's cluster.
+ */
+const clusterStagesLayer = Layer.fresh(Layer.mergeAll(Applier.layer, Pruner.layer, HealthChecker.layer))
 
 /**
  * Builds the controller declaration. Needs the build, apply, prune and health stages and a kube client (for

@@ -110,10 +110,13 @@ export const makeRemoteClusters = (options: {
       scope,
       Effect.sync(() => conn.close()),
     )
+    // Fresh: layers are memoised per process, and the process already built `RESTMapper.layer` for its own cluster.
     const services = yield* Layer.buildWithScope(
-      Layer.mergeAll(
-        KubeAccess.fromConnection(conn),
-        RESTMapper.layer.pipe(Layer.provideMerge(KubeClient.fromConnection(conn))),
+      Layer.fresh(
+        Layer.mergeAll(
+          KubeAccess.fromConnection(conn),
+          RESTMapper.layer.pipe(Layer.provideMerge(KubeClient.fromConnection(conn))),
+        ),
       ),
       scope,
     )
@@ -127,8 +130,8 @@ export const makeRemoteClusters = (options: {
       const e = probe.failure
       return yield* fail(
         e._tag === "KubeApiError"
-          ? `: the remote cluster refused the kubeconfig's credentials (${e.code} ${e.reason})`
-          : `: the remote cluster is unreachable (${e.message})`,
+          ? `has credentials the remote cluster refused (${e.code} ${e.reason})`
+          : `points at a cluster that cannot be reached (${e.message})`,
       )
     }
     return { scope, access: Context.get(services, KubeAccess), mapper: Context.get(services, RESTMapper) }
