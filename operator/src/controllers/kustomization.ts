@@ -562,6 +562,10 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
             signatures: applied.signatures,
           })
           return yield* succeeded(ctx, ks.spec, artifact.revision)
-        }),
+        }).pipe(
+          // A failed reconcile drops its remote connection: the retry opens and probes a new one, so a remote
+          // cluster that went away is reported naming its kubeconfig Secret.
+          Effect.tapError(() => remotes.release(ctx.key)),
+        ),
     })
   })
