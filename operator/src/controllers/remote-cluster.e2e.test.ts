@@ -37,6 +37,10 @@ import { type OperatorProcess, operatorProcess } from "../../../e2e/support/oper
 import { freePort } from "../../../e2e/support/ports.ts"
 import { logTail } from "../../../e2e/support/process.ts"
 import { scratchDir } from "../../../e2e/support/seed.ts"
+import { CoreResources } from "../kube/resource.ts"
+import type { SecretData } from "../stages/build/config-lookup.ts"
+import { controllerIdentity } from "../stages/cluster/impersonation.ts"
+import { makeRemoteClusters } from "../stages/cluster/remote-cluster.ts"
 
 // ------------------------------------------------------------------------------------------ two clusters, two operators
 
@@ -449,6 +453,52 @@ describe("Kustomization spec.kubeConfig (a second control plane as the remote cl
         yield* waitForKs(ns, "bad-token", "Ready after the Secret was fixed", appliedRevision(src.revision))
       }),
     240_000,
+  )
+
+  it.live(
+    "one connection pool per Kustomization and Secret version: reused while the Secret is unchanged, replaced when it changes, closed on release",
+    () =>
+      Effect.gen(function* () {
+        const ns = strict
+        // A ConfigMap that exists on the remote cluster only: whoever finds it talks to the remote.
+        yield* Effect.promise(() => onRemote(["-n", ns, "create", "configmap", "only-on-remote"]))
+        let secret: SecretData | undefined = {
+          namespace: ns,
+          name: "kc",
+          uid: "uid-1",
+          resourceVersion: "1",
+          data: { value: Buffer.from(remoteAdminYaml).toString("base64") },
+        }
+        const remotes = makeRemoteClusters({
+          readSecret: () => Effect.succeed(Option.fromNullishOr(secret)),
+          policy: {},
+        })
+        const owner = `${ns}/app`
+        const first = yield* remotes.resolve(owner, ns, { name: "kc" })
+        const client = yield* first.access.client(controllerIdentity)
+        expect(Option.isSome(yield* client.getOption(CoreResources.configMap, "only-on-remote", ns))).toBe(
+          true,
+        )
+        expect(yield* get(ns, "configmap", "only-on-remote")).toBeUndefined()
+        expect(first.version).toBe("uid-1@1#value")
+        expect(yield* remotes.resolve(owner, ns, { name: "kc" })).toBe(first)
+        expect(remotes.size()).toBe(1)
+
+        secret = { ...secret, resourceVersion: "2" }
+        const second = yield* remotes.resolve(owner, ns, { name: "kc" })
+        expect(second).not.toBe(first)
+        expect(second.version).toBe("uid-1@2#value")
+        expect(remotes.size()).toBe(1)
+
+        yield* remotes.release(owner)
+        expect(remotes.size()).toBe(0)
+        yield* remotes.resolve(owner, ns, { name: "kc" })
+        secret = undefined
+        const gone = yield* remotes.resolve(owner, ns, { name: "kc" }).pipe(Effect.flip)
+        expect(gone.message).toBe(`KubeConfig secret '${ns}/kc' not found`)
+        expect(remotes.size()).toBe(0)
+      }),
+    120_000,
   )
 
   it.live(
