@@ -402,7 +402,11 @@ rules: []
       Effect.gen(function* () {
         const app = yield* source("unsupported", { "cm.yaml": configMap("unsupported-cm", "1") })
         const cases = [
-          ["remote", { kubeConfig: { secretRef: { name: "remote-kubeconfig" } } }, "spec.kubeConfig"],
+          [
+            "remote",
+            { kubeConfig: { configMapRef: { name: "cloud-cluster" } } },
+            "spec.kubeConfig.configMapRef",
+          ],
           [
             "cel",
             { healthCheckExprs: [{ apiVersion: "v1", kind: "ConfigMap", current: "true" }] },

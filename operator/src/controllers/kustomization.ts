@@ -6,7 +6,7 @@
  * inventory in status; the cluster keeps what the last good reconcile applied because apply validates the
  * whole set with a server-side dry run before it writes anything.
  */
-import { Effect, Option } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { FluxFinalizer } from "../../../model/api-resource.ts"
 import { ConditionType, Reason } from "../../../model/condition.ts"
 import { decodeGitRepository, decodeKustomization } from "../../../model/decode.ts"
@@ -22,6 +22,7 @@ import {
 import { KubeClient } from "../kube/client.ts"
 import { CoreResources, type KubeObject, objectKey, type ResourceRef } from "../kube/resource.ts"
 import { RESTMapper } from "../kube/restmapper.ts"
+import type { KubeConfigPolicy } from "../kube/untrusted-kubeconfig.ts"
 import { makeRedactor, type Redactor } from "../redaction/redactor.ts"
 import { Action, defineController, type ReconcileContext, StageError } from "../runtime/controller.ts"
 import { makeRecorder } from "../runtime/recorder.ts"
@@ -38,10 +39,11 @@ import {
   KubeAccess,
 } from "../stages/cluster/impersonation.ts"
 import { type Inventory, mergeInventories, staleEntries } from "../stages/cluster/inventory.ts"
+import { makeRemoteClusters, type TargetCluster } from "../stages/cluster/remote-cluster.ts"
 import { sourceArtifactOf } from "../stages/fetch/source-artifact.ts"
 import { HealthChecker, healthCheckTargets } from "../stages/health/health-check.ts"
 import { Builder } from "../stages/pipeline/builder.ts"
-import { cleanupOnDeletion } from "../stages/prune/deletion-policy.ts"
+import { cleanupOnDeletion, deletesObjects } from "../stages/prune/deletion-policy.ts"
 import { Pruner } from "../stages/prune/prune.ts"
 import { type AppliedRecord, buildInputs, makeAppliedRecords } from "./applied-records.ts"
 import { startDeadline } from "./deadline.ts"
@@ -69,6 +71,8 @@ const requeueDependencyMs = 30_000
 export interface KustomizationControllerOptions extends AccessSettings {
   /** Kubernetes Events' `reportingInstance` (the pod name). */
   readonly instance?: string | undefined
+  /** `--insecure-kubeconfig-exec`, `--insecure-kubeconfig-tls`: what a `spec.kubeConfig` may use. */
+  readonly kubeConfig?: KubeConfigPolicy | undefined
 }
 
 /** Index names: which objects a Kustomization references, so their changes requeue it. */
@@ -86,6 +90,7 @@ const referenced = (obj: KubeObject, kind: "Secret" | "ConfigMap"): ReadonlyArra
   const ns = obj.metadata.namespace ?? ""
   const names = (spec.postBuild?.substituteFrom ?? []).filter((r) => r.kind === kind).map((r) => r.name)
   if (kind === "Secret" && spec.decryption?.secretRef) names.push(spec.decryption.secretRef.name)
+  if (kind === "Secret" && spec.kubeConfig?.secretRef) names.push(spec.kubeConfig.secretRef.name)
   return names.map((n) => objectKey(ns, n))
 }
 
@@ -95,10 +100,12 @@ const referenced = (obj: KubeObject, kind: "Secret" | "ConfigMap"): ReadonlyArra
  * before anything is built or applied.
  */
 const unsupportedField = (spec: Kustomization["spec"]): { field: string; why: string } | undefined => {
-  if (spec.kubeConfig !== undefined)
+  if (spec.kubeConfig?.configMapRef !== undefined)
     return {
-      field: "spec.kubeConfig",
-      why: "applying to a remote cluster is not implemented; nothing was applied",
+      field: "spec.kubeConfig.configMapRef",
+      why:
+        "reaching a cloud cluster through workload identity needs cloud credentials Kustodian does not have; " +
+        "use spec.kubeConfig.secretRef; nothing was applied",
     }
   if (spec.healthCheckExprs !== undefined && spec.healthCheckExprs.length > 0)
     return { field: "spec.healthCheckExprs", why: "CEL health checks are not implemented" }
@@ -122,6 +129,19 @@ const isReady = (obj: KubeObject): boolean => {
   const ready = status?.conditions?.find((c) => c.type === ConditionType.Ready)
   return ready?.status === "True" && status?.observedGeneration === obj.metadata.generation
 }
+
+/** The stages that act on a Kustomization's target cluster. */
+interface ClusterStages {
+  readonly applier: Applier["Service"]
+  readonly pruner: Pruner["Service"]
+  readonly health: HealthChecker["Service"]
+}
+
+/**
+ * The cluster-side stages, for a cluster other than the controller's (they hold no resources of their own). Fresh:
+ * layers are memoised per process, and these were built once already, on the controller's cluster.
+ */
+const clusterStagesLayer = Layer.fresh(Layer.mergeAll(Applier.layer, Pruner.layer, HealthChecker.layer))
 
 /**
  * Builds the controller declaration. Needs the build, apply, prune and health stages and a kube client (for
@@ -208,8 +228,36 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
 
     const records = makeAppliedRecords()
 
+    // spec.kubeConfig: the cluster apply, drift checks, prune and health checks act on (remote-cluster.ts).
+    const local: TargetCluster = { access, mapper }
+    const localStages: ClusterStages = { applier, pruner, health }
+    const remotes = makeRemoteClusters({ readSecret: lookup.secret, policy: options.kubeConfig ?? {} })
+    const remoteStages = new WeakMap<TargetCluster, ClusterStages>()
+    const targetOf = (key: string, spec: Partial<Kustomization["spec"]>, namespace: string) => {
+      const ref = spec.kubeConfig?.secretRef
+      return ref === undefined
+        ? remotes.release(key).pipe(Effect.as(local))
+        : remotes.resolve(key, namespace, ref)
+    }
+    const stagesOn = (target: TargetCluster) =>
+      Effect.gen(function* () {
+        if (target === local) return localStages
+        const hit = remoteStages.get(target)
+        if (hit !== undefined) return hit
+        const built: ClusterStages = yield* Effect.gen(function* () {
+          return { applier: yield* Applier, pruner: yield* Pruner, health: yield* HealthChecker }
+        }).pipe(
+          Effect.provide(clusterStagesLayer),
+          Effect.provideService(KubeAccess, target.access),
+          Effect.provideService(RESTMapper, target.mapper),
+        )
+        remoteStages.set(target, built)
+        return built
+      })
+
     /** `wait`/`healthChecks`: the kstatus health of what was applied, as events. */
     const checkHealth = (
+      health: HealthChecker["Service"],
       ctx: ReconcileContext<KubeObject>,
       spec: Kustomization["spec"],
       owner: { readonly name: string; readonly namespace: string },
@@ -258,6 +306,7 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
      * full reconcile that changed nothing, so status, history and Events read exactly as Flux's would.
      */
     const replay = (
+      stages: ClusterStages,
       ctx: ReconcileContext<KubeObject>,
       ks: Kustomization,
       owner: { readonly name: string; readonly namespace: string },
@@ -274,7 +323,7 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
           { _tag: "InventoryRecorded", entries: record.inventory.entries },
         )
         yield* ctx.emit(...events)
-        yield* checkHealth(ctx, ks.spec, owner, identity, timeout, changeSet)
+        yield* checkHealth(stages.health, ctx, ks.spec, owner, identity, timeout, changeSet)
         records.set(ctx.key, record)
         return yield* succeeded(ctx, ks.spec, record.revision)
       })
@@ -332,14 +381,25 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
             const spec = specOf(ctx.object)
             const owner = { name: ctx.object.metadata.name, namespace: ctx.object.metadata.namespace ?? "" }
             records.delete(ctx.key)
+            const inventory = lastInventory(ctx.object)
+            // The remote cluster is needed (and its Secret read) only when objects are to be deleted there.
+            const deletes =
+              spec.suspend !== true &&
+              (inventory?.entries.length ?? 0) > 0 &&
+              deletesObjects(spec.deletionPolicy, spec.prune === true)
+            const target = deletes ? yield* targetOf(ctx.key, spec, owner.namespace) : local
             const result = yield* cleanupOnDeletion({
               owner,
-              inventory: lastInventory(ctx.object),
+              inventory,
               deletionPolicy: spec.deletionPolicy,
               prune: spec.prune === true,
               suspended: spec.suspend === true,
               identity: identityFor({ ...owner, serviceAccountName: spec.serviceAccountName }, options),
-            }).pipe(Effect.provideService(Pruner, pruner), Effect.provideService(KubeAccess, access))
+            }).pipe(
+              Effect.provideService(Pruner, (yield* stagesOn(target)).pruner),
+              Effect.provideService(KubeAccess, target.access),
+            )
+            yield* remotes.release(ctx.key)
             if (result.skipped !== undefined)
               yield* recorder.publish(kustomizationRef, ctx.object, {
                 type: "Warning",
@@ -391,12 +451,15 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
           const artifact = yield* ctx.stage("fetch", resolveSource(ks, ctx))
           yield* ctx.emit({ _tag: "ArtifactFetched", revision: artifact.revision, digest: artifact.digest })
 
+          const target = yield* ctx.stage("cluster", targetOf(ctx.key, ks.spec, owner.namespace))
+          const stages = yield* stagesOn(target)
+
           // Unchanged inputs and no drift: say again what the last reconcile applied, without building.
           const previous = records.get(ctx.key)
           records.delete(ctx.key)
           const inputs = yield* ctx.stage(
             "fetch",
-            buildInputs(ks, artifact.digest).pipe(
+            buildInputs(ks, artifact.digest, target.version).pipe(
               Effect.provideService(ConfigLookup, lookup),
               Effect.mapError((e) =>
                 fail(Reason.ArtifactFailed, `failed to read the build's inputs: ${e.message}`),
@@ -408,11 +471,11 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
             previous.uid === ks.metadata.uid &&
             previous.inputs === inputs &&
             (yield* firstDrifted(previous.signatures, identity, kustomizeControllerName, ignore).pipe(
-              Effect.provideService(KubeAccess, access),
-              Effect.provideService(RESTMapper, mapper),
+              Effect.provideService(KubeAccess, target.access),
+              Effect.provideService(RESTMapper, target.mapper),
             )) === undefined
           )
-            return yield* replay(ctx, ks, owner, identity, timeout, previous)
+            return yield* replay(stages, ctx, ks, owner, identity, timeout, previous)
 
           yield* progressed("build", `building manifests for revision ${artifact.revision}`)
           const built = yield* ctx.stage(
@@ -451,7 +514,7 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
             within(
               "apply",
               Reason.ReconciliationFailed,
-              applier.apply({
+              stages.applier.apply({
                 objects: built.objects,
                 owner,
                 identity,
@@ -471,7 +534,7 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
               ? []
               : (yield* ctx.stage(
                   "prune",
-                  pruner.prune({ entries: stale, owner, identity, timeout, redactor }).pipe(
+                  stages.pruner.prune({ entries: stale, owner, identity, timeout, redactor }).pipe(
                     // Objects that could not be deleted stay in the inventory, so the next reconcile retries them.
                     Effect.tapError((e) =>
                       ctx.emit({
@@ -484,7 +547,16 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
           if (pruned.length > 0) yield* ctx.emit({ _tag: "Pruned", changes: toChanges(pruned) })
           yield* ctx.emit({ _tag: "InventoryRecorded", entries: inventory.entries })
 
-          yield* checkHealth(ctx, ks.spec, owner, identity, timeout, applied.changeSet, redactor)
+          yield* checkHealth(
+            stages.health,
+            ctx,
+            ks.spec,
+            owner,
+            identity,
+            timeout,
+            applied.changeSet,
+            redactor,
+          )
           records.set(ctx.key, {
             uid: ks.metadata.uid ?? "",
             inputs,
@@ -496,6 +568,10 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
             signatures: applied.signatures,
           })
           return yield* succeeded(ctx, ks.spec, artifact.revision)
-        }),
+        }).pipe(
+          // A failed reconcile drops its remote connection: the retry opens and probes a new one, so a remote
+          // cluster that went away is reported naming its kubeconfig Secret.
+          Effect.tapError(() => remotes.release(ctx.key)),
+        ),
     })
   })
