@@ -238,8 +238,8 @@ beforeAll(async () => {
       f.view.waitFor(
         "kustomization",
         "broken",
-        "failing with Flux",
-        (o) => conditionOf(o, "Ready")?.status === "False",
+        "failing with Flux for its missing path",
+        (o) => conditionOf(o, "Ready")?.message.startsWith("kustomization path not found") ?? false,
       ),
     )
     for (const [name, args] of commands()) withFlux.set(name, await run(runFlux(cli, args)))
@@ -271,9 +271,10 @@ beforeAll(async () => {
       f.view.waitFor(
         "kustomization",
         "broken",
-        "failing with Kustodian",
+        "failing with Kustodian for its missing path",
         (o) =>
-          conditionOf(o, "Ready")?.status === "False" && hasManager(o, "kustomize-controller/Apply/status"),
+          (conditionOf(o, "Ready")?.message.startsWith("kustomization path not found") ?? false) &&
+          hasManager(o, "kustomize-controller/Apply/status"),
       ),
     )
     afterTakeover = await run(snapshot)
