@@ -10,16 +10,15 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
-import { fluxPeer } from "../bench/peers/flux.ts"
 import {
   applyYaml,
   createTestNamespace,
-  installFluxCrds,
   kubectl,
   runKubectl,
   testKubeconfigPath,
 } from "./support/cluster.ts"
 import { eventually } from "./support/eventually.ts"
+import { fluxControllers, installCrdsForFlux } from "./support/flux-controllers.ts"
 import { commitFiles, createBareRepo, gitHttpServer } from "./support/git-server.ts"
 import type { Obj } from "./support/kube-objects.ts"
 import { operatorProcess } from "./support/operator-process.ts"
@@ -105,13 +104,7 @@ describe.skipIf(!haveFlux)("spec.ignore: Kustodian and Flux's kustomize-controll
     "keep, revert, strip and adopt the same fields",
     () =>
       Effect.gen(function* () {
-        yield* Effect.promise(() => installFluxCrds())
-        // Flux's controllers exit when a source kind they watch has no CRD: install those Kustodian does not serve.
-        const extra = fluxPeer
-          .crdFiles()
-          .filter((f) => !/gitrepositories|kustomizations/.test(f))
-          .flatMap((f) => ["-f", f])
-        yield* Effect.promise(() => kubectl(["apply", "--server-side", "--force-conflicts", ...extra]))
+        yield* Effect.promise(() => installCrdsForFlux())
         const work = yield* Effect.acquireRelease(
           Effect.promise(() => mkdtemp(join(tmpdir(), "ignore-parity-"))),
           (d) => Effect.promise(() => rm(d, { recursive: true, force: true })),
@@ -121,14 +114,12 @@ describe.skipIf(!haveFlux)("spec.ignore: Kustodian and Flux's kustomize-controll
           flux: yield* Effect.promise(() => createTestNamespace("ignore-flux")),
           kustodian: yield* Effect.promise(() => createTestNamespace("ignore-kustodian")),
         }
-        yield* fluxPeer.start({
+        yield* fluxControllers({
           kubeconfig: testKubeconfigPath(),
-          work,
           tmpdir: work,
-          groupsFile: join(work, "groups"),
+          logDir: work,
           concurrent: 2,
           namespace: peers.flux,
-          watchAllNamespaces: false,
         })
         yield* operatorProcess({ kubeconfig: testKubeconfigPath(), namespace: peers.kustodian })
 

@@ -14,8 +14,6 @@ export interface PeerContext {
   readonly groupsFile: string
   readonly concurrent: number
   readonly namespace: string
-  /** Default true; false: only `namespace` (a test sharing its control plane with other operators). */
-  readonly watchAllNamespaces?: boolean | undefined
 }
 
 export interface RunningPeer {
