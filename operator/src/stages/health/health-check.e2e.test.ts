@@ -1,5 +1,5 @@
 import { expect, layer } from "@effect/vitest"
-import { Effect } from "effect"
+import { type Duration, Effect } from "effect"
 import { testNamespace } from "../../../../e2e/support/cluster.ts"
 import { Applier } from "../apply/staged-apply.ts"
 import type { KubeObject } from "../cluster/object.ts"
@@ -228,7 +228,7 @@ layer(stageTestLayer, { timeout: 120_000, excludeTestServices: true })(
           const reader = compiled.reader
           // With wait, the CRD is judged by the built-in rules and the Gadget by the expressions.
           const refs = healthCheckTargets({ wait: true }, { ...owner, namespace: ns }, changeSet)
-          const check = (timeout: string) => health.check({ refs, timeout, interval: "300 millis", reader })
+          const check = (timeout: Duration.Input) => health.check({ refs, timeout, interval: "300 millis", reader })
           const gadgetStatus = (status: Record<string, unknown>) =>
             patchAs(
               "gadget-controller",
