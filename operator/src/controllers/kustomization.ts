@@ -238,8 +238,13 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
         return artifact
       })
 
-    const lastInventory = (obj: KubeObject): Inventory | undefined =>
-      (obj.status as { inventory?: Inventory } | undefined)?.inventory
+    /**
+     * The inventory of the last status this process wrote (else the object's): a reconcile requeued at once
+     * (HealthCheckCanceled) runs before the watch brings back the status just written, and pruning against
+     * the older inventory would leave the objects the failed revision applied.
+     */
+    const lastInventory = (ctx: ReconcileContext<KubeObject>): Inventory | undefined =>
+      ctx.status.inventory as Inventory | undefined
 
     const records = makeAppliedRecords()
 
@@ -388,7 +393,7 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
               Reason.PruneFailed,
               cleanupOnDeletion({
                 owner,
-                inventory: lastInventory(ctx.object),
+                inventory: lastInventory(ctx),
                 deletionPolicy: spec.deletionPolicy,
                 prune: spec.prune === true,
                 suspended: spec.suspend === true,
@@ -518,7 +523,7 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
           const inventory = applied.inventory
           yield* ctx.emit({ _tag: "Applied", changes: toChanges(applied.changeSet) })
 
-          const stale = ks.spec.prune ? staleEntries(lastInventory(ctx.object), inventory) : []
+          const stale = ks.spec.prune ? staleEntries(lastInventory(ctx), inventory) : []
           const pruned =
             stale.length === 0
               ? []
