@@ -228,7 +228,8 @@ layer(stageTestLayer, { timeout: 120_000, excludeTestServices: true })(
           const reader = compiled.reader
           // With wait, the CRD is judged by the built-in rules and the Gadget by the expressions.
           const refs = healthCheckTargets({ wait: true }, { ...owner, namespace: ns }, changeSet)
-          const check = (timeout: Duration.Input) => health.check({ refs, timeout, interval: "300 millis", reader })
+          const check = (timeout: Duration.Input) =>
+            health.check({ refs, timeout, interval: "300 millis", reader })
           const gadgetStatus = (status: Record<string, unknown>) =>
             patchAs(
               "gadget-controller",
