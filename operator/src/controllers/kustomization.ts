@@ -8,7 +8,7 @@
  */
 import { Effect, Layer, Option } from "effect"
 import { FluxFinalizer } from "../../../model/api-resource.ts"
-import { ConditionType, Reason } from "../../../model/condition.ts"
+import { Reason } from "../../../model/condition.ts"
 import { decodeGitRepository, decodeKustomization } from "../../../model/decode.ts"
 import type { DomainEvent } from "../../../model/events.ts"
 import {
@@ -39,14 +39,17 @@ import {
   KubeAccess,
 } from "../stages/cluster/impersonation.ts"
 import { type Inventory, mergeInventories, staleEntries } from "../stages/cluster/inventory.ts"
+import type { StatusReader } from "../stages/cluster/poll.ts"
 import { makeRemoteClusters, type TargetCluster } from "../stages/cluster/remote-cluster.ts"
 import { sourceArtifactOf } from "../stages/fetch/source-artifact.ts"
 import { HealthChecker, healthCheckTargets } from "../stages/health/health-check.ts"
+import { compileHealthExpressions } from "../stages/health/health-expressions.ts"
 import { Builder } from "../stages/pipeline/builder.ts"
 import { cleanupOnDeletion, deletesObjects } from "../stages/prune/deletion-policy.ts"
 import { Pruner } from "../stages/prune/prune.ts"
 import { type AppliedRecord, buildInputs, makeAppliedRecords } from "./applied-records.ts"
 import { startDeadline } from "./deadline.ts"
+import { checkDependencies, invalidReadyExpr } from "./dependencies.ts"
 import { gitRepositoryRef } from "./gitrepository.ts"
 
 export const kustomizationRef: ResourceRef = {
@@ -64,9 +67,6 @@ const revisionAnnotation = "kustomize.toolkit.fluxcd.io/revision"
 
 /** Secrets and ConfigMaps carrying this label requeue the Kustomizations that reference them (Flux's rule). */
 export const watchLabelSelector = "reconcile.fluxcd.io/watch=Enabled"
-
-/** Flux's `--requeue-dependency`: how soon a Kustomization waiting on a dependency looks again. */
-const requeueDependencyMs = 30_000
 
 export interface KustomizationControllerOptions extends AccessSettings {
   /** Kubernetes Events' `reportingInstance` (the pod name). */
@@ -107,11 +107,6 @@ const unsupportedField = (spec: Kustomization["spec"]): { field: string; why: st
         "reaching a cloud cluster through workload identity needs cloud credentials Kustodian does not have; " +
         "use spec.kubeConfig.secretRef; nothing was applied",
     }
-  if (spec.healthCheckExprs !== undefined && spec.healthCheckExprs.length > 0)
-    return { field: "spec.healthCheckExprs", why: "CEL health checks are not implemented" }
-  const i = (spec.dependsOn ?? []).findIndex((d) => d.readyExpr !== undefined && d.readyExpr !== "")
-  if (i !== -1)
-    return { field: `spec.dependsOn[${i}].readyExpr`, why: "CEL readiness expressions are not implemented" }
   return undefined
 }
 
@@ -121,13 +116,19 @@ const fail = (reason: string, message: string, extra: { terminal?: boolean; retr
 const artifactRevision = (obj: KubeObject): string | undefined =>
   (obj.status as { artifact?: { revision?: string } } | undefined)?.artifact?.revision
 
-/** Is this Kustomization Ready for its current generation (what `dependsOn` waits for)? */
-const isReady = (obj: KubeObject): boolean => {
-  const status = obj.status as
-    | { observedGeneration?: number; conditions?: ReadonlyArray<{ type: string; status: string }> }
-    | undefined
-  const ready = status?.conditions?.find((c) => c.type === ConditionType.Ready)
-  return ready?.status === "True" && status?.observedGeneration === obj.metadata.generation
+/** Flux's prefix of a terminal configuration error (kustomize-controller's TerminalErrorMessage). */
+const terminalErrorMessage = "Reconciliation failed terminally due to configuration error"
+
+type CompiledCel =
+  | { readonly reader: StatusReader | undefined }
+  | { readonly invalid: { readonly field: string; readonly error: string } }
+
+/** The CEL of a spec: `healthCheckExprs` as a status reader; `readyExpr`s only checked (they are short-lived). */
+const compileCel = (spec: Kustomization["spec"]): CompiledCel => {
+  const health = compileHealthExpressions(spec.healthCheckExprs ?? [])
+  if (!health.ok) return { invalid: { field: health.field, error: health.error } }
+  const ready = invalidReadyExpr(spec)
+  return ready !== undefined ? { invalid: ready } : { reader: health.reader }
 }
 
 /** The stages that act on a Kustomization's target cluster. */
@@ -142,6 +143,9 @@ interface ClusterStages {
  * layers are memoised per process, and these were built once already, on the controller's cluster.
  */
 const clusterStagesLayer = Layer.fresh(Layer.mergeAll(Applier.layer, Pruner.layer, HealthChecker.layer))
+
+/** How often a health check looks for a newer source revision that cancels it. */
+const cancelCheckMs = 1_000
 
 /**
  * Builds the controller declaration. Needs the build, apply, prune and health stages and a kube client (for
@@ -171,24 +175,54 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
         ),
       )
 
-    /** `dependsOn`: every dependency must be Ready for its current generation. */
-    const checkDependencies = (ks: Kustomization) =>
-      Effect.forEach(ks.spec.dependsOn ?? [], (dep) => {
-        const namespace = dep.namespace || ks.metadata.namespace || "default"
-        return client.getOption(kustomizationRef, dep.name, namespace).pipe(
-          Effect.mapError((e) =>
-            fail(Reason.DependencyNotReady, e.message, { retryAfterMs: requeueDependencyMs }),
-          ),
-          Effect.flatMap((found) =>
-            Option.isSome(found) && isReady(found.value)
-              ? Effect.void
-              : Effect.fail(
-                  fail(Reason.DependencyNotReady, `dependency '${namespace}/${dep.name}' is not ready`, {
-                    retryAfterMs: requeueDependencyMs,
-                  }),
-                ),
-          ),
-        )
+    /**
+     * The CEL of a spec, compiled once per generation: `healthCheckExprs` as a status reader, `readyExpr`s
+     * checked. A compile error stalls the object naming the field, as Flux's InvalidCELExpression.
+     */
+    const compiledSpecs = new Map<
+      string,
+      { readonly uid: string; readonly generation: number; readonly cel: CompiledCel }
+    >()
+    const compileSpec = (key: string, ks: Kustomization) => {
+      const uid = ks.metadata.uid ?? ""
+      const generation = ks.metadata.generation ?? 0
+      const cached = compiledSpecs.get(key)
+      const cel =
+        cached !== undefined && cached.uid === uid && cached.generation === generation
+          ? cached.cel
+          : compileCel(ks.spec)
+      compiledSpecs.set(key, { uid, generation, cel })
+      return "invalid" in cel
+        ? Effect.fail(
+            fail(
+              Reason.InvalidCELExpression,
+              `${terminalErrorMessage}: ${cel.invalid.field}: ${cel.invalid.error}`,
+              { terminal: true },
+            ),
+          )
+        : Effect.succeed(cel.reader)
+    }
+
+    /**
+     * Fails with HealthCheckCanceled once the source has an artifact other than `revision`, so a health check
+     * waiting on a broken revision gives way to its fix at once (Flux's CancelHealthCheckOnNewRevision). The
+     * watch cache of sources is read, no request.
+     */
+    const newRevision = (ctx: ReconcileContext<KubeObject>, ks: Kustomization, revision: string) =>
+      Effect.gen(function* () {
+        const namespace = sourceNamespace(ks)
+        const key = objectKey(namespace, ks.spec.sourceRef.name)
+        for (;;) {
+          yield* Effect.sleep(cancelCheckMs)
+          const source = ctx.cache(gitRepositoryRef)?.get(key)
+          const current = source === undefined ? undefined : artifactRevision(source)
+          if (current !== undefined && current !== revision)
+            return yield* fail(
+              Reason.HealthCheckCanceled,
+              `New reconciliation triggered by ${ks.spec.sourceRef.kind}/${namespace}/${ks.spec.sourceRef.name}`,
+              { retryAfterMs: 0 },
+            )
+        }
       })
 
     /** The source's current artifact; a missing source or artifact is retried, as in Flux. */
@@ -223,8 +257,13 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
         return artifact
       })
 
-    const lastInventory = (obj: KubeObject): Inventory | undefined =>
-      (obj.status as { inventory?: Inventory } | undefined)?.inventory
+    /**
+     * The inventory of the last status this process wrote (else the object's): a reconcile requeued at once
+     * (HealthCheckCanceled) runs before the watch brings back the status just written, and pruning against
+     * the older inventory would leave the objects the failed revision applied.
+     */
+    const lastInventory = (ctx: ReconcileContext<KubeObject>): Inventory | undefined =>
+      ctx.status.inventory as Inventory | undefined
 
     const records = makeAppliedRecords()
 
@@ -264,6 +303,8 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
       identity: Identity,
       timeout: `${number} millis`,
       changeSet: ChangeSet,
+      reader: StatusReader | undefined,
+      canceled: Effect.Effect<never, StageError>,
       redactor?: Redactor,
     ) =>
       Effect.gen(function* () {
@@ -275,13 +316,13 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
         })
         const result = yield* ctx.stage(
           "health",
-          health
-            .check({ refs: targets, identity, timeout, redactor })
-            .pipe(
-              Effect.tapError((e) =>
-                ctx.emit({ _tag: "HealthChecked", healthy: false, reason: e.reason, message: e.message }),
-              ),
+          health.check({ refs: targets, identity, timeout, redactor, reader }).pipe(
+            Effect.tapError((e) =>
+              ctx.emit({ _tag: "HealthChecked", healthy: false, reason: e.reason, message: e.message }),
             ),
+            // A cancel leaves Healthy as it is (Unknown, checking), as Flux does.
+            Effect.raceFirst(canceled),
+          ),
         )
         yield* ctx.emit({
           _tag: "HealthChecked",
@@ -313,6 +354,7 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
       identity: Identity,
       timeout: `${number} millis`,
       record: AppliedRecord,
+      reader: StatusReader | undefined,
     ) =>
       Effect.gen(function* () {
         const changeSet: ChangeSet = record.signatures.map((s) => ({ ref: s.ref, action: "unchanged" }))
@@ -323,7 +365,17 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
           { _tag: "InventoryRecorded", entries: record.inventory.entries },
         )
         yield* ctx.emit(...events)
-        yield* checkHealth(stages.health, ctx, ks.spec, owner, identity, timeout, changeSet)
+        yield* checkHealth(
+          stages.health,
+          ctx,
+          ks.spec,
+          owner,
+          identity,
+          timeout,
+          changeSet,
+          reader,
+          newRevision(ctx, ks, record.revision),
+        )
         records.set(ctx.key, record)
         return yield* succeeded(ctx, ks.spec, record.revision)
       })
@@ -381,23 +433,32 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
             const spec = specOf(ctx.object)
             const owner = { name: ctx.object.metadata.name, namespace: ctx.object.metadata.namespace ?? "" }
             records.delete(ctx.key)
-            const inventory = lastInventory(ctx.object)
+            compiledSpecs.delete(ctx.key)
+            const inventory = lastInventory(ctx)
             // The remote cluster is needed (and its Secret read) only when objects are to be deleted there.
             const deletes =
               spec.suspend !== true &&
               (inventory?.entries.length ?? 0) > 0 &&
               deletesObjects(spec.deletionPolicy, spec.prune === true)
             const target = deletes ? yield* targetOf(ctx.key, spec, owner.namespace) : local
-            const result = yield* cleanupOnDeletion({
-              owner,
-              inventory,
-              deletionPolicy: spec.deletionPolicy,
-              prune: spec.prune === true,
-              suspended: spec.suspend === true,
-              identity: identityFor({ ...owner, serviceAccountName: spec.serviceAccountName }, options),
-            }).pipe(
-              Effect.provideService(Pruner, (yield* stagesOn(target)).pruner),
-              Effect.provideService(KubeAccess, target.access),
+            // spec.timeout bounds the finalizer's prune too (its deletes and WaitForTermination's wait).
+            const timeoutMs = timeoutMillis(spec as Kustomization["spec"])
+            const within = yield* startDeadline(timeoutMs)
+            const result = yield* within(
+              "prune on deletion",
+              Reason.PruneFailed,
+              cleanupOnDeletion({
+                owner,
+                inventory,
+                deletionPolicy: spec.deletionPolicy,
+                prune: spec.prune === true,
+                suspended: spec.suspend === true,
+                identity: identityFor({ ...owner, serviceAccountName: spec.serviceAccountName }, options),
+                timeout: `${timeoutMs} millis`,
+              }).pipe(
+                Effect.provideService(Pruner, (yield* stagesOn(target)).pruner),
+                Effect.provideService(KubeAccess, target.access),
+              ),
             )
             yield* remotes.release(ctx.key)
             if (result.skipped !== undefined)
@@ -411,6 +472,7 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
       reconcile: (ctx) =>
         Effect.gen(function* () {
           const ks = yield* ctx.stage("validate", decode(ctx.object))
+          const reader = yield* ctx.stage("validate", compileSpec(ctx.key, ks))
           const unsupported = unsupportedField(ks.spec)
           if (unsupported !== undefined)
             return yield* ctx.stage(
@@ -441,14 +503,17 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
           yield* ctx.stage("validate", checkCrossNamespaceRefs(refs, options))
           const identity = identityFor(refs, options)
           const timeout = `${timeoutMillis(ks.spec)} millis` as const
-          // spec.timeout bounds build (with decryption) and apply together, as Flux's one context does.
+          // spec.timeout bounds build (with decryption), apply and prune together, as Flux's one context does.
           const within = yield* startDeadline(timeoutMillis(ks.spec))
           const progressed = (stage: string, message: string) =>
             ctx.emit({ _tag: "Progressed", stage, message })
 
-          yield* ctx.stage("dependencies", checkDependencies(ks))
-
           const artifact = yield* ctx.stage("fetch", resolveSource(ks, ctx))
+          // After the source, as Flux: a dependency on the same source must have applied this revision.
+          yield* ctx.stage(
+            "dependencies",
+            checkDependencies(client, kustomizationRef, ks, ctx.object, artifact.revision),
+          )
           yield* ctx.emit({ _tag: "ArtifactFetched", revision: artifact.revision, digest: artifact.digest })
 
           const target = yield* ctx.stage("cluster", targetOf(ctx.key, ks.spec, owner.namespace))
@@ -475,7 +540,7 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
               Effect.provideService(RESTMapper, target.mapper),
             )) === undefined
           )
-            return yield* replay(stages, ctx, ks, owner, identity, timeout, previous)
+            return yield* replay(stages, ctx, ks, owner, identity, timeout, previous, reader)
 
           yield* progressed("build", `building manifests for revision ${artifact.revision}`)
           const built = yield* ctx.stage(
@@ -528,19 +593,23 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
           const inventory = applied.inventory
           yield* ctx.emit({ _tag: "Applied", changes: toChanges(applied.changeSet) })
 
-          const stale = ks.spec.prune ? staleEntries(lastInventory(ctx.object), inventory) : []
+          const stale = ks.spec.prune ? staleEntries(lastInventory(ctx), inventory) : []
           const pruned =
             stale.length === 0
               ? []
               : (yield* ctx.stage(
                   "prune",
-                  stages.pruner.prune({ entries: stale, owner, identity, timeout, redactor }).pipe(
-                    // Objects that could not be deleted stay in the inventory, so the next reconcile retries them.
-                    Effect.tapError((e) =>
-                      ctx.emit({
-                        _tag: "InventoryRecorded",
-                        entries: mergeInventories(inventory, e.remaining).entries,
-                      }),
+                  within(
+                    "prune",
+                    Reason.PruneFailed,
+                    stages.pruner.prune({ entries: stale, owner, identity, timeout, redactor }).pipe(
+                      // Objects that could not be deleted stay in the inventory, so the next reconcile retries them.
+                      Effect.tapError((e) =>
+                        ctx.emit({
+                          _tag: "InventoryRecorded",
+                          entries: mergeInventories(inventory, e.remaining).entries,
+                        }),
+                      ),
                     ),
                   ),
                 )).changeSet
@@ -555,6 +624,8 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
             identity,
             timeout,
             applied.changeSet,
+            reader,
+            newRevision(ctx, ks, artifact.revision),
             redactor,
           )
           records.set(ctx.key, {
