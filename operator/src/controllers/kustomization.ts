@@ -62,12 +62,14 @@ const revisionAnnotation = "kustomize.toolkit.fluxcd.io/revision"
 /** Secrets and ConfigMaps carrying this label requeue the Kustomizations that reference them (Flux's rule). */
 export const watchLabelSelector = "reconcile.fluxcd.io/watch=Enabled"
 
-/** Flux's `--requeue-dependency`: how soon a Kustomization waiting on a dependency looks again. */
-const requeueDependencyMs = 30_000
+/** Flux's `--requeue-dependency` default: how soon a Kustomization waiting on a dependency looks again. */
+const defaultRequeueDependencyMs = 30_000
 
 export interface KustomizationControllerOptions extends AccessSettings {
   /** Kubernetes Events' `reportingInstance` (the pod name). */
   readonly instance?: string | undefined
+  /** `--requeue-dependency` (default 30 s). */
+  readonly requeueDependencyMs?: number | undefined
 }
 
 /** Index names: which objects a Kustomization references, so their changes requeue it. */
@@ -130,6 +132,7 @@ const isReady = (obj: KubeObject): boolean => {
  */
 export const makeKustomizationController = (options: KustomizationControllerOptions = {}) =>
   Effect.gen(function* () {
+    const requeueDependencyMs = options.requeueDependencyMs ?? defaultRequeueDependencyMs
     const client = yield* KubeClient
     const builder = yield* Builder
     const applier = yield* Applier

@@ -11,13 +11,18 @@ export interface Announcement {
   readonly commitStatus?: boolean
 }
 
-const formatSeconds = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 3 : 1).replace(/\.?0+$/, "")}s`
-
-export const formatInterval = (ms: number): string => {
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h0m0s`
-  if (ms % 60_000 === 0)
-    return `${Math.floor(ms / 3_600_000) > 0 ? `${Math.floor(ms / 3_600_000)}h` : ""}${(ms / 60_000) % 60}m0s`
-  return formatSeconds(ms)
+/**
+ * Go's `time.Duration.String()` at millisecond precision ("500ms", "1.234s", "10m0s", "1h0m0s"): Flux writes
+ * durations this way in its Event and log messages, and tools match on them.
+ */
+export const goDuration = (ms: number): string => {
+  const total = Math.max(0, Math.round(ms))
+  if (total === 0) return "0s"
+  if (total < 1000) return `${total}ms`
+  const h = Math.floor(total / 3_600_000)
+  const m = Math.floor(total / 60_000) % 60
+  const s = `${((total % 60_000) / 1000).toFixed(3).replace(/\.?0+$/, "")}s`
+  return `${h > 0 ? `${h}h` : ""}${h > 0 || m > 0 ? `${m}m` : ""}${s}`
 }
 
 /**
@@ -56,7 +61,12 @@ export const announce = (
         break
       }
       case "StageFailed":
-        out.push({ type: "Warning", reason: event.reason, note: event.message })
+        // Flux announces a dependency that is not ready yet as information (it is waited for), not an error.
+        out.push({
+          type: event.reason === "DependencyNotReady" ? "Normal" : "Warning",
+          reason: event.reason,
+          note: event.message,
+        })
         break
       case "Succeeded": {
         const recovered = wasReady?.status !== "True"
@@ -64,12 +74,12 @@ export const announce = (
         if (recovered || moved) {
           const took =
             event.durationMs !== undefined
-              ? `Reconciliation finished in ${formatSeconds(event.durationMs)}, `
+              ? `Reconciliation finished in ${goDuration(event.durationMs)}, `
               : ""
           out.push({
             type: "Normal",
             reason: event.reason ?? "ReconciliationSucceeded",
-            note: `${took}next run in ${formatInterval(intervalMs)}`,
+            note: `${took}next run in ${goDuration(intervalMs)}`,
             commitStatus: true,
           })
         }
