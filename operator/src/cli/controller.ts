@@ -50,10 +50,10 @@ export const controllerUsage = `kustodian controller [flags]
   --log-level LEVEL                 trace|debug|info|error (default info)
   --log-encoding ENC                json|console (default json): Flux's log lines either way
   --otlp-endpoint URL               OpenTelemetry traces over OTLP/HTTP (default $OTEL_EXPORTER_OTLP_ENDPOINT)
+${limitFlags.map((f) => `  --${`${f.flag} N`.padEnd(32)}${f.help} (default ${formatLimit(f.key, defaultLimits[f.key])})`).join("\n")}
 
 Boolean flags take Flux's forms: --flag, --flag=true, --flag=false. Flags of Flux's controllers that Kustodian
-does not implement (e.g. --kube-api-qps, --feature-gates, --concurrent-ssa) are refused, naming the flag.
-${limitFlags.map((f) => `  --${`${f.flag} N`.padEnd(32)}${f.help} (default ${formatLimit(f.key, defaultLimits[f.key])})`).join("\n")}`
+does not implement (e.g. --kube-api-qps, --feature-gates, --concurrent-ssa) are refused, naming the flag.`
 
 const listenAddress = (flag: string, value: string) => {
   try {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import type { DomainEvent, Recorded } from "../../../model/events.ts"
 import { project } from "../../../model/projection.ts"
-import { announce } from "./announce.ts"
+import { announce, goDuration } from "./announce.ts"
 
 const rec = (events: DomainEvent[]): Recorded[] =>
   events.map((event) => ({ at: "2026-11-27T10:00:00Z", event }))
@@ -50,6 +50,41 @@ describe("announce", () => {
     ])
     expect(announce(failed, after, project(after, failed), 600_000)).toEqual([
       { type: "Warning", reason: "BuildFailed", note: "kustomize build failed" },
+    ])
+  })
+
+  it("a dependency that is not ready is announced as Normal (Flux sends it as info), other failures as Warning", () => {
+    const waiting = rec([
+      { _tag: "ReconcileStarted", generation: 1 },
+      {
+        _tag: "StageFailed",
+        stage: "dependencies",
+        reason: "DependencyNotReady",
+        message: "dependency 'apps/base' is not ready",
+        terminal: false,
+      },
+    ])
+    expect(announce(waiting, {}, project({}, waiting), 600_000)).toEqual([
+      { type: "Normal", reason: "DependencyNotReady", note: "dependency 'apps/base' is not ready" },
+    ])
+  })
+
+  it("durations read as Go's time.Duration prints them", () => {
+    expect(
+      [0, 5, 500, 1000, 1500, 1234, 59_999, 60_000, 90_500, 600_000, 3_600_000, 5_430_000].map(goDuration),
+    ).toEqual([
+      "0s",
+      "5ms",
+      "500ms",
+      "1s",
+      "1.5s",
+      "1.234s",
+      "59.999s",
+      "1m0s",
+      "1m30.5s",
+      "10m0s",
+      "1h0m0s",
+      "1h30m30s",
     ])
   })
 })
