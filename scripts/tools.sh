@@ -2,8 +2,9 @@
 # Builds or installs the real tools the tests talk to, caching binaries outside the repository in
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/kustodian/tools/<name>-<version>/
 # Versions live in scripts/tools/versions.env. Cached tools are skipped; concurrent runs serialise per tool (flock).
-# Usage: scripts/tools.sh [apt|kustomize|sandbox|sops|etcd|kubernetes|flux ...]   (no arguments: everything but the
-# optional ones: flux, only for `npm run bench:reconcile -- --peer=flux`)
+# Usage: scripts/tools.sh [apt|kustomize|sandbox|sops|etcd|kubernetes|flux|notification-controller ...]   (no
+# arguments: everything but the optional ones: flux, only for `npm run bench:reconcile -- --peer=flux`, and
+# notification-controller, only for operator/src/metrics/notification-controller.e2e.test.ts)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=tools/versions.env
@@ -192,6 +193,19 @@ build_flux() {
   chmod 644 "$OUT"/crds/*.yaml
 }
 
+# Flux's notification-controller (optional): the receiver of `--events-addr`, for the Alert end-to-end test.
+build_notification_controller() {
+  local v="$NOTIFICATION_CONTROLLER_VERSION" mod="github.com/fluxcd/notification-controller"
+  local src="$CACHE/src/notification-controller-$v"
+  rm -rf "$src" && mkdir -p "$src"
+  flux_wrapper_gomod "$mod" "$v" notification-controller >"$src/go.mod.tmp"
+  mv "$src/go.mod.tmp" "$src/go.mod"
+  (cd "$src" && go build -mod=mod -p "$JOBS" -trimpath -ldflags=-s\ -w -o "$OUT/notification-controller" "$mod") || return 1
+  mkdir -p "$OUT/crds"
+  cp "$(go mod download -json "$mod@$v" | jq -r .Dir)"/config/crd/bases/*.yaml "$OUT/crds/"
+  chmod 644 "$OUT"/crds/*.yaml
+}
+
 # ---------------------------------------------------------------------------------------------- the sandbox
 # Our own Landlock wrapper around kustomize (sandbox/main.go), cached by the hash of its sources; the image
 # builds the same sources. e2e/support/tools.ts computes the same key (sandboxSourceHash).
@@ -219,6 +233,7 @@ main() {
     etcd) run_locked etcd "$CACHE/etcd-$ETCD_VERSION" build_etcd ;;
     kubernetes | kube-apiserver | kubectl) run_locked kubernetes "$CACHE/kubernetes-$KUBERNETES_VERSION" build_kubernetes ;;
     flux | source-controller | kustomize-controller) run_locked flux "$CACHE/flux-controllers-$FLUX_CONTROLLERS_VERSION" build_flux ;;
+    notification-controller) run_locked notification-controller "$CACHE/notification-controller-$NOTIFICATION_CONTROLLER_VERSION" build_notification_controller ;;
     *) log "unknown tool: $t"; return 2 ;;
     esac
   done

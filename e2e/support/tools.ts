@@ -26,6 +26,7 @@ export type ToolName =
   | "kustodian-sandbox"
   | "source-controller"
   | "kustomize-controller"
+  | "notification-controller"
 
 /** A tool is not installed or not built yet; the message says how to get it. */
 export class ToolMissingError extends Data.TaggedError("ToolMissingError")<{
@@ -68,12 +69,15 @@ const built: Partial<Record<ToolName, { dir: string; version: string }>> = {
   // Optional: only `npm run bench:reconcile -- --peer=flux` needs Flux's controllers (`scripts/tools.sh flux`).
   "source-controller": { dir: "flux-controllers", version: "FLUX_CONTROLLERS_VERSION" },
   "kustomize-controller": { dir: "flux-controllers", version: "FLUX_CONTROLLERS_VERSION" },
+  // Optional: only operator/src/metrics/notification-controller.e2e.test.ts (`scripts/tools.sh notification-controller`).
+  "notification-controller": { dir: "notification-controller", version: "NOTIFICATION_CONTROLLER_VERSION" },
 }
 
 /** The scripts/tools.sh argument that builds a tool the default run leaves out. */
 const optionalBuild: Partial<Record<ToolName, string>> = {
   "source-controller": "flux",
   "kustomize-controller": "flux",
+  "notification-controller": "notification-controller",
 }
 
 /**
