@@ -121,4 +121,19 @@ describe("EventForwarder", () => {
       }).pipe(Effect.provide(EventForwarder.layer({ url: receiver.url })))
     }).pipe(Effect.scoped),
   )
+
+  it.live("what is still queued at shutdown gets one attempt", () =>
+    Effect.gen(function* () {
+      const receiver = yield* eventReceiver("hang")
+      yield* Effect.gen(function* () {
+        const { forward } = yield* EventForwarder
+        for (const name of ["first", "second", "third"]) yield* forward(event(name))
+        // The only sender hangs on "first"; the other two wait in the queue.
+        yield* until("the hung POST", () => receiver.requests.length === 1)
+        receiver.mode = "accept"
+      }).pipe(Effect.provide(Layer.fresh(EventForwarder.layer({ url: receiver.url, senders: 1 }))))
+      // The layer's scope is closed: the finalizer sent the queued two.
+      expect(receiver.events.map((e) => e.involvedObject.name)).toEqual(["first", "second", "third"])
+    }).pipe(Effect.scoped),
+  )
 })

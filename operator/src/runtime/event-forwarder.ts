@@ -152,6 +152,20 @@ const makeForwarder = (options: EventForwarderOptions) =>
 
     for (let i = 0; i < (options.senders ?? 2); i++)
       yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(queue), send)))
+    // At shutdown (this finalizer runs before the senders are interrupted) what is still queued gets one attempt
+    // each, all within a second: the last reconciles' outcomes usually reach the receiver, a hung one costs 1 s.
+    yield* Effect.addFinalizer(() =>
+      Queue.clear(queue).pipe(
+        Effect.flatMap((pending) =>
+          Effect.forEach(pending, (event) => post(options.url, event, timeoutMs).pipe(Effect.ignore), {
+            concurrency: 4,
+            discard: true,
+          }),
+        ),
+        Effect.timeout("1 second"),
+        Effect.ignore,
+      ),
+    )
 
     const forward = (event: FluxEvent) => {
       if (event.involvedObject.namespace === "" || event.involvedObject.name === "") return Effect.void
