@@ -68,6 +68,8 @@ describe("kustodian controller flags", () => {
       metrics: { port: 8080 },
     })
     expect(parse("--metrics-addr=:8080").metrics).toBeUndefined()
+    // Flux's manifests may leave it empty (no notification-controller): nothing is forwarded.
+    expect(parse("--events-addr=").eventsAddr).toBeUndefined()
   })
 
   it("refuses what it does not implement with one line naming the flag", () => {
