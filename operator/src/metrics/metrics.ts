@@ -62,6 +62,11 @@ export const terminalReconcileErrors = Metric.counter("controller_runtime_termin
   incremental: true,
 })
 
+export const reconcilePanics = Metric.counter("controller_runtime_reconcile_panics_total", {
+  description: "Total number of reconciliation panics per controller",
+  incremental: true,
+})
+
 export const reconcileTime = Metric.histogram("controller_runtime_reconcile_time_seconds", {
   description: "Length of time per reconciliation per controller",
   boundaries: reconcileTimeBuckets,

@@ -262,6 +262,16 @@ describe("Flux's observability against Kustodian", () => {
       expect(
         sample(text, "controller_runtime_max_concurrent_reconciles", { controller: "kustomization" }),
       ).toBe(4)
+      // Initialised at 0 as controller-runtime does, so rate() reads them before the first occurrence.
+      expect(sample(text, "controller_runtime_reconcile_panics_total", { controller: "kustomization" })).toBe(
+        0,
+      )
+      expect(
+        sample(text, "controller_runtime_reconcile_total", {
+          controller: "gitrepository",
+          result: "requeue",
+        }),
+      ).toBe(0)
       expect(
         sample(text, "controller_runtime_active_workers", { controller: "kustomization" }),
       ).toBeGreaterThanOrEqual(0)

@@ -19,6 +19,7 @@ import {
   maxConcurrentReconciles,
   reconcileDuration,
   reconcileErrors,
+  reconcilePanics,
   reconcileTime,
   reconcileTotal,
   record,
@@ -535,6 +536,11 @@ export const runController = <K extends KubeObject, R>(
         yield* queue.forget(keyOf(obj))
       }).pipe(Effect.withSpan(`Finalize.${kind}`))
 
+    const countError = Effect.all([
+      inc(reconcileTotal, { controller, result: "error" }),
+      inc(reconcileErrors, { controller }),
+    ])
+
     const process = (key: ObjectKey) =>
       Effect.gen(function* () {
         const obj = primary.store.get(key)
@@ -558,15 +564,19 @@ export const runController = <K extends KubeObject, R>(
         yield* reconcileObject(obj)
       }).pipe(
         // Only API failures of the runtime's own writes land here: retry with backoff.
+        // Both are a returned error to controller-runtime (result="error"); a defect is its recovered panic.
         Effect.catch((error) =>
           Effect.logWarning("runtime write failed; retrying").pipe(
             Effect.annotateLogs({ key, error: String((error as { message?: string }).message ?? error) }),
+            Effect.andThen(countError),
             Effect.andThen(queue.addRateLimited(key)),
           ),
         ),
         Effect.catchDefect((defect) =>
           Effect.logError("reconcile died").pipe(
             Effect.annotateLogs({ key, defect: String(defect) }),
+            Effect.andThen(countError),
+            Effect.andThen(inc(reconcilePanics, { controller })),
             Effect.andThen(queue.addRateLimited(key)),
           ),
         ),
@@ -592,6 +602,11 @@ export const runController = <K extends KubeObject, R>(
     // Workers start once every cache holds a full list: reconciles never see a half-filled cache.
     yield* Deferred.await(primary.synced)
     yield* Effect.forEach(secondaries, (r) => Deferred.await(r.synced), { discard: true })
+    // controller-runtime's initMetrics: every series exists from the start at 0, so rate() and increase() read it.
+    for (const result of ["success", "error", "requeue", "requeue_after"])
+      yield* record(reconcileTotal, { controller, result }, 0)
+    for (const counter of [reconcileErrors, terminalReconcileErrors, reconcilePanics])
+      yield* record(counter, { controller }, 0)
     yield* record(maxConcurrentReconciles, { controller }, workers)
     yield* record(activeWorkers, { controller }, 0)
     for (let i = 0; i < workers; i++) yield* Effect.forkScoped(worker)
