@@ -2,9 +2,10 @@
 # Builds or installs the real tools the tests talk to, caching binaries outside the repository in
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/kustodian/tools/<name>-<version>/
 # Versions live in scripts/tools/versions.env. Cached tools are skipped; concurrent runs serialise per tool (flock).
-# Usage: scripts/tools.sh [apt|kustomize|sandbox|sops|etcd|kubernetes|flux-controllers|flux-cli|core|flux ...]
+# Usage: scripts/tools.sh [apt|kustomize|sandbox|sops|etcd|kubernetes|flux-controllers|flux-cli|notification-controller|core|flux ...]
 # No arguments: everything the tests need (CI). `core` is what the operator itself talks to (everything but Flux's
-# controllers and CLI, which only tests and benchmarks run); `flux` is Flux's controllers and the flux CLI.
+# controllers and CLI, which only tests and benchmarks run); `flux` is Flux's source-, kustomize- and
+# notification-controller and the flux CLI.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=tools/versions.env
@@ -210,6 +211,19 @@ build_flux_cli() {
   (cd "$src" && go build -p "$JOBS" -trimpath -ldflags "-s -w -X main.VERSION=${v#v}" -o "$OUT/flux" ./cmd/flux)
 }
 
+# Flux's notification-controller: the receiver of `--events-addr`, for the Alert end-to-end test.
+build_notification_controller() {
+  local v="$NOTIFICATION_CONTROLLER_VERSION" mod="github.com/fluxcd/notification-controller"
+  local src="$CACHE/src/notification-controller-$v"
+  rm -rf "$src" && mkdir -p "$src"
+  flux_wrapper_gomod "$mod" "$v" notification-controller >"$src/go.mod.tmp"
+  mv "$src/go.mod.tmp" "$src/go.mod"
+  (cd "$src" && go build -mod=mod -p "$JOBS" -trimpath -ldflags=-s\ -w -o "$OUT/notification-controller" "$mod") || return 1
+  mkdir -p "$OUT/crds"
+  cp "$(go mod download -json "$mod@$v" | jq -r .Dir)"/config/crd/bases/*.yaml "$OUT/crds/"
+  chmod 644 "$OUT"/crds/*.yaml
+}
+
 # ---------------------------------------------------------------------------------------------- the sandbox
 # Our own Landlock wrapper around kustomize (sandbox/main.go), cached by the hash of its sources; the image
 # builds the same sources. e2e/support/tools.ts computes the same key (sandboxSourceHash).
@@ -231,7 +245,7 @@ main() {
   for t in "${want[@]}"; do
     case "$t" in
     core) expanded+=(apt kustomize sandbox sops etcd kubernetes) ;;
-    flux) expanded+=(flux-controllers flux-cli) ;;
+    flux) expanded+=(flux-controllers flux-cli notification-controller) ;;
     *) expanded+=("$t") ;;
     esac
   done
@@ -248,6 +262,8 @@ main() {
     flux-controllers | source-controller | kustomize-controller)
       run_locked flux "$CACHE/flux-controllers-$FLUX_CONTROLLERS_VERSION" build_flux ;;
     flux-cli) run_locked flux-cli "$CACHE/flux-cli-$FLUX_CLI_VERSION" build_flux_cli ;;
+    notification-controller)
+      run_locked notification-controller "$CACHE/notification-controller-$NOTIFICATION_CONTROLLER_VERSION" build_notification_controller ;;
     *) log "unknown tool: $t"; return 2 ;;
     esac
   done

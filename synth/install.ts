@@ -179,7 +179,7 @@ const namespacedChart = (app: App, options: InstallOptions, tenancy: Tenancy) =>
     spec: {
       type: "ClusterIP",
       selector: selectorLabels,
-      ports: [{ name: "http-metrics", port: ports.metrics, targetPort: "http-metrics", protocol: "TCP" }],
+      ports: [{ name: "http-prom", port: ports.metrics, targetPort: "http-prom", protocol: "TCP" }],
     },
   })
   // No Service for the artifact server: it listens on loopback (`--storage-addr=127.0.0.1:9090`) because the only
@@ -226,7 +226,10 @@ const deploymentSpec = (options: InstallOptions, tenancy: Tenancy) => ({
   selector: { matchLabels: selectorLabels },
   template: {
     metadata: {
-      labels: { ...selectorLabels, ...partOfLabels },
+      // `app: kustomize-controller` is what flux2-monitoring-example's PodMonitor (`app In [… kustomize-controller …]`,
+      // port `http-prom`) and its Loki dashboard (`app=~"$controller"`) select Flux's pods by; this one pod is both
+      // of Flux's controllers it replaces, and is listed as the kustomize-controller.
+      labels: { ...selectorLabels, ...partOfLabels, app: "kustomize-controller" },
       annotations: { "prometheus.io/scrape": "true", "prometheus.io/port": String(ports.metrics) },
     },
     spec: {
@@ -255,6 +258,7 @@ const deploymentSpec = (options: InstallOptions, tenancy: Tenancy) => ({
             "--storage-path=/data",
             "--watch-all-namespaces=true",
             "--log-level=info",
+            "--log-encoding=json",
             "--enable-leader-election",
             ...(tenancy === "multi-tenant" ? multiTenantFlags : []),
           ],
@@ -264,9 +268,9 @@ const deploymentSpec = (options: InstallOptions, tenancy: Tenancy) => ({
             { name: "TMPDIR", value: "/tmp" },
           ],
           // Only the metrics/probe port is a container port: 9090 is bound to loopback.
-          ports: [{ name: "http-metrics", containerPort: ports.metrics, protocol: "TCP" }],
-          livenessProbe: { httpGet: { path: "/healthz", port: "http-metrics" }, periodSeconds: 10 },
-          readinessProbe: { httpGet: { path: "/readyz", port: "http-metrics" }, periodSeconds: 5 },
+          ports: [{ name: "http-prom", containerPort: ports.metrics, protocol: "TCP" }],
+          livenessProbe: { httpGet: { path: "/healthz", port: "http-prom" }, periodSeconds: 10 },
+          readinessProbe: { httpGet: { path: "/readyz", port: "http-prom" }, periodSeconds: 5 },
           // From `npm run bench:reconcile` (docs/benchmarks.md, 2026-12-04, the bundle as shipped): 183–212 MiB
           // idle, a peak of 472 MiB with its kustomize children at 1,000 Kustomizations (--concurrent=4), 60 CPU
           // seconds for that first round. The heap is capped at 75% of the limit (the Dockerfile's flag); the

@@ -10,7 +10,7 @@ import { join } from "node:path"
 import { Effect } from "effect"
 import { operatorProcess } from "../../e2e/support/operator-process.ts"
 import { repoRoot, sandboxSourceHash, toolsCacheDir } from "../../e2e/support/tools.ts"
-import { series } from "./measure.ts"
+import { label, series } from "./measure.ts"
 import type { Peer, PeerContext } from "./peer.ts"
 
 /**
@@ -84,7 +84,7 @@ export const kustodianPeer = (dir: string): Peer => {
           pids: [op.pid],
           kustomizationReconciles: Effect.map(metrics, (t) =>
             [...series(t, "controller_runtime_reconcile_total")]
-              .filter(([k]) => k.includes('kind="Kustomization"'))
+              .filter(([k]) => label(k, "controller") === "kustomization")
               .reduce((s, [, v]) => s + v, 0),
           ),
           kustomizeRuns: runs,

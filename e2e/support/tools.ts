@@ -28,6 +28,7 @@ export type ToolName =
   | "source-controller"
   | "kustomize-controller"
   | "flux"
+  | "notification-controller"
 
 /** A tool is not installed or not built yet; the message says how to get it. */
 export class ToolMissingError extends Data.TaggedError("ToolMissingError")<{
@@ -71,6 +72,7 @@ const built: Partial<Record<ToolName, { dir: string; version: string }>> = {
   "source-controller": { dir: "flux-controllers", version: "FLUX_CONTROLLERS_VERSION" },
   "kustomize-controller": { dir: "flux-controllers", version: "FLUX_CONTROLLERS_VERSION" },
   flux: { dir: "flux-cli", version: "FLUX_CLI_VERSION" },
+  "notification-controller": { dir: "notification-controller", version: "NOTIFICATION_CONTROLLER_VERSION" },
 }
 
 /** The scripts/tools.sh argument that builds just this tool (the default run builds them all). */
@@ -78,6 +80,7 @@ const optionalBuild: Partial<Record<ToolName, string>> = {
   "source-controller": "flux-controllers",
   "kustomize-controller": "flux-controllers",
   flux: "flux-cli",
+  "notification-controller": "notification-controller",
 }
 
 /**

@@ -13,7 +13,9 @@ import type { KubeConfigSource } from "./kube/connection.ts"
 import { RESTMapper } from "./kube/restmapper.ts"
 import type { KubeConfigPolicy } from "./kube/untrusted-kubeconfig.ts"
 import type { Limits } from "./limits.ts"
+import type { LogOptions } from "./metrics/flux-logger.ts"
 import { telemetryLayer } from "./metrics/telemetry.ts"
+import { EventForwarder } from "./runtime/event-forwarder.ts"
 import { runManager } from "./runtime/manager.ts"
 import { Applier } from "./stages/apply/staged-apply.ts"
 import { ArtifactUnpacker } from "./stages/build/artifact.ts"
@@ -32,8 +34,16 @@ import { Pruner } from "./stages/prune/prune.ts"
 /** The flags of `kustodian controller` (Flux's names where Flux has the flag). */
 export interface OperatorOptions {
   readonly kubeconfig: KubeConfigSource
-  /** `--metrics-addr` (alias `--health-addr`): where /metrics, /healthz and /readyz are served. */
+  /** `--health-addr`: where /healthz and /readyz are served (and /metrics, unless `metrics` is set). */
   readonly probes: { readonly host?: string | undefined; readonly port: number }
+  /** `--metrics-addr` when it differs from `--health-addr`: /metrics on a port of its own, as in Flux. */
+  readonly metrics?: { readonly host?: string | undefined; readonly port: number } | undefined
+  /** `--log-level`, `--log-encoding`. */
+  readonly logs?: LogOptions | undefined
+  /** `--events-addr`: where Events are also POSTed (Flux's notification-controller). */
+  readonly eventsAddr?: string | undefined
+  /** `--requeue-dependency`: how soon a Kustomization waiting on a dependency looks again. */
+  readonly requeueDependencyMs?: number | undefined
   /** `--storage-path`, `--storage-addr`, `--storage-adv-addr`, `--artifact-retention`. */
   readonly source: SourceConfig
   /** `--watch-all-namespaces=false` limits the controllers to this namespace. */
@@ -117,9 +127,13 @@ export const operatorLayer = (options: OperatorOptions) => {
     Layer.provide(source),
   )
   const stages = Layer.mergeAll(Applier.layer, Pruner.layer, HealthChecker.layer)
-  return Layer.mergeAll(build, stages, source, lookup).pipe(
+  const events =
+    options.eventsAddr === undefined ? Layer.empty : EventForwarder.layer({ url: options.eventsAddr })
+  return Layer.mergeAll(build, stages, source, lookup, events).pipe(
     Layer.provideMerge(mapper),
-    Layer.provideMerge(telemetryLayer({ serviceName: "kustodian", otlpEndpoint: options.otlpEndpoint })),
+    Layer.provideMerge(
+      telemetryLayer({ serviceName: "kustodian", otlpEndpoint: options.otlpEndpoint, logs: options.logs }),
+    ),
   )
 }
 
@@ -142,6 +156,7 @@ export const runOperator = (options: OperatorOptions) =>
           ...access,
           instance,
           kubeConfig: options.kubeConfigPolicy,
+          requeueDependencyMs: options.requeueDependencyMs,
         })),
         namespace: options.namespace,
         labelSelector: options.watchLabelSelector,
@@ -151,6 +166,7 @@ export const runOperator = (options: OperatorOptions) =>
       controllers,
       shutdownGraceMs: options.shutdownGraceMs,
       probes: options.probes,
+      metrics: options.metrics,
       run: { workers: options.workers, instance },
       leaderElection:
         options.leaderElectionNamespace === undefined

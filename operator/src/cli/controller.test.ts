@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { UsageError } from "./args.ts"
-import { parseControllerFlags } from "./controller.ts"
+import { controllerUsage, parseControllerFlags } from "./controller.ts"
 
 const parse = (...argv: Array<string>) =>
   parseControllerFlags(argv, { RUNTIME_NAMESPACE: "kustodian-system" })
@@ -50,5 +50,83 @@ describe("kustodian controller flags", () => {
       parse("--storage-addr=:9090", "--storage-adv-addr=kustodian-artifacts.gitops.svc.cluster.local.").source
         .storageAdvAddr,
     ).toBe("kustodian-artifacts.gitops.svc.cluster.local.")
+  })
+
+  it("accepts the args of Flux 2.9's kustomize-controller and source-controller Deployments", () => {
+    const kustomizeController = parse(
+      "--events-addr=http://notification-controller.flux-system.svc.cluster.local./",
+      "--watch-all-namespaces",
+      "--log-level=info",
+      "--log-encoding=json",
+      "--enable-leader-election",
+    )
+    expect(kustomizeController).toMatchObject({
+      eventsAddr: "http://notification-controller.flux-system.svc.cluster.local./",
+      namespace: undefined,
+      logs: { level: "info", encoding: "json" },
+      leaderElectionNamespace: "kustodian-system",
+    })
+    const sourceController = parse(
+      "--events-addr=http://notification-controller.flux-system.svc.cluster.local./",
+      "--watch-all-namespaces=true",
+      "--log-level=debug",
+      "--log-encoding=console",
+      "--enable-leader-election",
+      "--storage-path=/data",
+      "--storage-adv-addr=source-controller.flux-system.svc.cluster.local.",
+    )
+    expect(sourceController).toMatchObject({
+      logs: { level: "debug", encoding: "console" },
+      source: { storagePath: "/data", storageAdvAddr: "source-controller.flux-system.svc.cluster.local." },
+    })
+    expect(parse("--watch-all-namespaces=false").namespace).toBe("kustodian-system")
+    expect(parse("--requeue-dependency=5s").requeueDependencyMs).toBe(5_000)
+    expect(parse("--concurrent=20").workers).toBe(20)
+    // Flux's layout: metrics on :8080, probes on :9440.
+    expect(parse("--metrics-addr=:8080", "--health-addr=:9440")).toMatchObject({
+      probes: { port: 9440 },
+      metrics: { port: 8080 },
+    })
+    expect(parse("--metrics-addr=:8080").metrics).toBeUndefined()
+    // Flux's manifests may leave it empty (no notification-controller): nothing is forwarded.
+    expect(parse("--events-addr=").eventsAddr).toBeUndefined()
+  })
+
+  it("refuses what it does not implement with one line naming the flag", () => {
+    expect(() => parse("--kube-api-qps=500")).toThrow(
+      "--kube-api-qps: a flag of Flux's controllers that Kustodian does not implement",
+    )
+    expect(() => parse("--feature-gates=CacheSecretsAndConfigMaps=true")).toThrow("--feature-gates")
+    expect(() => parse("--log-level=warn")).toThrow(
+      "--log-level: expected trace, debug, info or error, got warn",
+    )
+    expect(() => parse("--log-encoding=text")).toThrow("--log-encoding: expected json or console, got text")
+    expect(() => parse("--events-addr=notification-controller")).toThrow(
+      "--events-addr: expected an http(s) URL",
+    )
+    expect(() => parse("--requeue-dependency=soon")).toThrow("--requeue-dependency")
+  })
+
+  it("--help lists every flag it accepts", () => {
+    for (const flag of [
+      "events-addr",
+      "log-encoding",
+      "log-level",
+      "watch-all-namespaces",
+      "watch-label-selector",
+      "concurrent",
+      "requeue-dependency",
+      "default-service-account",
+      "no-cross-namespace-refs",
+      "no-remote-bases",
+      "storage-adv-addr",
+      "storage-path",
+      "storage-addr",
+      "health-addr",
+      "metrics-addr",
+      "enable-leader-election",
+      "otlp-endpoint",
+    ])
+      expect(controllerUsage).toMatch(new RegExp(`^  --${flag}[ [=]`, "m"))
   })
 })

@@ -6,6 +6,7 @@ import { parseArgs } from "node:util"
 import { Cause, Effect, Exit } from "effect"
 import type { KubeConfigSource } from "../kube/connection.ts"
 import { defaultLimits, formatLimit, type Limits, limitFlags, parseLimit } from "../limits.ts"
+import { type FluxLogLevel, fluxLoggerLayer, type LogEncoding, logEntry } from "../metrics/flux-logger.ts"
 import { type OperatorOptions, runOperator } from "../operator.ts"
 import { invalidCidrs } from "../stages/build/ip-ranges.ts"
 import { portOf } from "../stages/build/sandbox.ts"
@@ -21,15 +22,19 @@ const releaseMarginMs = 3_000
 
 export const controllerUsage = `kustodian controller [flags]
   --kubeconfig PATH                 kubeconfig to use (default: in-cluster, else $KUBECONFIG / ~/.kube/config)
-  --metrics-addr :8080              /metrics, /healthz and /readyz (--health-addr is an alias)
+  --metrics-addr :8080              /metrics, and /healthz and /readyz unless --health-addr names another address
+  --health-addr ADDR                /healthz and /readyz (default: the --metrics-addr port)
   --storage-addr 127.0.0.1:9090     artifact server; loopback by default, since the only consumer is this
                                     process (set :9090 to serve other consumers)
   --storage-path DIR                artifact storage (default /data)
   --storage-adv-addr HOST[:PORT]    address written into artifact URLs (default: the --storage-addr host, or
                                     localhost when it binds all interfaces, and its port)
   --artifact-retention N            artifacts kept per GitRepository (default 2)
-  --watch-all-namespaces=BOOL       default true; false watches $RUNTIME_NAMESPACE only
+  --watch-all-namespaces[=BOOL]     default true; false watches $RUNTIME_NAMESPACE only
   --concurrent N                    reconciles at once per kind (default 4)
+  --requeue-dependency D            how soon a Kustomization waiting on a dependency looks again (default 30s)
+  --events-addr URL                 also POST every Event to Flux's notification-controller at URL
+                                    (e.g. http://notification-controller.flux-system.svc.cluster.local./)
   --enable-leader-election          only one replica reconciles (Lease in $RUNTIME_NAMESPACE)
   --leader-election-id NAME         the Lease's name (default kustodian-leader, one per --watch-label-selector)
   --watch-label-selector SELECTOR   reconcile only GitRepositories/Kustomizations matching it (sharding)
@@ -46,8 +51,13 @@ export const controllerUsage = `kustodian controller [flags]
                                     git mirror over http (repeatable; admin-set, never from a repository)
   --kustomize-sandbox MODE          auto|required|off: run kustomize under Linux Landlock (default auto)
   --graceful-shutdown-timeout D     SIGTERM to exit, forced when exceeded (default 8s; in-flight reconciles get D-3s)
-  --log-level LEVEL                 accepted for Flux compatibility; logs are JSON at info
-${limitFlags.map((f) => `  --${`${f.flag} N`.padEnd(32)}${f.help} (default ${formatLimit(f.key, defaultLimits[f.key])})`).join("\n")}`
+  --log-level LEVEL                 trace|debug|info|error (default info)
+  --log-encoding ENC                json|console (default json): Flux's log lines either way
+  --otlp-endpoint URL               OpenTelemetry traces over OTLP/HTTP (default $OTEL_EXPORTER_OTLP_ENDPOINT)
+${limitFlags.map((f) => `  --${`${f.flag} N`.padEnd(32)}${f.help} (default ${formatLimit(f.key, defaultLimits[f.key])})`).join("\n")}
+
+Boolean flags take Flux's forms: --flag, --flag=true, --flag=false. Flags of Flux's controllers that Kustodian
+does not implement (e.g. --kube-api-qps, --feature-gates, --concurrent-ssa) are refused, naming the flag.`
 
 const listenAddress = (flag: string, value: string) => {
   try {
@@ -69,9 +79,56 @@ const booleanFlags: ReadonlySet<string> = new Set([
   "insecure-kubeconfig-tls",
 ])
 
+/** Booleans whose default is true: parsed as strings, so the bare flag reads as `=true`. */
+const trueByDefault: ReadonlySet<string> = new Set(["watch-all-namespaces"])
+
+/**
+ * Flags of Flux's kustomize-controller and source-controller that Kustodian does not implement: refused by name
+ * (rather than as an unknown option), so a Deployment copied from Flux fails with a line saying which flag to drop.
+ */
+const fluxOnlyFlags: ReadonlySet<string> = new Set([
+  "kube-api-qps",
+  "kube-api-burst",
+  "leader-election-lease-duration",
+  "leader-election-renew-deadline",
+  "leader-election-retry-period",
+  "leader-election-release-on-cancel",
+  "min-retry-delay",
+  "max-retry-delay",
+  "feature-gates",
+  "interval-jitter-percentage",
+  "concurrent-ssa",
+  "http-retry",
+  "sops-vault-configmap",
+  "override-manager",
+  "custom-apply-stage-kinds",
+  "default-decryption-service-account",
+  "default-kubeconfig-service-account",
+  "token-cache-max-size",
+  "token-cache-max-duration",
+  "artifact-retention-ttl",
+  "artifact-retention-records",
+  "artifact-digest-algo",
+  "helm-cache-max-size",
+  "helm-cache-ttl",
+  "helm-cache-purge-interval",
+  "helm-index-max-size",
+  "helm-chart-max-size",
+  "helm-chart-file-max-size",
+  "ssh-kex-algos",
+  "ssh-hostkey-algos",
+])
+
 const normalizeBooleanFlags = (argv: ReadonlyArray<string>): Array<string> => {
   const out: Array<string> = []
   for (const arg of argv) {
+    const flag = /^--([a-z-]+)/su.exec(arg)?.[1]
+    if (flag !== undefined && fluxOnlyFlags.has(flag))
+      throw new UsageError(`--${flag}: a flag of Flux's controllers that Kustodian does not implement`)
+    if (flag !== undefined && trueByDefault.has(flag) && arg === `--${flag}`) {
+      out.push(`--${flag}=true`)
+      continue
+    }
     const m = /^--([a-z-]+)=(.*)$/su.exec(arg)
     const name = m?.[1]
     if (m === null || name === undefined || !booleanFlags.has(name)) {
@@ -114,6 +171,9 @@ export const parseControllerFlags = (
       "artifact-retention": { type: "string" },
       "watch-all-namespaces": { type: "string" },
       concurrent: { type: "string" },
+      "requeue-dependency": { type: "string" },
+      "events-addr": { type: "string" },
+      "log-encoding": { type: "string" },
       "enable-leader-election": { type: "boolean" },
       "leader-election-id": { type: "string" },
       "watch-label-selector": { type: "string" },
@@ -170,6 +230,21 @@ export const parseControllerFlags = (
     throw new UsageError(
       "RUNTIME_NAMESPACE must be set with --watch-all-namespaces=false or --enable-leader-election",
     )
+  const logLevel = values["log-level"] ?? "info"
+  if (logLevel !== "trace" && logLevel !== "debug" && logLevel !== "info" && logLevel !== "error")
+    throw new UsageError(`--log-level: expected trace, debug, info or error, got ${logLevel}`)
+  const logEncoding = values["log-encoding"] ?? "json"
+  if (logEncoding !== "json" && logEncoding !== "console")
+    throw new UsageError(`--log-encoding: expected json or console, got ${logEncoding}`)
+  const eventsAddr = values["events-addr"] || undefined
+  if (eventsAddr !== undefined && !/^https?:\/\/[^/\s]+/u.test(eventsAddr))
+    throw new UsageError(`--events-addr: expected an http(s) URL, got ${eventsAddr}`)
+  const requeueText = values["requeue-dependency"]
+  const requeueDependencyMs = requeueText === undefined ? undefined : parseGrace(requeueText)
+  if (requeueText !== undefined && requeueDependencyMs === undefined)
+    throw new UsageError(`--requeue-dependency: expected a duration such as 30s, got ${requeueText}`)
+  const metricsAddr = values["metrics-addr"] ?? ":8080"
+  const healthAddr = values["health-addr"]
   const graceText = values["graceful-shutdown-timeout"]
   const graceMs = graceText === undefined ? defaultGraceMs : parseGrace(graceText)
   if (graceMs === undefined)
@@ -188,7 +263,18 @@ export const parseControllerFlags = (
   return {
     kubeconfig,
     limits,
-    probes: listenAddress("metrics-addr", values["metrics-addr"] ?? values["health-addr"] ?? ":8080"),
+    // One port for everything unless --health-addr names another one (Flux's default layout: :8080 and :9440).
+    probes: listenAddress(
+      healthAddr === undefined ? "metrics-addr" : "health-addr",
+      healthAddr ?? metricsAddr,
+    ),
+    metrics:
+      healthAddr === undefined || healthAddr === metricsAddr
+        ? undefined
+        : listenAddress("metrics-addr", metricsAddr),
+    logs: { level: logLevel as FluxLogLevel, encoding: logEncoding as LogEncoding },
+    eventsAddr,
+    requeueDependencyMs,
     source: {
       storagePath: values["storage-path"] ?? "/data",
       storageAddr,
@@ -252,7 +338,13 @@ export const controllerCommand = async (
       )
     return yield* runOperator({ ...options, shutdownGraceMs: Math.max(0, graceMs - releaseMarginMs) })
   })
-  const exit = await runUntilSignal(main, { graceMs })
+  const logs = fluxLoggerLayer(options.logs)
+  // What the shutdown watchdog says goes out as a Flux log line too, so log tooling does not skip it.
+  const log = (line: string) =>
+    process.stderr.write(
+      `${JSON.stringify(logEntry({ level: "Error", date: new Date(), message: line, annotations: {} }))}\n`,
+    )
+  const exit = await runUntilSignal(main.pipe(Effect.provide(logs)), { graceMs, log })
   if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) return 0
   process.stderr.write(`kustodian: controller failed: ${Cause.pretty(exit.cause).split("\n")[0]}\n`)
   return 1

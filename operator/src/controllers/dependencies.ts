@@ -22,7 +22,7 @@ import { compile } from "../stages/health/cel.ts"
 import { evaluateFirstTrue } from "../stages/health/cel-evaluation.ts"
 
 /** Flux's `--requeue-dependency`: how soon a Kustomization waiting on a dependency looks again. */
-export const requeueDependencyMs = 30_000
+export const defaultRequeueDependencyMs = 30_000
 
 /** The first `dependsOn[].readyExpr` that does not compile, as a field and Flux's error text. */
 export const invalidReadyExpr = (
@@ -42,8 +42,8 @@ interface DependencyStatus {
   readonly conditions?: ReadonlyArray<{ readonly type: string; readonly status: string }>
 }
 
-const notReady = (message: string) =>
-  new StageError({ reason: Reason.DependencyNotReady, message, retryAfterMs: requeueDependencyMs })
+const notReady = (message: string, retryAfterMs: number) =>
+  new StageError({ reason: Reason.DependencyNotReady, message, retryAfterMs })
 
 /** Same kind, name and namespace (each defaulted as Flux does) of the source reference. */
 const sameSource = (ks: Kustomization, dep: KubeObject): boolean => {
@@ -67,20 +67,23 @@ export const checkDependencies = Effect.fn("Kustomization.checkDependencies")(fu
   ks: Kustomization,
   self: KubeObject,
   revision: string,
+  /** `--requeue-dependency`: when a Kustomization waiting on a dependency looks again. */
+  retryAfterMs: number,
 ) {
+  const waitFor = (message: string) => notReady(message, retryAfterMs)
   for (const dependency of ks.spec.dependsOn ?? []) {
     const namespace = dependency.namespace || ks.metadata.namespace || "default"
     const name = `${namespace}/${dependency.name}`
     const found = yield* client
       .getOption(ref, dependency.name, namespace)
-      .pipe(Effect.mapError((e) => notReady(`dependency '${name}' not found: ${e.message}`)))
-    if (Option.isNone(found)) return yield* notReady(`dependency '${name}' not found`)
+      .pipe(Effect.mapError((e) => waitFor(`dependency '${name}' not found: ${e.message}`)))
+    if (Option.isNone(found)) return yield* waitFor(`dependency '${name}' not found`)
     const dep = found.value
     if (dependency.readyExpr !== undefined && dependency.readyExpr !== "") {
       const first = yield* evaluateFirstTrue("ready", [dependency.readyExpr], { self, dep }).pipe(
-        Effect.mapError((e) => notReady(`dependency '${name}': ${e.message}`)),
+        Effect.mapError((e) => waitFor(`dependency '${name}': ${e.message}`)),
       )
-      if (first !== 0) return yield* notReady(`dependency '${name}' is not ready according to readyExpr eval`)
+      if (first !== 0) return yield* waitFor(`dependency '${name}' is not ready according to readyExpr eval`)
       continue
     }
     const status = (dep.status ?? {}) as DependencyStatus
@@ -91,8 +94,8 @@ export const checkDependencies = Effect.fn("Kustomization.checkDependencies")(fu
       dep.metadata.generation !== status.observedGeneration ||
       ready?.status !== "True"
     )
-      return yield* notReady(`dependency '${name}' is not ready`)
+      return yield* waitFor(`dependency '${name}' is not ready`)
     if (sameSource(ks, dep) && status.lastAppliedRevision !== revision)
-      return yield* notReady(`dependency '${name}' revision is not up to date`)
+      return yield* waitFor(`dependency '${name}' revision is not up to date`)
   }
 })

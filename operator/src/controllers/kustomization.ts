@@ -49,7 +49,7 @@ import { cleanupOnDeletion, deletesObjects } from "../stages/prune/deletion-poli
 import { Pruner } from "../stages/prune/prune.ts"
 import { type AppliedRecord, buildInputs, makeAppliedRecords } from "./applied-records.ts"
 import { startDeadline } from "./deadline.ts"
-import { checkDependencies, invalidReadyExpr } from "./dependencies.ts"
+import { checkDependencies, defaultRequeueDependencyMs, invalidReadyExpr } from "./dependencies.ts"
 import { gitRepositoryRef } from "./gitrepository.ts"
 
 export const kustomizationRef: ResourceRef = {
@@ -73,6 +73,8 @@ export interface KustomizationControllerOptions extends AccessSettings {
   readonly instance?: string | undefined
   /** `--insecure-kubeconfig-exec`, `--insecure-kubeconfig-tls`: what a `spec.kubeConfig` may use. */
   readonly kubeConfig?: KubeConfigPolicy | undefined
+  /** `--requeue-dependency` (default 30 s). */
+  readonly requeueDependencyMs?: number | undefined
 }
 
 /** Index names: which objects a Kustomization references, so their changes requeue it. */
@@ -153,6 +155,7 @@ const cancelCheckMs = 1_000
  */
 export const makeKustomizationController = (options: KustomizationControllerOptions = {}) =>
   Effect.gen(function* () {
+    const requeueDependencyMs = options.requeueDependencyMs ?? defaultRequeueDependencyMs
     const client = yield* KubeClient
     const builder = yield* Builder
     const applier = yield* Applier
@@ -512,7 +515,14 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
           // After the source, as Flux: a dependency on the same source must have applied this revision.
           yield* ctx.stage(
             "dependencies",
-            checkDependencies(client, kustomizationRef, ks, ctx.object, artifact.revision),
+            checkDependencies(
+              client,
+              kustomizationRef,
+              ks,
+              ctx.object,
+              artifact.revision,
+              requeueDependencyMs,
+            ),
           )
           yield* ctx.emit({ _tag: "ArtifactFetched", revision: artifact.revision, digest: artifact.digest })
 

@@ -1,6 +1,7 @@
 import * as http from "node:http"
 import { Effect } from "effect"
 import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
+import { sampleProcess, startProcessMetrics } from "./process-metrics.ts"
 
 export interface ProbeServerOptions {
   /** Port of /metrics, /healthz and /readyz (default 8080; 0 picks a free port). */
@@ -21,6 +22,7 @@ export interface ProbeServerOptions {
 export const serveProbes = (options: ProbeServerOptions) =>
   Effect.gen(function* () {
     const context = yield* Effect.context<never>()
+    startProcessMetrics()
     const server = yield* Effect.acquireRelease(
       Effect.callback<http.Server, Error>((resume) => {
         const server = http.createServer((req, res) => {
@@ -31,6 +33,7 @@ export const serveProbes = (options: ProbeServerOptions) =>
           }
           const serve = options.serve ?? { metrics: true, probes: true }
           if (path === "/metrics" && serve.metrics) {
+            Effect.runSyncWith(context)(sampleProcess)
             const body = PrometheusMetrics.formatUnsafe(context)
             return text(200, body, "text/plain; version=0.0.4; charset=utf-8")
           }

@@ -515,7 +515,7 @@ describe("Redaction of what API errors echo", () => {
       expect(all).toContain("redact-ref")
       expectNoLeak(all)
       const log = yield* Effect.promise(() => readFile(operator.logFile, "utf8"))
-      expect(log).toContain("reconcile failed")
+      expect(log).toContain("Reconciliation failed after")
       expect(log).toContain(`Deployment/${ns}/redact-vap`)
       expectNoLeak(log)
       const metrics = yield* Effect.promise(() =>

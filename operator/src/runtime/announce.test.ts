@@ -52,4 +52,20 @@ describe("announce", () => {
       { type: "Warning", reason: "BuildFailed", note: "kustomize build failed" },
     ])
   })
+
+  it("a dependency that is not ready is announced as Normal (Flux sends it as info), other failures as Warning", () => {
+    const waiting = rec([
+      { _tag: "ReconcileStarted", generation: 1 },
+      {
+        _tag: "StageFailed",
+        stage: "dependencies",
+        reason: "DependencyNotReady",
+        message: "dependency 'apps/base' is not ready",
+        terminal: false,
+      },
+    ])
+    expect(announce(waiting, {}, project({}, waiting), 600_000)).toEqual([
+      { type: "Normal", reason: "DependencyNotReady", note: "dependency 'apps/base' is not ready" },
+    ])
+  })
 })

@@ -48,7 +48,12 @@ export const announce = (
         break
       }
       case "StageFailed":
-        out.push({ type: "Warning", reason: event.reason, note: event.message })
+        // Flux announces a dependency that is not ready yet as information (it is waited for), not an error.
+        out.push({
+          type: event.reason === "DependencyNotReady" ? "Normal" : "Warning",
+          reason: event.reason,
+          note: event.message,
+        })
         break
       case "Succeeded": {
         const recovered = wasReady?.status !== "True"

@@ -109,7 +109,7 @@ describe("leader election with two operator processes", () => {
         )
         const standbyMetrics = yield* Effect.promise(() => fetch(standby.metricsUrl).then((r) => r.text()))
         expect(standbyMetrics).not.toMatch(
-          /controller_runtime_reconcile_total\{[^}]*kind="Widget"[^}]*\} [1-9]/,
+          /controller_runtime_reconcile_total\{[^}]*controller="widget"[^}]*\} [1-9]/,
         )
 
         // SIGKILL: the standby waits the lease out, then leads and reconciles.

@@ -1,6 +1,7 @@
-import { Clock, Effect, Random } from "effect"
+import { Clock, Effect, Option, Random } from "effect"
 import { KubeClient } from "../kube/client.ts"
 import { apiVersionOf, CoreResources, type KubeObject, type ResourceRef } from "../kube/resource.ts"
+import { EventForwarder, eventMetadata, metaTime } from "./event-forwarder.ts"
 
 export interface EventInput {
   readonly type: "Normal" | "Warning"
@@ -30,16 +31,41 @@ const microTime = (ms: number) => `${new Date(ms).toISOString().slice(0, 23)}000
 
 /**
  * Kubernetes Events with the aggregation events.k8s.io/v1 defines: the first occurrence creates an
- * Event, identical ones (same object, type, reason, note) within the window patch its `series`.
+ * Event, identical ones (same object, type, reason, note) within the window patch its `series`. With
+ * `--events-addr` (an {@link EventForwarder} in the context) every occurrence is also sent to the
+ * notification-controller, before aggregation, as Flux's recorder sends it.
  */
 export const makeRecorder = (options: { readonly controller: string; readonly instance: string }) =>
   Effect.gen(function* () {
     const client = yield* KubeClient
+    const forwarder = yield* Effect.serviceOption(EventForwarder)
     const series = new Map<string, Series>()
+
+    const forward = (resource: ResourceRef, regarding: KubeObject, event: EventInput, now: number) =>
+      Option.isNone(forwarder)
+        ? Effect.void
+        : forwarder.value.forward({
+            involvedObject: {
+              kind: regarding.kind ?? resource.kind,
+              namespace: regarding.metadata.namespace ?? "",
+              name: regarding.metadata.name,
+              uid: regarding.metadata.uid,
+              apiVersion: regarding.apiVersion ?? apiVersionOf(resource),
+              resourceVersion: regarding.metadata.resourceVersion,
+            },
+            severity: event.type === "Warning" ? "error" : "info",
+            timestamp: metaTime(now),
+            message: event.note,
+            reason: event.reason,
+            metadata: eventMetadata(event.annotations, regarding.metadata.annotations),
+            reportingController: options.controller,
+            reportingInstance: options.instance,
+          })
 
     const publish = (resource: ResourceRef, regarding: KubeObject, event: EventInput) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
+        yield* forward(resource, regarding, event, now)
         const namespace = regarding.metadata.namespace || "default"
         let note = event.note
         if (Buffer.byteLength(note) > NoteLimit)

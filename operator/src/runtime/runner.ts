@@ -1,5 +1,7 @@
+import { randomUUID } from "node:crypto"
 import { Clock, Deferred, Effect, Queue, Random } from "effect"
 import { ConditionType } from "../../../model/condition.ts"
+import { formatDuration } from "../../../model/duration.ts"
 import { type DomainEvent, isOutcome, type Recorded, timestamp } from "../../../model/events.ts"
 import { project, type ReconcileStatus, statusEquals } from "../../../model/projection.ts"
 import { KubeClient } from "../kube/client.ts"
@@ -15,9 +17,16 @@ import {
   activeWorkers,
   conditionGauge,
   inc,
+  maxConcurrentReconciles,
   reconcileDuration,
+  reconcileErrors,
+  reconcilePanics,
+  reconcileTime,
   reconcileTotal,
   record,
+  remove,
+  suspendGauge,
+  terminalReconcileErrors,
 } from "../metrics/metrics.ts"
 import { announce } from "./announce.ts"
 import { intervalWithJitter } from "./backoff.ts"
@@ -100,13 +109,15 @@ export const runController = <K extends KubeObject, R>(
   Effect.gen(function* () {
     const client = yield* KubeClient
     const kind = spec.resource.kind
+    // controller-runtime names a controller after its kind in lower case; metrics and logs carry that name.
+    const controller = kind.toLowerCase()
     const apiVersion = apiVersionOf(spec.resource)
     const workers = options.workers ?? 4
     const finalizer = spec.cleanup?.finalizer
     const journal = makeJournal()
     const ready = yield* Deferred.make<void>()
     const queue = yield* makeWorkQueue({
-      name: kind,
+      name: controller,
       backoff: {
         baseMs: options.backoff?.baseMs ?? 1_000,
         capMs: options.backoff?.capMs ?? 5 * 60_000,
@@ -152,24 +163,33 @@ export const runController = <K extends KubeObject, R>(
             const key = keyOf(event.object)
             journal.drop(key)
             written.delete(key)
-          }).pipe(Effect.andThen(queue.forget(keyOf(event.object))))
-        case "Restarted":
+          }).pipe(Effect.andThen(queue.forget(keyOf(event.object))), Effect.andThen(dropSeries(event.object)))
+        case "Restarted": {
           // After a relist (first start, or the API server was away) reconcile whatever changed meanwhile.
-          for (const key of event.previous.keys()) {
+          const gone: KubeObject[] = []
+          for (const [key, previous] of event.previous.entries()) {
             if (primary.store.get(key) === undefined) {
               journal.drop(key)
               written.delete(key)
+              gone.push(previous)
             }
           }
-          return Effect.forEach(
-            event.objects,
-            (obj) => {
-              const previous = event.previous.get(keyOf(obj))
-              const stale = statusOf(obj).observedGeneration !== obj.metadata.generation
-              return wantsReconcile(previous, obj, finalizer) || stale ? queue.add(keyOf(obj)) : Effect.void
-            },
-            { discard: true },
+          return Effect.forEach(gone, dropSeries, { discard: true }).pipe(
+            Effect.andThen(
+              Effect.forEach(
+                event.objects,
+                (obj) => {
+                  const previous = event.previous.get(keyOf(obj))
+                  const stale = statusOf(obj).observedGeneration !== obj.metadata.generation
+                  return wantsReconcile(previous, obj, finalizer) || stale
+                    ? queue.add(keyOf(obj))
+                    : Effect.void
+                },
+                { discard: true },
+              ),
+            ),
           )
+        }
       }
     }
 
@@ -253,24 +273,44 @@ export const runController = <K extends KubeObject, R>(
         { fieldManager: `${spec.controllerName}-finalizer` },
       )
 
+    const objectLabels = (obj: KubeObject) => ({
+      kind,
+      name: obj.metadata.name,
+      namespace: obj.metadata.namespace ?? "",
+    })
+    const conditionTypes = [ConditionType.Ready, ConditionType.Reconciling, ConditionType.Stalled]
+    const conditionStatuses = ["True", "False", "Unknown"] as const
+
+    /** Flux's RecordCondition: the status a condition has is 1, the others 0; an absent condition is no series. */
     const conditionMetrics = (obj: K, status: ReconcileStatus) =>
       Effect.forEach(
-        [ConditionType.Ready, ConditionType.Reconciling, ConditionType.Stalled],
+        conditionTypes,
         (type) => {
           const current = status.conditions?.find((c) => c.type === type)?.status
           return Effect.forEach(
-            ["True", "False", "Unknown", "Deleted"] as const,
+            conditionStatuses,
             (s) =>
-              record(
-                conditionGauge,
-                { kind, name: obj.metadata.name, namespace: obj.metadata.namespace ?? "", type, status: s },
-                (current ?? "Deleted") === s ? 1 : 0,
-              ),
+              current === undefined
+                ? remove(conditionGauge, { ...objectLabels(obj), type, status: s })
+                : record(conditionGauge, { ...objectLabels(obj), type, status: s }, current === s ? 1 : 0),
             { discard: true },
           )
         },
         { discard: true },
       )
+
+    const suspendMetric = (obj: K) =>
+      record(suspendGauge, objectLabels(obj), spec.suspended?.(obj) === true ? 1 : 0)
+
+    /** A deleted object's series go with it (Flux's Delete* calls), so dashboards stop listing it. */
+    const dropSeries = (obj: KubeObject): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        const labels = objectLabels(obj)
+        yield* remove(reconcileDuration, labels)
+        yield* remove(suspendGauge, labels)
+        for (const type of conditionTypes)
+          for (const status of conditionStatuses) yield* remove(conditionGauge, { ...labels, type, status })
+      })
 
     const context = (
       obj: K,
@@ -305,20 +345,27 @@ export const runController = <K extends KubeObject, R>(
         ),
     })
 
+    /** Schedules the retry of a failed reconcile; returns its delay (ms), undefined when none is scheduled. */
     const failureAction = (obj: K, failure: ReconcileFailure, key: ObjectKey) =>
       Effect.gen(function* () {
         const decided = spec.errorPolicy?.(obj, failure, queue.failures(key) + 1)
         if (decided !== undefined && decided !== "Backoff") return yield* schedule(key, decided)
-        if (failure.terminal) return
-        if (failure.retryAfterMs !== undefined) return yield* queue.addAfter(key, failure.retryAfterMs)
+        if (failure.terminal) return undefined
+        if (failure.retryAfterMs !== undefined) {
+          yield* queue.addAfter(key, failure.retryAfterMs)
+          return failure.retryAfterMs
+        }
         const cap = spec.retryInterval?.(obj) ?? spec.interval(obj)
         const delay = yield* queue.addRateLimited(key)
         // Flux retries at retryInterval at most; keep the backoff under that cap.
         if (delay > cap) yield* queue.addAfter(key, cap)
+        return Math.min(delay, cap)
       })
 
     const schedule = (key: ObjectKey, action: Action) =>
-      action._tag === "RequeueAfter" ? queue.addAfter(key, action.ms) : Effect.void
+      action._tag === "RequeueAfter"
+        ? queue.addAfter(key, action.ms).pipe(Effect.as(action.ms as number | undefined))
+        : Effect.succeed(undefined)
 
     const reconcileObject = (obj: K) =>
       Effect.gen(function* () {
@@ -401,9 +448,11 @@ export const runController = <K extends KubeObject, R>(
             { discard: true },
           ),
         )
-        yield* record(reconcileDuration, { kind }, durationMs / 1000)
-        yield* inc(reconcileTotal, { kind, result: failure === undefined ? "success" : "error" })
+        yield* record(reconcileDuration, objectLabels(obj), durationMs / 1000)
+        yield* record(reconcileTime, { controller }, durationMs / 1000)
         yield* conditionMetrics(obj, next)
+        yield* suspendMetric(obj)
+        const revision = next.lastAttemptedRevision ?? ""
 
         if (failure === undefined) {
           yield* queue.forget(key)
@@ -413,20 +462,50 @@ export const runController = <K extends KubeObject, R>(
               : Action.requeueAfter(
                   intervalWithJitter(interval, options.intervalJitter ?? 0.1, yield* Random.next),
                 )
-          yield* schedule(key, action)
-          yield* Effect.logDebug("reconciled").pipe(Effect.annotateLogs({ durationMs }))
+          const after = yield* schedule(key, action)
+          // controller-runtime's result label: a success that schedules its next run is `requeue_after`.
+          yield* inc(reconcileTotal, {
+            controller,
+            result: after === undefined ? "success" : "requeue_after",
+          })
+          yield* Effect.logInfo(
+            `Reconciliation finished in ${formatDuration(durationMs)}, next run in ${formatDuration(interval)}`,
+          ).pipe(Effect.annotateLogs({ revision }))
         } else {
-          yield* failureAction(obj, failure, key)
-          yield* Effect.logWarning("reconcile failed").pipe(
-            Effect.annotateLogs({ reason: failure.reason, error: failure.message, stage: stageRef.current }),
-          )
+          const after = yield* failureAction(obj, failure, key)
+          const took = `Reconciliation failed after ${formatDuration(durationMs)}`
+          if (failure.retryAfterMs !== undefined && after !== undefined) {
+            // Waiting for something (a dependency, a source): Flux requeues without an error and logs it as info.
+            yield* inc(reconcileTotal, { controller, result: "requeue_after" })
+            yield* Effect.logInfo(`${failure.message}, retrying in ${formatDuration(after)}`).pipe(
+              Effect.annotateLogs({ revision, reason: failure.reason }),
+            )
+          } else {
+            yield* inc(reconcileTotal, { controller, result: "error" })
+            yield* inc(reconcileErrors, { controller })
+            if (failure.terminal) yield* inc(terminalReconcileErrors, { controller })
+            yield* Effect.logError(
+              after === undefined ? took : `${took}, next try in ${formatDuration(after)}`,
+            ).pipe(
+              Effect.annotateLogs({
+                revision,
+                reason: failure.reason,
+                stage: stageRef.current,
+                error: failure.message,
+              }),
+            )
+          }
         }
       }).pipe(
+        // controller-runtime's reconcile logger fields, which `flux logs` and Loki queries select on.
         Effect.annotateLogs({
-          kind,
+          controller,
+          controllerGroup: spec.resource.group,
+          controllerKind: kind,
+          [kind]: { name: obj.metadata.name, namespace: obj.metadata.namespace ?? "" },
           namespace: obj.metadata.namespace ?? "",
           name: obj.metadata.name,
-          revision: lastStatus(obj).lastAttemptedRevision ?? "",
+          reconcileID: randomUUID(),
         }),
         Effect.withSpan(`Reconcile.${kind}`, {
           attributes: {
@@ -458,6 +537,11 @@ export const runController = <K extends KubeObject, R>(
         yield* queue.forget(keyOf(obj))
       }).pipe(Effect.withSpan(`Finalize.${kind}`))
 
+    const countError = Effect.all([
+      inc(reconcileTotal, { controller, result: "error" }),
+      inc(reconcileErrors, { controller }),
+    ])
+
     const process = (key: ObjectKey) =>
       Effect.gen(function* () {
         const obj = primary.store.get(key)
@@ -466,19 +550,34 @@ export const runController = <K extends KubeObject, R>(
         if (finalizer !== undefined && !(obj.metadata.finalizers ?? []).includes(finalizer)) {
           yield* setFinalizers(obj, [finalizer])
         }
-        if (spec.suspended?.(obj) === true) return
+        if (spec.suspended?.(obj) === true) {
+          yield* suspendMetric(obj)
+          return yield* Effect.logInfo("Reconciliation is suspended for this object").pipe(
+            Effect.annotateLogs({
+              controller,
+              controllerGroup: spec.resource.group,
+              controllerKind: kind,
+              namespace: obj.metadata.namespace ?? "",
+              name: obj.metadata.name,
+            }),
+          )
+        }
         yield* reconcileObject(obj)
       }).pipe(
         // Only API failures of the runtime's own writes land here: retry with backoff.
+        // Both are a returned error to controller-runtime (result="error"); a defect is its recovered panic.
         Effect.catch((error) =>
           Effect.logWarning("runtime write failed; retrying").pipe(
             Effect.annotateLogs({ key, error: String((error as { message?: string }).message ?? error) }),
+            Effect.andThen(countError),
             Effect.andThen(queue.addRateLimited(key)),
           ),
         ),
         Effect.catchDefect((defect) =>
           Effect.logError("reconcile died").pipe(
             Effect.annotateLogs({ key, defect: String(defect) }),
+            Effect.andThen(countError),
+            Effect.andThen(inc(reconcilePanics, { controller })),
             Effect.andThen(queue.addRateLimited(key)),
           ),
         ),
@@ -489,12 +588,12 @@ export const runController = <K extends KubeObject, R>(
       Effect.gen(function* () {
         const key = yield* queue.take
         busy += 1
-        yield* record(activeWorkers, { kind }, busy)
+        yield* record(activeWorkers, { controller }, busy)
         yield* process(key).pipe(
           Effect.ensuring(
             Effect.suspend(() => {
               busy -= 1
-              return record(activeWorkers, { kind }, busy).pipe(Effect.andThen(queue.done(key)))
+              return record(activeWorkers, { controller }, busy).pipe(Effect.andThen(queue.done(key)))
             }),
           ),
         )
@@ -504,6 +603,13 @@ export const runController = <K extends KubeObject, R>(
     // Workers start once every cache holds a full list: reconciles never see a half-filled cache.
     yield* Deferred.await(primary.synced)
     yield* Effect.forEach(secondaries, (r) => Deferred.await(r.synced), { discard: true })
+    // controller-runtime's initMetrics: every series exists from the start at 0, so rate() and increase() read it.
+    for (const result of ["success", "error", "requeue", "requeue_after"])
+      yield* record(reconcileTotal, { controller, result }, 0)
+    for (const counter of [reconcileErrors, terminalReconcileErrors, reconcilePanics])
+      yield* record(counter, { controller }, 0)
+    yield* record(maxConcurrentReconciles, { controller }, workers)
+    yield* record(activeWorkers, { controller }, 0)
     for (let i = 0; i < workers; i++) yield* Effect.forkScoped(worker)
     yield* Deferred.succeed(ready, undefined)
 

@@ -1,9 +1,18 @@
 import { Clock, Context, Effect, Fiber, Queue, Random } from "effect"
-import { queueAdds, queueDepth, queueLatency, queueRetries, record } from "../metrics/metrics.ts"
+import {
+  longestRunningProcessor,
+  queueAdds,
+  queueDepth,
+  queueLatency,
+  queueRetries,
+  record,
+  unfinishedWork,
+  workDuration,
+} from "../metrics/metrics.ts"
 import { type BackoffPolicy, backoffDelay, defaultBackoff, makeTokenBucket, reserve } from "./backoff.ts"
 
 export interface WorkQueueOptions {
-  /** Name used in metrics (the controller's kind). */
+  /** Name used in metrics (`name` and `controller` labels: the controller's name, its kind in lower case). */
   readonly name: string
   readonly backoff?: BackoffPolicy | undefined
   /** Overall retry rate limit (client-go default: 10 qps, burst 100). */
@@ -46,13 +55,15 @@ export const makeWorkQueue = Effect.fnUntraced(function* (options: WorkQueueOpti
   const ready = yield* Queue.unbounded<string>()
   const dirty = new Set<string>()
   const inFlight = new Set<string>()
+  /** When a worker took each key it holds (client-go's processingStartTimes). */
+  const startedAt = new Map<string, number>()
   const addedAt = new Map<string, number>()
   const failureCounts = new Map<string, number>()
   const timers = new Map<string, { due: number; fiber: Fiber.Fiber<void> }>()
   const bucket = makeTokenBucket(options.qps ?? 10, options.burst ?? 100, yield* Clock.currentTimeMillis)
   let stopped = false
   const scope = yield* Effect.scope
-  const attrs = { name: options.name }
+  const attrs = { name: options.name, controller: options.name }
 
   const gauge = () => record(queueDepth, attrs, dirty.size)
 
@@ -99,6 +110,7 @@ export const makeWorkQueue = Effect.fnUntraced(function* (options: WorkQueueOpti
     const key = yield* Queue.take(ready)
     dirty.delete(key)
     inFlight.add(key)
+    startedAt.set(key, yield* Clock.currentTimeMillis)
     // Every reconcile schedules its own next run (interval, backoff or none); a timer left from an earlier
     // outcome would otherwise fire mid-reconcile and start the key again at once, skipping its backoff.
     const timer = timers.get(key)
@@ -117,8 +129,28 @@ export const makeWorkQueue = Effect.fnUntraced(function* (options: WorkQueueOpti
   const done = (key: string) =>
     Effect.gen(function* () {
       inFlight.delete(key)
+      const since = startedAt.get(key)
+      startedAt.delete(key)
+      if (since !== undefined)
+        yield* record(workDuration, attrs, ((yield* Clock.currentTimeMillis) - since) / 1000)
       if (dirty.has(key) && !stopped) yield* Queue.offer(ready, key)
     })
+
+  // client-go's unfinished-work and longest-running gauges, refreshed every second (its metrics update period
+  // is 500 ms) from the start times of the keys workers hold: a stuck reconcile shows as a growing value.
+  const inProgress = Effect.gen(function* () {
+    const now = yield* Clock.currentTimeMillis
+    let total = 0
+    let longest = 0
+    for (const since of startedAt.values()) {
+      total += now - since
+      longest = Math.max(longest, now - since)
+    }
+    yield* record(unfinishedWork, attrs, total / 1000)
+    yield* record(longestRunningProcessor, attrs, longest / 1000)
+  })
+  yield* inProgress
+  yield* Effect.forkIn(Effect.forever(Effect.sleep(1_000).pipe(Effect.andThen(inProgress))), scope)
 
   const shutdown = Effect.gen(function* () {
     stopped = true
