@@ -19,7 +19,13 @@ import { defineController, StageError } from "../runtime/controller.ts"
 import { makeRecorder } from "../runtime/recorder.ts"
 import type { FetchError } from "../stages/fetch/errors.ts"
 import type { AuthSecret } from "../stages/fetch/git-auth.ts"
-import { GitSource, type GitSourceRequest, type PreviousArtifact } from "../stages/fetch/git-source.ts"
+import {
+  GitSource,
+  type GitSourceRequest,
+  type PreviousArtifact,
+  type VerificationMode,
+} from "../stages/fetch/git-source.ts"
+import { verificationKeys } from "../stages/fetch/signature.ts"
 import { ArtifactStorage, type StoredArtifact } from "../stages/fetch/storage.ts"
 
 /** Where GitRepositories live in the API. */
@@ -73,26 +79,25 @@ const previousOf = (status: ReconcileStatus): PreviousArtifact | undefined => {
     },
     observedIgnore: typeof status.observedIgnore === "string" ? status.observedIgnore : undefined,
     observedRecurseSubmodules: status.observedRecurseSubmodules === true,
+    observedSparseCheckout: Array.isArray(status.observedSparseCheckout)
+      ? (status.observedSparseCheckout as ReadonlyArray<string>)
+      : undefined,
+    sourceVerificationMode:
+      typeof status.sourceVerificationMode === "string" ? status.sourceVerificationMode : undefined,
   }
 }
 
 /**
- * Spec fields Kustodian does not implement yet. Ignoring them silently would be wrong (an unverified commit
- * served as if `verify` had passed), so the object stalls with the field named instead.
+ * Spec fields Kustodian does not implement yet. Ignoring them silently would be wrong (another repository's
+ * files missing from the artifact, a cloud identity never used), so the object stalls with the field named.
  */
 const unsupportedField = (
   spec: GitRepository["spec"],
 ): { field: string; why: string; reason: string } | undefined => {
-  if (spec.verify !== undefined)
-    return {
-      field: "spec.verify",
-      why: "commit/tag signatures cannot be verified",
-      reason: Reason.VerificationError,
-    }
-  if (spec.provider !== undefined && spec.provider !== "generic")
+  if (spec.provider === "aws" || spec.provider === "azure")
     return {
       field: "spec.provider",
-      why: `only 'generic' (secretRef) authentication is available, not '${spec.provider}'`,
+      why: `provider '${spec.provider}' is not implemented until cloud identities exist; use 'generic' or 'github'`,
       reason: Reason.InvalidProviderConfiguration,
     }
   if (spec.include !== undefined && spec.include.length > 0)
@@ -101,16 +106,12 @@ const unsupportedField = (
       why: "artifacts of other GitRepositories cannot be included",
       reason: "InvalidSpec",
     }
-  if (spec.sparseCheckout !== undefined && spec.sparseCheckout.length > 0)
-    return {
-      field: "spec.sparseCheckout",
-      why: "the whole tree is always checked out",
-      reason: "InvalidSpec",
-    }
-  if (spec.proxySecretRef !== undefined)
-    return { field: "spec.proxySecretRef", why: "git cannot be proxied", reason: "InvalidSpec" }
   return undefined
 }
+
+/** `spec.verify.mode` as Flux reads it: `head` is `HEAD`. */
+const verificationMode = (mode: string | undefined): VerificationMode =>
+  mode === "Tag" || mode === "TagAndHEAD" ? mode : "HEAD"
 
 /** `status.artifact` as Flux writes it. */
 const artifactStatus = (a: StoredArtifact) => ({
@@ -128,10 +129,16 @@ const conditionFor = (e: FetchError): string => {
     case "ArchiveError":
     case "StorageError":
       return ConditionType.StorageOperationFailed
+    case "SourceVerificationError":
+      return ConditionType.SourceVerified
     default:
       return ConditionType.FetchFailed
   }
 }
+
+/** The status of condition `type` in the last status written. */
+const cond = (status: ReconcileStatus, type: string): string | undefined =>
+  status.conditions?.find((c) => c.type === type)?.status
 
 const failureConditions = [ConditionType.FetchFailed, ConditionType.StorageOperationFailed] as const
 
@@ -150,23 +157,18 @@ export const makeGitRepositoryController = (options: { readonly instance?: strin
       instance: options.instance ?? sourceControllerName,
     })
 
-    const readSecret = (namespace: string, name: string) =>
+    /** A Secret of the object's namespace, decoded; `prefix` and `reason` say which field needed it. */
+    const readSecret = (
+      namespace: string,
+      name: string,
+      reason: string = Reason.AuthenticationFailed,
+      prefix = `failed to get secret '${namespace}/${name}'`,
+    ) =>
       client.getOption(CoreResources.secret, name, namespace).pipe(
-        Effect.mapError(
-          (e) =>
-            new StageError({
-              reason: Reason.AuthenticationFailed,
-              message: `failed to get secret '${namespace}/${name}': ${e.message}`,
-            }),
-        ),
+        Effect.mapError((e) => new StageError({ reason, message: `${prefix}: ${e.message}` })),
         Effect.flatMap((found) =>
           Option.isNone(found)
-            ? Effect.fail(
-                new StageError({
-                  reason: Reason.AuthenticationFailed,
-                  message: `failed to get secret '${namespace}/${name}': secrets "${name}" not found`,
-                }),
-              )
+            ? Effect.fail(new StageError({ reason, message: `${prefix}: secrets "${name}" not found` }))
             : Effect.succeed(found.value),
         ),
         Effect.map((secret): AuthSecret => {
@@ -249,6 +251,41 @@ export const makeGitRepositoryController = (options: { readonly instance?: strin
                   ),
                 )
 
+          const failWith = (type: string, status: "True" | "False") => (e: StageError) =>
+            ctx.emit({ _tag: "ConditionSet", type, status, reason: e.reason, message: e.message })
+          const proxy =
+            spec.proxySecretRef === undefined
+              ? undefined
+              : yield* ctx.stage(
+                  "fetch",
+                  readSecret(
+                    namespace,
+                    spec.proxySecretRef.name,
+                    Reason.AuthenticationFailed,
+                    `failed to configure proxy options: failed to get secret '${namespace}/${spec.proxySecretRef.name}'`,
+                  ).pipe(Effect.tapError(failWith(ConditionType.FetchFailed, "True"))),
+                )
+          // Flux drops a failed verification before trying again; a passed one stays until replaced.
+          if (cond(ctx.status, ConditionType.SourceVerified) === "False")
+            yield* ctx.emit({ _tag: "ConditionRemoved", type: ConditionType.SourceVerified })
+          const verify =
+            spec.verify === undefined
+              ? undefined
+              : {
+                  mode: verificationMode(spec.verify.mode),
+                  keys: verificationKeys(
+                    (yield* ctx.stage(
+                      "verify",
+                      readSecret(
+                        namespace,
+                        spec.verify.secretRef.name,
+                        Reason.VerificationError,
+                        "public keys secret error",
+                      ).pipe(Effect.tapError(failWith(ConditionType.SourceVerified, "False"))),
+                    )).data,
+                  ),
+                }
+
           const request: GitSourceRequest = {
             owner: { kind: storageKind, namespace, name: repo.metadata.name ?? "" },
             url: spec.url,
@@ -258,6 +295,10 @@ export const makeGitRepositoryController = (options: { readonly instance?: strin
             ignore: spec.ignore,
             secret,
             previous: previousOf(ctx.status),
+            sparseCheckout: spec.sparseCheckout,
+            proxy,
+            provider: spec.provider === "github" ? "github" : "generic",
+            verify,
           }
           const result = yield* ctx.stage(
             "fetch",
@@ -280,12 +321,14 @@ export const makeGitRepositoryController = (options: { readonly instance?: strin
               )
               .pipe(
                 Effect.catch((e: FetchError) => {
-                  const terminal = e._tag === "InvalidSpecError"
+                  const terminal =
+                    e._tag === "InvalidSpecError" || (e._tag === "SourceVerificationError" && e.stalled)
                   const events: DomainEvent[] = [
                     {
                       _tag: "ConditionSet",
                       type: conditionFor(e),
-                      status: "True",
+                      // SourceVerified is the one positive-polarity condition a failure sets (to False).
+                      status: e._tag === "SourceVerificationError" ? "False" : "True",
                       reason: e.reason,
                       message: e.message,
                     },
@@ -303,7 +346,23 @@ export const makeGitRepositoryController = (options: { readonly instance?: strin
 
           const artifact = result.artifact
           const stored = `stored artifact for revision '${artifact.revision}'`
+          const verified = result._tag === "Stored" ? result.verified : undefined
+          const verifiedEvents: DomainEvent[] =
+            verify === undefined
+              ? [{ _tag: "ConditionRemoved", type: ConditionType.SourceVerified }]
+              : verified === undefined
+                ? []
+                : [
+                    {
+                      _tag: "ConditionSet",
+                      type: ConditionType.SourceVerified,
+                      status: "True",
+                      reason: Reason.Succeeded,
+                      message: verified.message,
+                    },
+                  ]
           yield* ctx.emit(
+            ...verifiedEvents,
             ...failureConditions.map((type): DomainEvent => ({ _tag: "ConditionRemoved", type })),
             { _tag: "ConditionRemoved", type: ConditionType.ArtifactOutdated },
             {
@@ -319,6 +378,9 @@ export const makeGitRepositoryController = (options: { readonly instance?: strin
                 artifact: artifactStatus(artifact),
                 observedIgnore: spec.ignore,
                 observedRecurseSubmodules: spec.recurseSubmodules,
+                observedSparseCheckout: spec.sparseCheckout,
+                sourceVerificationMode:
+                  verify === undefined ? undefined : (verified?.mode ?? ctx.status.sourceVerificationMode),
               },
             },
             { _tag: "Succeeded", reason: Reason.Succeeded, message: stored },

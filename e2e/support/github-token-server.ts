@@ -1,0 +1,84 @@
+/**
+ * A local server of GitHub's App installation-token endpoint (`POST /app/installations/{id}/access_tokens`),
+ * for `spec.provider: github` tests: it checks the bearer JWT as GitHub does (RS256 with the app's public key,
+ * `iss` the app id, not expired) and answers a token the test's git server accepts, valid for `lifetimeMs`.
+ *
+ * @module
+ */
+import { createPublicKey, generateKeyPairSync, verify } from "node:crypto"
+import { createServer } from "node:http"
+import { Effect } from "effect"
+import { listenOnLoopback } from "./ports.ts"
+
+export interface TokenRequest {
+  readonly path: string
+  readonly status: number
+}
+
+export interface GitHubTokenServer {
+  readonly url: string
+  readonly appID: string
+  readonly installationID: string
+  /** PKCS#1 PEM, as GitHub hands it out. */
+  readonly privateKey: string
+  readonly requests: ReadonlyArray<TokenRequest>
+}
+
+const jwtValid = (jwt: string, publicKeyPem: string, appID: string): boolean => {
+  const [h, c, sig] = jwt.split(".")
+  if (h === undefined || c === undefined || sig === undefined) return false
+  const header = JSON.parse(Buffer.from(h, "base64url").toString("utf8")) as { alg?: string }
+  const claims = JSON.parse(Buffer.from(c, "base64url").toString("utf8")) as { iss?: unknown; exp?: number }
+  if (header.alg !== "RS256" || String(claims.iss) !== appID) return false
+  if (typeof claims.exp !== "number" || claims.exp * 1000 < Date.now()) return false
+  return verify(
+    "RSA-SHA256",
+    Buffer.from(`${h}.${c}`),
+    createPublicKey(publicKeyPem),
+    Buffer.from(sig, "base64url"),
+  )
+}
+
+/** The endpoint on a free loopback port, closed with the scope, minting `token`. */
+export const githubTokenServer = (token: string, opts: { readonly lifetimeMs?: number } = {}) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const { privateKey, publicKey } = generateKeyPairSync("rsa", {
+        modulusLength: 2048,
+        privateKeyEncoding: { type: "pkcs1", format: "pem" },
+        publicKeyEncoding: { type: "spki", format: "pem" },
+      })
+      const appID = "31337"
+      const installationID = "4242"
+      const requests: TokenRequest[] = []
+      const server = createServer((req, res) => {
+        const path = req.url ?? ""
+        const answer = (status: number, body: unknown) => {
+          requests.push({ path, status })
+          res.writeHead(status, { "Content-Type": "application/json" }).end(JSON.stringify(body))
+        }
+        const bearer = /^Bearer (\S+)$/.exec(req.headers.authorization ?? "")?.[1]
+        if (bearer === undefined || !jwtValid(bearer, publicKey, appID))
+          return answer(401, { message: "A JSON web token could not be decoded" })
+        if (req.method !== "POST" || path !== `/app/installations/${installationID}/access_tokens`)
+          return answer(404, { message: "Not Found" })
+        answer(201, {
+          token,
+          expires_at: new Date(Date.now() + (opts.lifetimeMs ?? 3_600_000)).toISOString(),
+        })
+      })
+      const url = await listenOnLoopback(server)
+      return {
+        server,
+        endpoint: { url, appID, installationID, privateKey, requests } satisfies GitHubTokenServer,
+      }
+    }),
+    ({ server }) =>
+      Effect.promise(
+        () =>
+          new Promise<void>((resolve) => {
+            server.closeAllConnections()
+            server.close(() => resolve())
+          }),
+      ),
+  ).pipe(Effect.map(({ endpoint }) => endpoint))
