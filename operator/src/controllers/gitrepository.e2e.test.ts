@@ -19,8 +19,12 @@ import {
   gitHttpServer,
   gitSshServer,
   makeSshKeyPair,
+  randomSecret,
 } from "../../../e2e/support/git-server.ts"
+import { githubTokenServer } from "../../../e2e/support/github-token-server.ts"
+import { httpProxy } from "../../../e2e/support/http-proxy.ts"
 import { freePort } from "../../../e2e/support/ports.ts"
+import { gpgSigningKey } from "../../../e2e/support/signing.ts"
 import { hasTool } from "../../../e2e/support/tools.ts"
 import type { Condition } from "../../../model/condition.ts"
 import { KubeClient } from "../kube/client.ts"
@@ -405,20 +409,20 @@ describe("GitRepository controller", () => {
 
         // A field Kustodian does not implement is refused by name rather than ignored.
         yield* apply(
-          gitRepository(ns, "verified", {
+          gitRepository(ns, "including", {
             url,
             ref: { branch: "main" },
-            verify: { secretRef: { name: "keys" } },
+            include: [{ repository: { name: "app" } }],
           }),
         )
-        const unverified = yield* waitRepo(
+        const including = yield* waitRepo(
           ns,
-          "verified",
+          "including",
           "Stalled",
           (r) => cond(r, "Stalled")?.status === "True",
         )
-        expect(cond(unverified, "Stalled")?.message).toContain("spec.verify is not supported")
-        expect(unverified.status?.artifact).toBeUndefined()
+        expect(cond(including, "Stalled")?.message).toContain("spec.include is not supported")
+        expect(including.status?.artifact).toBeUndefined()
 
         // Back to main, then suspend: a new commit is not picked up.
         yield* apply(gitRepository(ns, "app", { url, ref: { branch: "main" } }))
@@ -449,5 +453,165 @@ describe("GitRepository controller", () => {
         expect((yield* Effect.promise(() => fetch(latest.url))).status).toBe(404)
       }).pipe(Effect.scoped, Effect.provide(Layer.unwrap(operator))),
     120_000,
+  )
+
+  it.live(
+    "sparseCheckout, verify, proxySecretRef and provider github as Flux's source-controller does them",
+    () =>
+      Effect.gen(function* () {
+        const ns = yield* testNamespace("gitopts")
+        const signer = yield* gpgSigningKey("signer")
+        const stranger = yield* gpgSigningKey("stranger")
+        const server = yield* gitHttpServer()
+        const bare = yield* Effect.promise(() => createBareRepo(server.reposDir, "mono"))
+        const head = yield* Effect.promise(() =>
+          commitFiles(
+            bare,
+            { "root.yaml": "r: 1\n", "apps/a/app.yaml": "a: 1\n", "infra/x.yaml": "x: 1\n" },
+            { sign: signer.sign, message: "signed" },
+          ),
+        )
+        const token = `ghs_${randomSecret()}`
+        const tokens = yield* githubTokenServer(token)
+        const private_ = yield* gitHttpServer({
+          auth: { basic: { username: "x-access-token", password: token } },
+        })
+        const privateBare = yield* Effect.promise(() => createBareRepo(private_.reposDir, "app"))
+        const privateHead = yield* Effect.promise(() => commitFiles(privateBare, { "a.yaml": "a: 1\n" }))
+        const proxyPassword = `pp-${randomSecret()}`
+        const proxy = yield* httpProxy({ username: "squid", password: proxyPassword })
+        yield* startController(ns)
+        const url = server.repoUrl("mono")
+        yield* secret(ns, "keys", { "signer.asc": signer.publicKey })
+        yield* secret(ns, "other-keys", { "stranger.asc": stranger.publicKey })
+        yield* secret(ns, "proxy", { address: proxy.url, username: "squid", password: proxyPassword })
+        yield* secret(ns, "app", {
+          githubAppID: tokens.appID,
+          githubAppInstallationID: tokens.installationID,
+          githubAppPrivateKey: tokens.privateKey,
+          githubAppBaseURL: tokens.url,
+        })
+        const main = { url, ref: { branch: "main" } }
+        yield* apply(gitRepository(ns, "sparse", { ...main, sparseCheckout: ["./apps/a"] }))
+        yield* apply(gitRepository(ns, "sparse-missing", { ...main, sparseCheckout: ["apps/nope"] }))
+        yield* apply(
+          gitRepository(ns, "verified", { ...main, verify: { mode: "HEAD", secretRef: { name: "keys" } } }),
+        )
+        yield* apply(
+          gitRepository(ns, "unverified", {
+            ...main,
+            verify: { mode: "HEAD", secretRef: { name: "other-keys" } },
+          }),
+        )
+        yield* apply(gitRepository(ns, "no-keys", { ...main, verify: { secretRef: { name: "not-there" } } }))
+        yield* apply(gitRepository(ns, "proxied", { ...main, proxySecretRef: { name: "proxy" } }))
+        yield* apply(
+          gitRepository(ns, "github", {
+            url: private_.repoUrl("app"),
+            ref: { branch: "main" },
+            provider: "github",
+            secretRef: { name: "app" },
+          }),
+        )
+        yield* apply(gitRepository(ns, "aws", { ...main, provider: "aws" }))
+
+        // sparseCheckout: only the directory in the served artifact, observed in status.
+        const sparse = yield* waitRepo(ns, "sparse", "Ready=True", (r) => ready(r)?.status === "True")
+        expect((sparse.status as { observedSparseCheckout?: unknown }).observedSparseCheckout).toEqual([
+          "./apps/a",
+        ])
+        const dir = yield* Effect.acquireRelease(
+          Effect.promise(() => mkdtemp(join(tmpdir(), "kustodian-artifact-"))),
+          (d) => Effect.promise(() => rm(d, { recursive: true, force: true })),
+        )
+        const body = yield* Effect.promise(async () =>
+          Buffer.from(await (await fetch(sparse.status!.artifact!.url)).arrayBuffer()),
+        )
+        const entries: string[] = []
+        yield* Effect.promise(async () => {
+          const { writeFile } = await import("node:fs/promises")
+          await writeFile(join(dir, "a.tar.gz"), body)
+          const tar = await import("tar")
+          await tar.t({ file: join(dir, "a.tar.gz"), onReadEntry: (e) => entries.push(e.path) })
+        })
+        expect(entries).toEqual(["apps/a/app.yaml"])
+        const missing = yield* waitRepo(
+          ns,
+          "sparse-missing",
+          "Ready=False",
+          (r) => ready(r)?.status === "False",
+        )
+        expect(ready(missing)).toMatchObject({
+          reason: "GitOperationFailed",
+          message:
+            "failed to sparse checkout directories : sparse checkout dir 'apps/nope' does not exist in repository",
+        })
+        expect(cond(missing, "FetchFailed")?.status).toBe("True")
+
+        // verify: SourceVerified=True naming the key; a stranger's key: no artifact, Flux's reason.
+        const verified = yield* waitRepo(ns, "verified", "Ready=True", (r) => ready(r)?.status === "True")
+        expect(cond(verified, "SourceVerified")).toMatchObject({
+          status: "True",
+          reason: "Succeeded",
+          message: `verified signature of\n\t- commit '${head}' with key '${signer.identity}'`,
+        })
+        expect((verified.status as { sourceVerificationMode?: string }).sourceVerificationMode).toBe("HEAD")
+        const unverified = yield* waitRepo(
+          ns,
+          "unverified",
+          "Ready=False",
+          (r) => ready(r)?.status === "False",
+        )
+        expect(ready(unverified)?.reason).toBe("InvalidCommitSignature")
+        expect(cond(unverified, "SourceVerified")).toMatchObject({
+          status: "False",
+          reason: "InvalidCommitSignature",
+        })
+        expect(cond(unverified, "SourceVerified")?.message).toContain("no matching key")
+        expect(unverified.status?.artifact).toBeUndefined()
+        const noKeys = yield* waitRepo(ns, "no-keys", "Ready=False", (r) => ready(r)?.status === "False")
+        expect(cond(noKeys, "SourceVerified")).toMatchObject({
+          status: "False",
+          reason: "VerificationError",
+          message: 'public keys secret error: secrets "not-there" not found',
+        })
+        // The right key arrives: verified on the next attempt.
+        yield* secret(ns, "other-keys", {
+          "stranger.asc": stranger.publicKey,
+          "signer.asc": signer.publicKey,
+        })
+        const fixed = yield* waitRepo(
+          ns,
+          "unverified",
+          "Ready=True with both keys",
+          (r) => ready(r)?.status === "True",
+        )
+        expect(cond(fixed, "SourceVerified")?.status).toBe("True")
+
+        // proxySecretRef: the git traffic went through the proxy, its password is nowhere.
+        const proxied = yield* waitRepo(ns, "proxied", "Ready=True", (r) => ready(r)?.status === "True")
+        expect(proxied.status?.artifact?.revision).toBe(`main@sha1:${head}`)
+        expect(
+          proxy.requests.filter((r) => r.status === 200 && r.target.startsWith(url)).length,
+        ).toBeGreaterThan(0)
+
+        // provider github: the minted installation token opened the private server.
+        const github = yield* waitRepo(ns, "github", "Ready=True", (r) => ready(r)?.status === "True")
+        expect(github.status?.artifact?.revision).toBe(`main@sha1:${privateHead}`)
+        expect(tokens.requests.filter((r) => r.status === 201).length).toBe(1)
+        expect(private_.requests.some((r) => r.user === "x-access-token")).toBe(true)
+
+        const aws = yield* waitRepo(ns, "aws", "Stalled", (r) => cond(r, "Stalled")?.status === "True")
+        expect(cond(aws, "Stalled")?.message).toContain("not implemented until cloud identities exist")
+
+        const everything = JSON.stringify([
+          yield* getRepo(ns, "proxied"),
+          yield* getRepo(ns, "github"),
+          yield* eventsOf(ns, "proxied"),
+          yield* eventsOf(ns, "github"),
+        ])
+        for (const s of [proxyPassword, token, "PRIVATE KEY"]) expect(everything).not.toContain(s)
+      }).pipe(Effect.scoped, Effect.provide(Layer.unwrap(operator))),
+    180_000,
   )
 })

@@ -8,7 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer } from "effect"
+import { Duration, Effect, Layer, type Scope } from "effect"
 import {
   commitFiles,
   createBareRepo,
@@ -49,7 +49,7 @@ const request = (url: string, over: Partial<GitSourceRequest> = {}): GitSourceRe
 })
 
 /** The stage with a storage of its own; `body` gets the storage root to read artifacts from. */
-const withSource = <A, E>(body: (root: string) => Effect.Effect<A, E, GitSource>) =>
+const withSource = <A, E>(body: (root: string) => Effect.Effect<A, E, GitSource | Scope.Scope>) =>
   Effect.gen(function* () {
     const root = yield* tempDir
     return yield* body(root).pipe(
