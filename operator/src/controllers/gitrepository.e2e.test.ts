@@ -3,7 +3,7 @@
  * (smart HTTP with basic/bearer auth, OpenSSH), the runtime's manager, the artifact server on a real port.
  */
 import { createHash } from "node:crypto"
-import { mkdtemp, readFile, rm } from "node:fs/promises"
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
@@ -408,21 +408,12 @@ describe("GitRepository controller", () => {
         expect(stalled.status?.observedGeneration).toBe(stalled.metadata.generation)
 
         // A field Kustodian does not implement is refused by name rather than ignored.
-        yield* apply(
-          gitRepository(ns, "including", {
-            url,
-            ref: { branch: "main" },
-            include: [{ repository: { name: "app" } }],
-          }),
+        yield* apply(gitRepository(ns, "azure", { url, ref: { branch: "main" }, provider: "azure" }))
+        const azure = yield* waitRepo(ns, "azure", "Stalled", (r) => cond(r, "Stalled")?.status === "True")
+        expect(cond(azure, "Stalled")?.message).toBe(
+          "spec.provider is not supported by Kustodian: provider 'azure' is not implemented until cloud identities exist; use 'generic' or 'github'",
         )
-        const including = yield* waitRepo(
-          ns,
-          "including",
-          "Stalled",
-          (r) => cond(r, "Stalled")?.status === "True",
-        )
-        expect(cond(including, "Stalled")?.message).toContain("spec.include is not supported")
-        expect(including.status?.artifact).toBeUndefined()
+        expect(azure.status?.artifact).toBeUndefined()
 
         // Back to main, then suspend: a new commit is not picked up.
         yield* apply(gitRepository(ns, "app", { url, ref: { branch: "main" } }))
@@ -529,7 +520,6 @@ describe("GitRepository controller", () => {
         )
         const entries: string[] = []
         yield* Effect.promise(async () => {
-          const { writeFile } = await import("node:fs/promises")
           await writeFile(join(dir, "a.tar.gz"), body)
           const tar = await import("tar")
           await tar.t({ file: join(dir, "a.tar.gz"), onReadEntry: (e) => entries.push(e.path) })
@@ -613,5 +603,92 @@ describe("GitRepository controller", () => {
         for (const s of [proxyPassword, token, "PRIVATE KEY"]) expect(everything).not.toContain(s)
       }).pipe(Effect.scoped, Effect.provide(Layer.unwrap(operator))),
     180_000,
+  )
+
+  it.live(
+    "include: another GitRepository's artifact at toPath, status as Flux's, waits for a missing one, rebuilds on its new artifact",
+    () =>
+      Effect.gen(function* () {
+        const ns = yield* testNamespace("gitinclude")
+        const server = yield* gitHttpServer()
+        const libBare = yield* Effect.promise(() => createBareRepo(server.reposDir, "lib"))
+        yield* Effect.promise(() =>
+          commitFiles(libBare, { "base/lib.yaml": "l: 1\n", "other.yaml": "o: 1\n" }),
+        )
+        const appBare = yield* Effect.promise(() => createBareRepo(server.reposDir, "app"))
+        yield* Effect.promise(() => commitFiles(appBare, { "app.yaml": "a: 1\n" }))
+        yield* startController(ns)
+        const include = [{ repository: { name: "lib" }, fromPath: "base", toPath: "vendor/lib" }]
+        // The includer's own interval is an hour: only the watch on the included repository can rebuild it.
+        yield* apply(
+          gitRepository(ns, "app", {
+            url: server.repoUrl("app"),
+            ref: { branch: "main" },
+            interval: "1h",
+            include,
+          }),
+        )
+        const waiting = yield* waitRepo(
+          ns,
+          "app",
+          "IncludeUnavailable",
+          (r) => cond(r, "IncludeUnavailable")?.status === "True",
+        )
+        expect(cond(waiting, "IncludeUnavailable")?.reason).toBe("NotFound")
+        expect(ready(waiting)?.status).toBe("False")
+        yield* apply(gitRepository(ns, "lib", { url: server.repoUrl("lib"), ref: { branch: "main" } }))
+        const lib = yield* waitRepo(ns, "lib", "Ready=True", (r) => ready(r)?.status === "True")
+        const app = yield* waitRepo(ns, "app", "Ready=True", (r) => ready(r)?.status === "True")
+        expect(cond(app, "IncludeUnavailable")).toBeUndefined()
+        const status = app.status as { includedArtifacts?: unknown; observedInclude?: unknown }
+        expect(status.includedArtifacts).toEqual([lib.status?.artifact])
+        expect(status.observedInclude).toEqual(include)
+
+        const dir = yield* Effect.acquireRelease(
+          Effect.promise(() => mkdtemp(join(tmpdir(), "kustodian-artifact-"))),
+          (d) => Effect.promise(() => rm(d, { recursive: true, force: true })),
+        )
+        const entriesOf = (url: string) =>
+          Effect.promise(async () => {
+            const body = Buffer.from(await (await fetch(url)).arrayBuffer())
+            await writeFile(join(dir, "a.tar.gz"), body)
+            const entries: string[] = []
+            const tar = await import("tar")
+            await tar.t({ file: join(dir, "a.tar.gz"), onReadEntry: (e) => entries.push(e.path) })
+            return entries.sort()
+          })
+        expect(yield* entriesOf(app.status!.artifact!.url)).toEqual(["app.yaml", "vendor/lib/lib.yaml"])
+
+        // A new commit of lib: lib's new artifact rebuilds app at once, though app's interval is an hour.
+        const next = yield* Effect.promise(() => commitFiles(libBare, { "base/lib.yaml": "l: 2\n" }))
+        const rebuilt = yield* waitRepo(
+          ns,
+          "app",
+          "rebuilt with lib's new artifact",
+          (r) =>
+            ((r.status as { includedArtifacts?: ReadonlyArray<{ revision: string }> }).includedArtifacts ??
+              [])[0]?.revision === `main@sha1:${next}`,
+          20_000,
+        )
+        expect(rebuilt.status?.artifact?.digest).not.toBe(app.status?.artifact?.digest)
+        expect(rebuilt.status?.artifact?.revision).toBe(app.status?.artifact?.revision)
+
+        // A toPath out of the artifact stalls, naming the field.
+        yield* apply(
+          gitRepository(ns, "escape", {
+            url: server.repoUrl("app"),
+            ref: { branch: "main" },
+            include: [{ repository: { name: "lib" }, toPath: "../../etc" }],
+          }),
+        )
+        const escaping = yield* waitRepo(
+          ns,
+          "escape",
+          "Stalled",
+          (r) => cond(r, "Stalled")?.status === "True",
+        )
+        expect(cond(escaping, "Stalled")?.message).toContain("spec.include[0].toPath is invalid")
+      }).pipe(Effect.scoped, Effect.provide(Layer.unwrap(operator))),
+    120_000,
   )
 })

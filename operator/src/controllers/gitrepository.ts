@@ -14,10 +14,10 @@ import type { DomainEvent } from "../../../model/events.ts"
 import type { GitRepository } from "../../../model/gitrepository.ts"
 import type { ReconcileStatus } from "../../../model/projection.ts"
 import { KubeClient } from "../kube/client.ts"
-import { CoreResources, type KubeObject, type ResourceRef } from "../kube/resource.ts"
+import { CoreResources, type KubeObject, objectKey, type ResourceRef } from "../kube/resource.ts"
 import { defineController, StageError } from "../runtime/controller.ts"
 import { makeRecorder } from "../runtime/recorder.ts"
-import type { FetchError } from "../stages/fetch/errors.ts"
+import { type FetchError, InvalidSpecError } from "../stages/fetch/errors.ts"
 import type { AuthSecret } from "../stages/fetch/git-auth.ts"
 import {
   GitSource,
@@ -25,6 +25,7 @@ import {
   type PreviousArtifact,
   type VerificationMode,
 } from "../stages/fetch/git-source.ts"
+import { type Include, type IncludeSpec, parseIncludes, sameArtifacts } from "../stages/fetch/include.ts"
 import { verificationKeys } from "../stages/fetch/signature.ts"
 import { ArtifactStorage, type StoredArtifact } from "../stages/fetch/storage.ts"
 
@@ -84,12 +85,30 @@ const previousOf = (status: ReconcileStatus): PreviousArtifact | undefined => {
       : undefined,
     sourceVerificationMode:
       typeof status.sourceVerificationMode === "string" ? status.sourceVerificationMode : undefined,
+    observedInclude: Array.isArray(status.observedInclude)
+      ? (status.observedInclude as ReadonlyArray<IncludeSpec>)
+      : undefined,
+    includedArtifacts: Array.isArray(status.includedArtifacts)
+      ? (status.includedArtifacts as ReadonlyArray<StoredArtifact>)
+      : undefined,
   }
 }
 
+/** The GitRepositories an object includes (index of the watch that rebuilds it on their new artifacts). */
+const includeIndex = "include"
+const includedKeys = (obj: KubeObject): ReadonlyArray<string> =>
+  ((obj.spec as { include?: ReadonlyArray<IncludeSpec> } | undefined)?.include ?? []).map((i) =>
+    objectKey(obj.metadata.namespace, i.repository?.name ?? ""),
+  )
+const artifactOf = (obj: KubeObject): Partial<StoredArtifact> | undefined =>
+  (obj.status as { artifact?: Partial<StoredArtifact> } | undefined)?.artifact
+
+/** How deep the include-cycle walk goes (the runtime's cache answers each step). */
+const includeCycleDepth = 32
+
 /**
- * Spec fields Kustodian does not implement yet. Ignoring them silently would be wrong (another repository's
- * files missing from the artifact, a cloud identity never used), so the object stalls with the field named.
+ * Spec fields Kustodian does not implement yet. Ignoring them silently would be wrong (a cloud identity never
+ * used), so the object stalls with the field named.
  */
 const unsupportedField = (
   spec: GitRepository["spec"],
@@ -99,12 +118,6 @@ const unsupportedField = (
       field: "spec.provider",
       why: `provider '${spec.provider}' is not implemented until cloud identities exist; use 'generic' or 'github'`,
       reason: Reason.InvalidProviderConfiguration,
-    }
-  if (spec.include !== undefined && spec.include.length > 0)
-    return {
-      field: "spec.include",
-      why: "artifacts of other GitRepositories cannot be included",
-      reason: "InvalidSpec",
     }
   return undefined
 }
@@ -128,6 +141,7 @@ const conditionFor = (e: FetchError): string => {
   switch (e._tag) {
     case "ArchiveError":
     case "StorageError":
+    case "IncludeError":
       return ConditionType.StorageOperationFailed
     case "SourceVerificationError":
       return ConditionType.SourceVerified
@@ -140,7 +154,11 @@ const conditionFor = (e: FetchError): string => {
 const cond = (status: ReconcileStatus, type: string): string | undefined =>
   status.conditions?.find((c) => c.type === type)?.status
 
-const failureConditions = [ConditionType.FetchFailed, ConditionType.StorageOperationFailed] as const
+const failureConditions = [
+  ConditionType.FetchFailed,
+  ConditionType.StorageOperationFailed,
+  ConditionType.IncludeUnavailable,
+] as const
 
 /**
  * Builds the controller declaration. Needs the fetch stage, the storage and a kube client (for Secrets and
@@ -181,12 +199,116 @@ export const makeGitRepositoryController = (options: { readonly instance?: strin
         }),
       )
 
+    /** Get a GitRepository of the namespace from the watch cache (the API server when there is none). */
+    const getRepository = (
+      ctx: { cache: (r: ResourceRef) => { get: (k: string) => KubeObject | undefined } | undefined },
+      namespace: string,
+      name: string,
+    ) => {
+      const cache = ctx.cache(gitRepositoryRef)
+      if (cache !== undefined) return Effect.succeed(cache.get(objectKey(namespace, name)))
+      return client.getOption(gitRepositoryRef, name, namespace).pipe(
+        Effect.map((o) => (Option.isSome(o) ? o.value : undefined)),
+        Effect.orElseSucceed(() => undefined),
+      )
+    }
+
+    /**
+     * Flux's `fetchIncludes`: every included GitRepository must exist and have an artifact (else the object
+     * waits with IncludeUnavailable). Kustodian also refuses an include cycle, which its watch would otherwise
+     * rebuild without end, and an artifact path outside the included object's own storage directory.
+     */
+    const resolveIncludes = (
+      ctx: Parameters<typeof getRepository>[0],
+      namespace: string,
+      owner: string,
+      includes: ReadonlyArray<IncludeSpec>,
+    ) =>
+      Effect.gen(function* () {
+        const parsed = parseIncludes(owner, includes)
+        if (parsed instanceof InvalidSpecError)
+          return yield* new StageError({ reason: parsed.reason, message: parsed.message, terminal: true })
+        const resolved: Include[] = []
+        for (const incl of parsed) {
+          const dep = yield* getRepository(ctx, namespace, incl.name)
+          if (dep === undefined)
+            return yield* new StageError({
+              reason: "NotFound",
+              message: `could not get resource for include '${incl.name}': gitrepositories.source.toolkit.fluxcd.io "${incl.name}" not found`,
+            })
+          const a = artifactOf(dep)
+          const dir = `${storageKind}/${namespace}/${incl.name}/`
+          if (
+            a?.path === undefined ||
+            a.url === undefined ||
+            a.revision === undefined ||
+            a.digest === undefined ||
+            !a.path.startsWith(dir)
+          )
+            return yield* new StageError({
+              reason: "NoArtifact",
+              message: `no artifact available for include '${incl.name}'`,
+            })
+          resolved.push({
+            ...incl,
+            artifact: {
+              path: a.path,
+              url: a.url,
+              revision: a.revision,
+              digest: a.digest,
+              lastUpdateTime: a.lastUpdateTime ?? "",
+              size: a.size ?? 0,
+            },
+          })
+        }
+        // Walk what the included repositories include in turn (bounded): reaching this object is a cycle.
+        const seen = new Set<string>()
+        const walk = (
+          name: string,
+          path: ReadonlyArray<string>,
+        ): Effect.Effect<ReadonlyArray<string> | undefined> =>
+          Effect.gen(function* () {
+            if (name === owner) return path
+            if (seen.has(name) || path.length > includeCycleDepth) return undefined
+            seen.add(name)
+            const obj = yield* getRepository(ctx, namespace, name)
+            const next = (
+              (obj?.spec as { include?: ReadonlyArray<IncludeSpec> } | undefined)?.include ?? []
+            ).map((i) => i.repository?.name ?? "")
+            for (const n of next) {
+              const found = yield* walk(n, [...path, n])
+              if (found !== undefined) return found
+            }
+            return undefined
+          })
+        for (const incl of parsed) {
+          const cycle = yield* walk(incl.name, [owner, incl.name])
+          if (cycle !== undefined)
+            return yield* new StageError({
+              reason: "IncludeCycle",
+              message: `include '${incl.name}' leads back to this GitRepository: ${cycle.join(" → ")}`,
+            })
+        }
+        return resolved
+      })
+
     return defineController<KubeObject>({
       resource: gitRepositoryRef,
       fieldManager: sourceControllerName,
       controllerName: sourceControllerName,
       interval: intervalOf,
       suspended: (obj) => (obj.spec as { suspend?: unknown } | undefined)?.suspend === true,
+      indexes: { [includeIndex]: includedKeys },
+      // An included repository's new artifact rebuilds the includers at once (Flux waits for their interval).
+      watches: [
+        {
+          resource: gitRepositoryRef,
+          map: (o, repos) => repos.byIndex(includeIndex, objectKey(o.metadata.namespace, o.metadata.name)),
+          changed: (before, after) =>
+            artifactOf(before)?.digest !== artifactOf(after)?.digest ||
+            artifactOf(before)?.revision !== artifactOf(after)?.revision,
+        },
+      ],
       eventMetadata: (_obj, status): Record<string, string> => {
         const revision = (status.artifact as { revision?: string } | undefined)?.revision
         return revision === undefined ? {} : { [revisionAnnotation]: revision }
@@ -286,6 +408,38 @@ export const makeGitRepositoryController = (options: { readonly instance?: strin
                   ),
                 }
 
+          const include =
+            spec.include === undefined || spec.include.length === 0
+              ? undefined
+              : {
+                  spec: spec.include,
+                  resolved: yield* ctx.stage(
+                    "include",
+                    resolveIncludes(ctx, namespace, repo.metadata.name ?? "", spec.include).pipe(
+                      Effect.tapError((e) =>
+                        e.terminal === true
+                          ? Effect.void
+                          : failWith(ConditionType.IncludeUnavailable, "True")(e),
+                      ),
+                    ),
+                  ),
+                }
+          if (
+            include !== undefined &&
+            Array.isArray(ctx.status.includedArtifacts) &&
+            !sameArtifacts(
+              ctx.status.includedArtifacts as ReadonlyArray<StoredArtifact>,
+              include.resolved.map((i) => i.artifact),
+            )
+          )
+            yield* ctx.emit({
+              _tag: "ConditionSet",
+              type: ConditionType.ArtifactOutdated,
+              status: "True",
+              reason: "IncludeChange",
+              message: "included artifacts differ from last observed includes",
+            })
+
           const request: GitSourceRequest = {
             owner: { kind: storageKind, namespace, name: repo.metadata.name ?? "" },
             url: spec.url,
@@ -298,6 +452,7 @@ export const makeGitRepositoryController = (options: { readonly instance?: strin
             sparseCheckout: spec.sparseCheckout,
             proxy,
             provider: spec.provider === "github" ? "github" : "generic",
+            include,
             verify,
           }
           const result = yield* ctx.stage(
@@ -379,6 +534,9 @@ export const makeGitRepositoryController = (options: { readonly instance?: strin
                 observedIgnore: spec.ignore,
                 observedRecurseSubmodules: spec.recurseSubmodules,
                 observedSparseCheckout: spec.sparseCheckout,
+                observedInclude: include === undefined ? undefined : spec.include,
+                includedArtifacts:
+                  include === undefined ? undefined : include.resolved.map((i) => artifactStatus(i.artifact)),
                 sourceVerificationMode:
                   verify === undefined ? undefined : (verified?.mode ?? ctx.status.sourceVerificationMode),
               },

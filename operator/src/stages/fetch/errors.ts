@@ -91,6 +91,14 @@ export class SourceVerificationError extends Data.TaggedError("SourceVerificatio
   readonly retryable = true
 }
 
+/** Copying a `spec.include` artifact into the checkout failed (Flux: IllegalPath, CopyFailure). */
+export class IncludeError extends Data.TaggedError("IncludeError")<{
+  readonly reason: string
+  readonly message: string
+}> {
+  readonly retryable = true
+}
+
 /** Everything the fetch stage can fail with. */
 export type FetchError =
   | GitAuthError
@@ -101,3 +109,4 @@ export type FetchError =
   | StorageError
   | LimitExceededError
   | SourceVerificationError
+  | IncludeError

@@ -4,7 +4,7 @@
  * proxy in front of the test git server) and `provider: github` (a local server of GitHub's installation-token
  * endpoint in front of a git server that accepts only the minted token).
  */
-import { mkdtemp, rm } from "node:fs/promises"
+import { mkdtemp, readdir, rm, symlink } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
@@ -13,6 +13,7 @@ import {
   commitFiles,
   createBareRepo,
   createTag,
+  git,
   gitHttpServer,
   randomSecret,
 } from "../../../../e2e/support/git-server.ts"
@@ -352,4 +353,112 @@ describe("GitSource spec options", () => {
       )
     }).pipe(Effect.scoped),
   )
+
+  it.live("include copies another artifact's fromPath to toPath; a changed included artifact rebuilds", () =>
+    Effect.gen(function* () {
+      const server = yield* gitHttpServer()
+      const libBare = yield* Effect.promise(() => createBareRepo(server.reposDir, "lib"))
+      yield* Effect.promise(() => commitFiles(libBare, { "base/lib.yaml": "l: 1\n", "other.yaml": "o: 1\n" }))
+      const appBare = yield* Effect.promise(() => createBareRepo(server.reposDir, "app"))
+      yield* Effect.promise(() => commitFiles(appBare, { "app.yaml": "a: 1\n" }))
+      yield* withSource((root) =>
+        Effect.gen(function* () {
+          const source = yield* GitSource
+          const lib = yield* source.reconcile(request(server.repoUrl("lib")))
+          const spec = [{ repository: { name: "lib" }, fromPath: "base", toPath: "vendor/lib" }]
+          const resolved = [{ name: "lib", fromPath: "base", toPath: "vendor/lib", artifact: lib.artifact }]
+          const app = yield* source.reconcile(request(server.repoUrl("app"), { include: { spec, resolved } }))
+          expect(yield* entriesOf(root, app.artifact.path)).toEqual(["app.yaml", "vendor/lib/lib.yaml"])
+          // The whole artifact by default (fromPath: its root).
+          const whole = yield* source.reconcile(
+            request(server.repoUrl("app"), {
+              include: {
+                spec: [{ repository: { name: "lib" } }],
+                resolved: [{ name: "lib", fromPath: "", toPath: "lib", artifact: lib.artifact }],
+              },
+            }),
+          )
+          expect(yield* entriesOf(root, whole.artifact.path)).toEqual([
+            "app.yaml",
+            "lib/base/lib.yaml",
+            "lib/other.yaml",
+          ])
+          // Unchanged includes: UpToDate; a new included artifact: rebuilt.
+          const previous = {
+            artifact: app.artifact,
+            observedIgnore: undefined,
+            observedRecurseSubmodules: false,
+            observedInclude: spec,
+            includedArtifacts: [lib.artifact],
+          }
+          const same = yield* source.reconcile(
+            request(server.repoUrl("app"), { include: { spec, resolved }, previous }),
+          )
+          expect(same._tag).toBe("UpToDate")
+          const moved = { ...lib.artifact, digest: `sha256:${"0".repeat(64)}` }
+          const rebuilt = yield* source.reconcile(
+            request(server.repoUrl("app"), {
+              include: { spec, resolved: [{ ...resolved[0]!, artifact: moved }] },
+              previous,
+            }),
+          )
+          expect(rebuilt._tag).toBe("Stored")
+          // A missing fromPath names the include.
+          const missing = yield* failureOf(
+            source.reconcile(
+              request(server.repoUrl("app"), {
+                include: { spec, resolved: [{ ...resolved[0]!, fromPath: "nope" }] },
+              }),
+            ),
+          )
+          expect(missing).toMatchObject({ _tag: "IncludeError", reason: "CopyFailure" })
+          expect(missing.message).toContain("'nope' does not exist in the artifact of 'lib'")
+        }),
+      )
+    }).pipe(Effect.scoped),
+  )
+
+  it.live("include refuses a toPath that goes through a symlink of the checkout", () =>
+    Effect.gen(function* () {
+      const server = yield* gitHttpServer()
+      const libBare = yield* Effect.promise(() => createBareRepo(server.reposDir, "lib"))
+      yield* Effect.promise(() => commitFiles(libBare, { "lib.yaml": "l: 1\n" }))
+      const outside = yield* tempDir
+      const linked = yield* Effect.promise(() => createBareRepo(server.reposDir, "linked"))
+      yield* Effect.promise(() => commitFiles(linked, { "app.yaml": "a: 1\n" }))
+      yield* Effect.promise(() => commitSymlink(linked, "vendor", outside))
+      yield* withSource(() =>
+        Effect.gen(function* () {
+          const source = yield* GitSource
+          const lib = yield* source.reconcile(request(server.repoUrl("lib")))
+          const refused = yield* failureOf(
+            source.reconcile(
+              request(server.repoUrl("linked"), {
+                include: {
+                  spec: [{ repository: { name: "lib" }, toPath: "vendor/lib" }],
+                  resolved: [{ name: "lib", fromPath: "", toPath: "vendor/lib", artifact: lib.artifact }],
+                },
+              }),
+            ),
+          )
+          expect(refused).toMatchObject({ _tag: "IncludeError", reason: "IllegalPath" })
+          expect(yield* Effect.promise(() => readdir(outside))).toEqual([])
+        }),
+      )
+    }).pipe(Effect.scoped),
+  )
 })
+
+/** Commit a symbolic link `path -> target` on main (git stores the target as the blob). */
+const commitSymlink = async (bare: string, path: string, target: string) => {
+  const work = await mkdtemp(join(tmpdir(), "kustodian-link-"))
+  try {
+    await git(["clone", "--quiet", bare, work])
+    await symlink(target, join(work, path))
+    await git(["add", path], { cwd: work })
+    await git(["commit", "--quiet", "-m", "link"], { cwd: work })
+    await git(["push", "--quiet", "origin", "HEAD:refs/heads/main"], { cwd: work })
+  } finally {
+    await rm(work, { recursive: true, force: true })
+  }
+}

@@ -19,6 +19,7 @@ import { Git } from "./git.ts"
 import { type AuthSecret, materializeAuth } from "./git-auth.ts"
 import { type GitRefSpec, type ResolvedRef, revisionOf, selectRef } from "./git-ref.ts"
 import { githubAppKeys, hasGitHubAppData, makeGitHubAppTokens } from "./github-app.ts"
+import { copyIncludes, type Include, type IncludeSpec, sameArtifacts } from "./include.ts"
 import { proxyFromSecret } from "./proxy.ts"
 import { stripUserinfo } from "./redact.ts"
 import { type SignedObject, splitCommit, splitTag, type VerificationKeys, verifySigned } from "./signature.ts"
@@ -45,6 +46,10 @@ export interface GitSourceRequest {
   readonly proxy?: AuthSecret | undefined
   /** `spec.provider`: `generic` (the Secret's credentials) or `github` (App installation tokens). */
   readonly provider?: "generic" | "github" | undefined
+  /** `spec.include` as written (compared with `status.observedInclude`) and the artifacts it resolved to. */
+  readonly include?:
+    | { readonly spec: ReadonlyArray<IncludeSpec>; readonly resolved: ReadonlyArray<Include> }
+    | undefined
   /** `spec.verify` with the public keys of its Secret. */
   readonly verify?: { readonly mode: VerificationMode; readonly keys: VerificationKeys } | undefined
 }
@@ -64,6 +69,8 @@ export interface PreviousArtifact {
   readonly observedIgnore: string | undefined
   readonly observedRecurseSubmodules: boolean
   readonly observedSparseCheckout?: ReadonlyArray<string> | undefined
+  readonly observedInclude?: ReadonlyArray<IncludeSpec> | undefined
+  readonly includedArtifacts?: ReadonlyArray<StoredArtifact> | undefined
   /** `status.sourceVerificationMode`: the verification the stored artifact passed. */
   readonly sourceVerificationMode?: string | undefined
 }
@@ -116,6 +123,11 @@ export const parseRepositoryUrl = (raw: string): URL | InvalidSpecError => {
 
 const sameDirs = (a: ReadonlyArray<string> | undefined, b: ReadonlyArray<string> | undefined): boolean =>
   (a ?? []).length === (b ?? []).length && (a ?? []).every((d, i) => d === b?.[i])
+
+const includeKey = (i: IncludeSpec) => JSON.stringify([i.repository.name, i.fromPath ?? "", i.toPath ?? ""])
+const sameIncludes = (a: ReadonlyArray<IncludeSpec> | undefined, b: ReadonlyArray<IncludeSpec> | undefined) =>
+  (a ?? []).length === (b ?? []).length &&
+  (a ?? []).every((x, i) => b?.[i] !== undefined && includeKey(x) === includeKey(b[i]))
 
 /** Flux's `requiresVerification`: the stored artifact passed no verification covering the mode asked for. */
 const requiresVerification = (mode: VerificationMode | undefined, observed: string | undefined): boolean => {
@@ -256,6 +268,11 @@ export class GitSource extends Context.Service<
             prev.observedIgnore === request.ignore &&
             prev.observedRecurseSubmodules === request.recurseSubmodules &&
             sameDirs(prev.observedSparseCheckout, request.sparseCheckout) &&
+            sameIncludes(prev.observedInclude, request.include?.spec) &&
+            sameArtifacts(
+              prev.includedArtifacts,
+              request.include?.resolved.map((i) => i.artifact),
+            ) &&
             !requiresVerification(request.verify?.mode, prev.sourceVerificationMode) &&
             (yield* storage.exists(prev.artifact.path))
           ) {
@@ -310,6 +327,10 @@ export class GitSource extends Context.Service<
               tagName,
             )
           }
+          if (request.include !== undefined && request.include.resolved.length > 0)
+            yield* copyIncludes(caps.subject, dir, request.include.resolved).pipe(
+              Effect.provideService(ArtifactStorage, storage),
+            )
           const artifact = yield* storage.store(
             request.owner,
             revisionOf(resolved.display, checkout.commit),
