@@ -688,6 +688,25 @@ describe("GitRepository controller", () => {
           (r) => cond(r, "Stalled")?.status === "True",
         )
         expect(cond(escaping, "Stalled")?.message).toContain("spec.include[0].toPath is invalid")
+
+        // lib including app closes a cycle the watch would rebuild without end: lib waits, naming it.
+        yield* apply(
+          gitRepository(ns, "lib", {
+            url: server.repoUrl("lib"),
+            ref: { branch: "main" },
+            include: [{ repository: { name: "app" } }],
+          }),
+        )
+        const cyclic = yield* waitRepo(
+          ns,
+          "lib",
+          "IncludeCycle",
+          (r) => cond(r, "IncludeUnavailable")?.reason === "IncludeCycle",
+        )
+        expect(cond(cyclic, "IncludeUnavailable")?.message).toBe(
+          "include 'app' leads back to this GitRepository: lib → app → lib",
+        )
+        expect(ready(cyclic)?.status).toBe("False")
       }).pipe(Effect.scoped, Effect.provide(Layer.unwrap(operator))),
     120_000,
   )
