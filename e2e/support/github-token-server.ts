@@ -6,9 +6,11 @@
  * @module
  */
 import { createPublicKey, generateKeyPairSync, verify } from "node:crypto"
-import { createServer } from "node:http"
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
+import { createServer as createHttpsServer } from "node:https"
 import { Effect } from "effect"
 import { listenOnLoopback } from "./ports.ts"
+import { issueCert, makeCa } from "./tls.ts"
 
 export interface TokenRequest {
   readonly path: string
@@ -22,6 +24,8 @@ export interface GitHubTokenServer {
   /** PKCS#1 PEM, as GitHub hands it out. */
   readonly privateKey: string
   readonly requests: ReadonlyArray<TokenRequest>
+  /** The CA (PEM) of its serving certificate, with `tls`. */
+  readonly ca: string | undefined
 }
 
 const jwtValid = (jwt: string, publicKeyPem: string, appID: string): boolean => {
@@ -40,7 +44,10 @@ const jwtValid = (jwt: string, publicKeyPem: string, appID: string): boolean => 
 }
 
 /** The endpoint on a free loopback port, closed with the scope, minting `token`. */
-export const githubTokenServer = (token: string, opts: { readonly lifetimeMs?: number } = {}) =>
+export const githubTokenServer = (
+  token: string,
+  opts: { readonly lifetimeMs?: number; readonly tls?: boolean } = {},
+) =>
   Effect.acquireRelease(
     Effect.promise(async () => {
       const { privateKey, publicKey } = generateKeyPairSync("rsa", {
@@ -51,7 +58,7 @@ export const githubTokenServer = (token: string, opts: { readonly lifetimeMs?: n
       const appID = "31337"
       const installationID = "4242"
       const requests: TokenRequest[] = []
-      const server = createServer((req, res) => {
+      const handler = (req: IncomingMessage, res: ServerResponse) => {
         const path = req.url ?? ""
         const answer = (status: number, body: unknown) => {
           requests.push({ path, status })
@@ -66,12 +73,20 @@ export const githubTokenServer = (token: string, opts: { readonly lifetimeMs?: n
           token,
           expires_at: new Date(Date.now() + (opts.lifetimeMs ?? 3_600_000)).toISOString(),
         })
-      })
-      const url = await listenOnLoopback(server)
-      return {
-        server,
-        endpoint: { url, appID, installationID, privateKey, requests } satisfies GitHubTokenServer,
       }
+      const ca = opts.tls === true ? makeCa("kustodian-test-github-ca") : undefined
+      const leaf =
+        ca === undefined
+          ? undefined
+          : issueCert(ca, { commonName: "api", ipAddresses: ["127.0.0.1"], usage: "server" })
+      const server =
+        leaf === undefined
+          ? createServer(handler)
+          : createHttpsServer({ cert: leaf.cert, key: leaf.key }, handler)
+      const plain = await listenOnLoopback(server)
+      const url = leaf === undefined ? plain : plain.replace(/^http:/, "https:")
+      const endpoint: GitHubTokenServer = { url, appID, installationID, privateKey, requests, ca: ca?.cert }
+      return { server, endpoint }
     }),
     ({ server }) =>
       Effect.promise(

@@ -57,12 +57,18 @@ export const httpProxy = (auth?: { readonly username: string; readonly password:
         upstream.on("error", () => res.writeHead(502).end())
         req.pipe(upstream)
       })
+      // Tunnelled sockets leave the HTTP server's bookkeeping: closed with the proxy, or it never closes.
+      const tunnels = new Set<{ destroy: () => void }>()
       server.on("connect", (req, socket, head) => {
         const target = req.url ?? ""
+        tunnels.add(socket)
+        socket.on("close", () => tunnels.delete(socket))
         if (!allowed(req.headers["proxy-authorization"])) {
           requests.push({ method: "CONNECT", target, status: 407 })
           socket.end(
-            'HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="x"\r\n\r\n',
+            // A complete answer that closes: curl then reconnects with the credentials (its anyauth probe).
+            'HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="kustodian-test-proxy"\r\n' +
+              "Content-Length: 0\r\nConnection: close\r\n\r\n",
           )
           return
         }
@@ -74,16 +80,19 @@ export const httpProxy = (auth?: { readonly username: string; readonly password:
           upstream.pipe(socket)
           socket.pipe(upstream)
         })
+        tunnels.add(upstream)
+        upstream.on("close", () => tunnels.delete(upstream))
         upstream.on("error", () => socket.destroy())
         socket.on("error", () => upstream.destroy())
       })
       const url = await listenOnLoopback(server)
-      return { server, proxy: { url, requests } satisfies HttpProxy }
+      return { server, tunnels, proxy: { url, requests } satisfies HttpProxy }
     }),
-    ({ server }) =>
+    ({ server, tunnels }) =>
       Effect.promise(
         () =>
           new Promise<void>((resolve) => {
+            for (const t of tunnels) t.destroy()
             server.closeAllConnections()
             server.close(() => resolve())
           }),

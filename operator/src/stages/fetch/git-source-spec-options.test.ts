@@ -354,6 +354,49 @@ describe("GitSource spec options", () => {
     }).pipe(Effect.scoped),
   )
 
+  it.live(
+    "provider github through an http proxy: the token request is tunnelled (CONNECT) to a TLS endpoint, git too",
+    () =>
+      Effect.gen(function* () {
+        const token = `ghs_${randomSecret()}`
+        const endpoint = yield* githubTokenServer(token, { tls: true })
+        const proxyPassword = `pp-${randomSecret()}`
+        const proxy = yield* httpProxy({ username: "squid", password: proxyPassword })
+        const server = yield* gitHttpServer({
+          tls: true,
+          auth: { basic: { username: "x-access-token", password: token } },
+        })
+        const bare = yield* Effect.promise(() => createBareRepo(server.reposDir, "app"))
+        const head = yield* Effect.promise(() => commitFiles(bare, { "a.yaml": "a: 1\n" }))
+        yield* withSource(() =>
+          Effect.gen(function* () {
+            const source = yield* GitSource
+            const result = yield* source.reconcile(
+              request(server.repoUrl("app"), {
+                provider: "github",
+                secret: secret({
+                  githubAppID: endpoint.appID,
+                  githubAppInstallationID: endpoint.installationID,
+                  githubAppPrivateKey: endpoint.privateKey,
+                  githubAppBaseURL: endpoint.url,
+                  // One bundle for both servers' CAs, as a Secret for GitHub Enterprise behind a private CA holds.
+                  "ca.crt": `${endpoint.ca}\n${server.caPem}`,
+                }),
+                proxy: secret({ address: proxy.url, username: "squid", password: proxyPassword }),
+              }),
+            )
+            expect(result.artifact.revision).toBe(`main@sha1:${head}`)
+            const tunnels = proxy.requests
+              .filter((r) => r.method === "CONNECT" && r.status === 200)
+              .map((r) => r.target)
+            expect(tunnels).toContain(new URL(endpoint.url).host)
+            expect(tunnels).toContain(new URL(server.url).host)
+            expect(endpoint.requests.filter((r) => r.status === 201)).toHaveLength(1)
+          }),
+        )
+      }).pipe(Effect.scoped),
+  )
+
   it.live("include copies another artifact's fromPath to toPath; a changed included artifact rebuilds", () =>
     Effect.gen(function* () {
       const server = yield* gitHttpServer()

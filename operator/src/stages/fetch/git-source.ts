@@ -374,14 +374,13 @@ export class GitSource extends Context.Service<
                 reason: "InvalidProviderConfiguration",
                 message: "secretRef with github app data must be specified when provider is set to github",
               })
-            if (proxy !== undefined)
+            if (proxy !== undefined && proxy.protocol !== "http:")
               return yield* new InvalidSpecError({
                 field: "spec.proxySecretRef",
                 reason: "InvalidProviderConfiguration",
-                message:
-                  "spec.proxySecretRef with provider 'github' is not supported by Kustodian: the GitHub App token request cannot be proxied",
+                message: `spec.proxySecretRef with provider 'github' is not supported by Kustodian for a ${proxy.protocol.slice(0, -1)} proxy: the GitHub App token request goes through http proxies only`,
               })
-            const token = yield* githubApp.credentials(secret)
+            const token = yield* githubApp.credentials(secret, proxy)
             const kept: Record<string, Uint8Array> = {}
             const appKeys = new Set<string>(Object.values(githubAppKeys))
             for (const [k, v] of Object.entries(secret.data)) if (!appKeys.has(k)) kept[k] = v

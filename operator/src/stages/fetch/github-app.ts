@@ -5,13 +5,16 @@
  * JWT signed with the app's RSA key (RS256, issued 30 s in the past against clock drift, valid 2 minutes) buys
  * an installation token from `POST {base}/app/installations/{id}/access_tokens`; git then sends it as basic
  * auth for `x-access-token`. Tokens are cached per app, installation and key until 80 % of their lifetime has
- * passed, so a fleet of GitRepositories of one installation asks once an hour, not once a reconcile.
+ * passed, so a fleet of GitRepositories of one installation asks once an hour, not once a reconcile. With
+ * `spec.proxySecretRef` the token request goes through the same (http) proxy as git.
  *
  * @module
  */
 import { createHash, createPrivateKey, type KeyObject, sign } from "node:crypto"
-import { request as httpRequest } from "node:http"
+import { type ClientRequest, request as httpRequest, type IncomingMessage } from "node:http"
 import { request as httpsRequest } from "node:https"
+import { isIP } from "node:net"
+import { type TLSSocket, connect as tlsConnect } from "node:tls"
 import { Effect } from "effect"
 import { AuthSecretError, GitAuthError } from "./errors.ts"
 import type { AuthSecret, SecretData } from "./git-auth.ts"
@@ -56,45 +59,145 @@ interface HttpAnswer {
   readonly body: string
 }
 
-/** One bounded request to the GitHub API (no proxy: the controller refuses provider github with a proxy). */
-const call = (method: "GET" | "POST", url: URL, jwt: string, ca: Uint8Array | undefined) =>
-  Effect.callback<HttpAnswer, string>((resume) => {
-    const send = url.protocol === "https:" ? httpsRequest : httpRequest
-    const req = send(
-      url,
-      {
-        method,
-        headers: {
-          Accept: "application/vnd.github+json",
-          Authorization: `Bearer ${jwt}`,
-          "User-Agent": "kustodian-source-controller",
-          "X-GitHub-Api-Version": "2022-11-28",
-        },
-        timeout: requestTimeoutMs,
-        ...(ca === undefined || url.protocol !== "https:" ? {} : { ca: Buffer.from(ca) }),
-      },
-      (res) => {
-        const chunks: Buffer[] = []
-        let size = 0
-        res.on("data", (b: Buffer) => {
-          size += b.length
-          if (size > maxResponseBytes) {
-            req.destroy()
-            resume(Effect.fail(`the answer is larger than ${maxResponseBytes} bytes`))
-          } else chunks.push(b)
-        })
-        res.on("end", () =>
-          resume(
-            Effect.succeed({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }),
-          ),
-        )
-        res.on("error", (e) => resume(Effect.fail(e.message)))
-      },
+/** `Proxy-Authorization` for a proxy URL with userinfo. */
+const proxyAuthorization = (proxy: URL): Record<string, string> =>
+  proxy.username === ""
+    ? {}
+    : {
+        "Proxy-Authorization": `Basic ${Buffer.from(
+          `${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`,
+        ).toString("base64")}`,
+      }
+
+/** A CONNECT tunnel through an http proxy to `url`'s host, then TLS over it (verified against `ca`). */
+const tunnel = (proxy: URL, url: URL, ca: Uint8Array | undefined) =>
+  new Promise<TLSSocket>((resolve, reject) => {
+    const port = url.port === "" ? 443 : Number(url.port)
+    const req = httpRequest({
+      host: proxy.hostname,
+      port: proxy.port === "" ? 80 : Number(proxy.port),
+      method: "CONNECT",
+      path: `${url.hostname}:${port}`,
+      headers: { Host: `${url.hostname}:${port}`, ...proxyAuthorization(proxy) },
+      timeout: requestTimeoutMs,
+    })
+    req.on("connect", (res, socket) => {
+      if (res.statusCode !== 200) {
+        socket.destroy()
+        reject(new Error(`the proxy refused the tunnel (HTTP ${res.statusCode})`))
+        return
+      }
+      const tls = tlsConnect({
+        socket,
+        // The certificate is checked against the API host, not the proxy's.
+        host: url.hostname,
+        servername: isIP(url.hostname) === 0 ? url.hostname : undefined,
+        ...(ca === undefined ? {} : { ca: Buffer.from(ca) }),
+      })
+      tls.once("secureConnect", () => resolve(tls))
+      tls.once("error", reject)
+    })
+    req.on("timeout", () =>
+      req.destroy(new Error(`the proxy did not answer within ${requestTimeoutMs / 1000} s`)),
     )
-    req.on("timeout", () => req.destroy(new Error(`no answer within ${requestTimeoutMs / 1000} s`)))
-    req.on("error", (e) => resume(Effect.fail(e.message)))
+    req.on("error", reject)
     req.end()
-    return Effect.sync(() => req.destroy())
+  })
+
+/**
+ * One bounded request to the GitHub API, through `spec.proxySecretRef`'s http proxy when there is one (Flux
+ * sends the token request through it too): an absolute-form request for an http endpoint, a CONNECT tunnel
+ * for https.
+ */
+const call = (
+  method: "GET" | "POST",
+  url: URL,
+  jwt: string,
+  ca: Uint8Array | undefined,
+  proxy: URL | undefined,
+) =>
+  Effect.callback<HttpAnswer, string>((resume) => {
+    const headers: Record<string, string> = {
+      Accept: "application/vnd.github+json",
+      Authorization: `Bearer ${jwt}`,
+      "User-Agent": "kustodian-source-controller",
+      "X-GitHub-Api-Version": "2022-11-28",
+    }
+    let req: ClientRequest | undefined
+    let done = false
+    const finish = (e: Effect.Effect<HttpAnswer, string>) => {
+      if (done) return
+      done = true
+      resume(e)
+    }
+    const onResponse = (res: IncomingMessage) => {
+      const chunks: Buffer[] = []
+      let size = 0
+      res.on("data", (b: Buffer) => {
+        size += b.length
+        if (size > maxResponseBytes) {
+          req?.destroy()
+          finish(Effect.fail(`the answer is larger than ${maxResponseBytes} bytes`))
+        } else chunks.push(b)
+      })
+      res.on("end", () =>
+        finish(Effect.succeed({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") })),
+      )
+      res.on("error", (e) => finish(Effect.fail(e.message)))
+    }
+    const send = (r: ClientRequest) => {
+      req = r
+      r.on("timeout", () => r.destroy(new Error(`no answer within ${requestTimeoutMs / 1000} s`)))
+      r.on("error", (e) => finish(Effect.fail(e.message)))
+      r.end()
+    }
+    const tlsOptions = ca === undefined || url.protocol !== "https:" ? {} : { ca: Buffer.from(ca) }
+    if (proxy === undefined) {
+      const request = url.protocol === "https:" ? httpsRequest : httpRequest
+      send(request(url, { method, headers, timeout: requestTimeoutMs, ...tlsOptions }, onResponse))
+    } else if (url.protocol === "http:") {
+      send(
+        httpRequest(
+          {
+            host: proxy.hostname,
+            port: proxy.port === "" ? 80 : Number(proxy.port),
+            method,
+            path: url.toString(),
+            headers: { ...headers, Host: url.host, ...proxyAuthorization(proxy) },
+            timeout: requestTimeoutMs,
+          },
+          onResponse,
+        ),
+      )
+    } else {
+      tunnel(proxy, url, ca).then(
+        (socket) => {
+          if (done) {
+            socket.destroy()
+            return
+          }
+          send(
+            httpsRequest(
+              url,
+              {
+                method,
+                headers,
+                timeout: requestTimeoutMs,
+                agent: false,
+                createConnection: () => socket,
+                ...tlsOptions,
+              },
+              onResponse,
+            ),
+          )
+        },
+        (e: Error) => finish(Effect.fail(`through the proxy: ${e.message}`)),
+      )
+    }
+    return Effect.sync(() => {
+      done = true
+      req?.destroy()
+    })
   })
 
 interface CachedToken {
@@ -108,7 +211,7 @@ export const makeGitHubAppTokens = () => {
   let minted = 0
 
   /** Basic-auth credentials for `secret`'s installation, minted or from the cache. */
-  const credentials = Effect.fn("GitHubApp.credentials")(function* (secret: AuthSecret) {
+  const credentials = Effect.fn("GitHubApp.credentials")(function* (secret: AuthSecret, proxy?: URL) {
     const data = secret.data
     const invalid = (why: string) => new AuthSecretError({ secret: secret.ref, message: why })
     const appID = text(data, githubAppKeys.appID) ?? ""
@@ -159,7 +262,7 @@ export const makeGitHubAppTokens = () => {
         message: `failed to get GitHub App installation token: ${what}`,
       })
     const api = (method: "GET" | "POST", path: string) =>
-      call(method, new URL(path, baseURL), appJwt(appID, key), ca).pipe(
+      call(method, new URL(path, baseURL), appJwt(appID, key), ca, proxy).pipe(
         Effect.mapError((e) => failed(`${method} ${new URL(path, baseURL).pathname}: ${e}`)),
       )
 
