@@ -1,7 +1,8 @@
 /**
  * A local server of GitHub's App installation-token endpoint (`POST /app/installations/{id}/access_tokens`),
  * for `spec.provider: github` tests: it checks the bearer JWT as GitHub does (RS256 with the app's public key,
- * `iss` the app id, not expired) and answers a token the test's git server accepts, valid for `lifetimeMs`.
+ * `iss` the app id, not expired) and answers a token the test's git server accepts, valid for `lifetimeMs`;
+ * `GET /orgs/acme/installation` finds the installation by owner.
  *
  * @module
  */
@@ -67,6 +68,11 @@ export const githubTokenServer = (
         const bearer = /^Bearer (\S+)$/.exec(req.headers.authorization ?? "")?.[1]
         if (bearer === undefined || !jwtValid(bearer, publicKey, appID))
           return answer(401, { message: "A JSON web token could not be decoded" })
+        // Installation lookup by owner: the organisation "acme" has the app installed, nobody else.
+        if (req.method === "GET" && path === "/orgs/acme/installation")
+          return answer(200, { id: Number(installationID) })
+        if (req.method === "GET" && /^\/(orgs|users)\/[^/]+\/installation$/.test(path))
+          return answer(404, { message: "Not Found" })
         if (req.method !== "POST" || path !== `/app/installations/${installationID}/access_tokens`)
           return answer(404, { message: "Not Found" })
         answer(201, {

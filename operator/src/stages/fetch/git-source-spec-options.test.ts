@@ -355,6 +355,51 @@ describe("GitSource spec options", () => {
   )
 
   it.live(
+    "provider github finds the installation by owner and mints a new token once 80 % of its lifetime passed",
+    () =>
+      Effect.gen(function* () {
+        const token = `ghs_${randomSecret()}`
+        const endpoint = yield* githubTokenServer(token, { lifetimeMs: 1_500 })
+        const server = yield* gitHttpServer({
+          auth: { basic: { username: "x-access-token", password: token } },
+        })
+        const bare = yield* Effect.promise(() => createBareRepo(server.reposDir, "app"))
+        yield* Effect.promise(() => commitFiles(bare, { "a.yaml": "a: 1\n" }))
+        const app = (owner: string) =>
+          secret({
+            githubAppID: endpoint.appID,
+            githubAppInstallationOwner: owner,
+            githubAppPrivateKey: endpoint.privateKey,
+            githubAppBaseURL: endpoint.url,
+          })
+        yield* withSource(() =>
+          Effect.gen(function* () {
+            const source = yield* GitSource
+            const url = server.repoUrl("app")
+            yield* source.reconcile(request(url, { provider: "github", secret: app("acme") }))
+            yield* source.reconcile(request(url, { provider: "github", secret: app("acme") }))
+            expect((yield* source.stats).githubTokens).toBe(1)
+            yield* Effect.sleep("1300 millis")
+            yield* source.reconcile(request(url, { provider: "github", secret: app("acme") }))
+            expect((yield* source.stats).githubTokens).toBe(2)
+            expect(endpoint.requests.map((r) => `${r.path} ${r.status}`)).toEqual([
+              "/orgs/acme/installation 200",
+              `/app/installations/${endpoint.installationID}/access_tokens 201`,
+              "/orgs/acme/installation 200",
+              `/app/installations/${endpoint.installationID}/access_tokens 201`,
+            ])
+            const nobody = yield* failureOf(
+              source.reconcile(request(url, { provider: "github", secret: app("nobody") })),
+            )
+            expect(nobody.message).toBe(
+              "failed to get GitHub App installation token: no installation of the app found for owner 'nobody' (HTTP 404)",
+            )
+          }),
+        )
+      }).pipe(Effect.scoped),
+  )
+
+  it.live(
     "provider github through an http proxy: the token request is tunnelled (CONNECT) to a TLS endpoint, git too",
     () =>
       Effect.gen(function* () {
