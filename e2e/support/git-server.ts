@@ -98,6 +98,18 @@ export const createBareRepo = async (reposDir: string, name: string): Promise<st
   return path
 }
 
+/**
+ * How to sign a commit or tag with the real tools: git config (`gpg.format`, `user.signingkey`) and the
+ * environment the signer needs (`GNUPGHOME`); made by `e2e/support/signing.ts`.
+ */
+export interface Signing {
+  readonly config: Readonly<Record<string, string>>
+  readonly env?: NodeJS.ProcessEnv
+}
+
+const signingArgs = (sign: Signing | undefined): string[] =>
+  sign === undefined ? [] : Object.entries(sign.config).flatMap(([k, v]) => ["-c", `${k}=${v}`])
+
 /** Files to write (string or bytes) or delete (`null`), by path relative to the repository root. */
 export type FileChanges = Readonly<Record<string, string | Uint8Array | null>>
 
@@ -113,6 +125,8 @@ export const commitFiles = async (
     readonly from?: string
     readonly message?: string
     readonly replaceAll?: boolean
+    /** Sign the commit (`git commit -S`). */
+    readonly sign?: Signing
   } = {},
 ): Promise<string> => {
   const branch = opts.branch ?? "main"
@@ -138,7 +152,18 @@ export const commitFiles = async (
       }
     }
     await git(["add", "--all"], { cwd: work })
-    await git(["commit", "--quiet", "--allow-empty", "-m", opts.message ?? "test commit"], { cwd: work })
+    await git(
+      [
+        ...signingArgs(opts.sign),
+        "commit",
+        "--quiet",
+        "--allow-empty",
+        ...(opts.sign === undefined ? [] : ["-S"]),
+        "-m",
+        opts.message ?? "test commit",
+      ],
+      { cwd: work, env: gitEnv(opts.sign?.env) },
+    )
     await git(["push", "--quiet", "origin", `HEAD:refs/heads/${branch}`], { cwd: work })
     return await git(["rev-parse", "HEAD"], { cwd: work })
   } finally {
@@ -161,12 +186,15 @@ export const createTag = async (
   bareRepo: string,
   name: string,
   ref: string,
-  opts: { readonly message?: string; readonly force?: boolean } = {},
+  opts: { readonly message?: string; readonly force?: boolean; readonly sign?: Signing } = {},
 ): Promise<void> => {
-  const args = ["--git-dir", bareRepo, "tag", ...(opts.force ? ["--force"] : [])]
-  await git(
-    opts.message === undefined ? [...args, name, ref] : [...args, "-a", "-m", opts.message, name, ref],
-  )
+  const args = [...signingArgs(opts.sign), "--git-dir", bareRepo, "tag", ...(opts.force ? ["--force"] : [])]
+  if (opts.sign !== undefined)
+    await git([...args, "-s", "-m", opts.message ?? name, name, ref], { env: gitEnv(opts.sign.env) })
+  else
+    await git(
+      opts.message === undefined ? [...args, name, ref] : [...args, "-a", "-m", opts.message, name, ref],
+    )
 }
 
 /** The commit id a ref resolves to (tags are peeled). */

@@ -3,7 +3,7 @@
  * (smart HTTP with basic/bearer auth, OpenSSH), the runtime's manager, the artifact server on a real port.
  */
 import { createHash } from "node:crypto"
-import { mkdtemp, readFile, rm } from "node:fs/promises"
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
@@ -19,8 +19,12 @@ import {
   gitHttpServer,
   gitSshServer,
   makeSshKeyPair,
+  randomSecret,
 } from "../../../e2e/support/git-server.ts"
+import { githubTokenServer } from "../../../e2e/support/github-token-server.ts"
+import { httpProxy } from "../../../e2e/support/http-proxy.ts"
 import { freePort } from "../../../e2e/support/ports.ts"
+import { gpgSigningKey } from "../../../e2e/support/signing.ts"
 import { hasTool } from "../../../e2e/support/tools.ts"
 import type { Condition } from "../../../model/condition.ts"
 import { KubeClient } from "../kube/client.ts"
@@ -404,21 +408,12 @@ describe("GitRepository controller", () => {
         expect(stalled.status?.observedGeneration).toBe(stalled.metadata.generation)
 
         // A field Kustodian does not implement is refused by name rather than ignored.
-        yield* apply(
-          gitRepository(ns, "verified", {
-            url,
-            ref: { branch: "main" },
-            verify: { secretRef: { name: "keys" } },
-          }),
+        yield* apply(gitRepository(ns, "azure", { url, ref: { branch: "main" }, provider: "azure" }))
+        const azure = yield* waitRepo(ns, "azure", "Stalled", (r) => cond(r, "Stalled")?.status === "True")
+        expect(cond(azure, "Stalled")?.message).toBe(
+          "spec.provider is not supported by Kustodian: provider 'azure' is not implemented until cloud identities exist; use 'generic' or 'github'",
         )
-        const unverified = yield* waitRepo(
-          ns,
-          "verified",
-          "Stalled",
-          (r) => cond(r, "Stalled")?.status === "True",
-        )
-        expect(cond(unverified, "Stalled")?.message).toContain("spec.verify is not supported")
-        expect(unverified.status?.artifact).toBeUndefined()
+        expect(azure.status?.artifact).toBeUndefined()
 
         // Back to main, then suspend: a new commit is not picked up.
         yield* apply(gitRepository(ns, "app", { url, ref: { branch: "main" } }))
@@ -447,6 +442,271 @@ describe("GitRepository controller", () => {
             .pipe(Effect.map((o) => (Option.isNone(o) ? Option.some(true) : Option.none()))),
         )
         expect((yield* Effect.promise(() => fetch(latest.url))).status).toBe(404)
+      }).pipe(Effect.scoped, Effect.provide(Layer.unwrap(operator))),
+    120_000,
+  )
+
+  it.live(
+    "sparseCheckout, verify, proxySecretRef and provider github as Flux's source-controller does them",
+    () =>
+      Effect.gen(function* () {
+        const ns = yield* testNamespace("gitopts")
+        const signer = yield* gpgSigningKey("signer")
+        const stranger = yield* gpgSigningKey("stranger")
+        const server = yield* gitHttpServer()
+        const bare = yield* Effect.promise(() => createBareRepo(server.reposDir, "mono"))
+        const head = yield* Effect.promise(() =>
+          commitFiles(
+            bare,
+            { "root.yaml": "r: 1\n", "apps/a/app.yaml": "a: 1\n", "infra/x.yaml": "x: 1\n" },
+            { sign: signer.sign, message: "signed" },
+          ),
+        )
+        const token = `ghs_${randomSecret()}`
+        const tokens = yield* githubTokenServer(token)
+        const private_ = yield* gitHttpServer({
+          auth: { basic: { username: "x-access-token", password: token } },
+        })
+        const privateBare = yield* Effect.promise(() => createBareRepo(private_.reposDir, "app"))
+        const privateHead = yield* Effect.promise(() => commitFiles(privateBare, { "a.yaml": "a: 1\n" }))
+        const proxyPassword = `pp-${randomSecret()}`
+        const proxy = yield* httpProxy({ username: "squid", password: proxyPassword })
+        yield* startController(ns)
+        const url = server.repoUrl("mono")
+        yield* secret(ns, "keys", { "signer.asc": signer.publicKey })
+        yield* secret(ns, "other-keys", { "stranger.asc": stranger.publicKey })
+        yield* secret(ns, "proxy", { address: proxy.url, username: "squid", password: proxyPassword })
+        yield* secret(ns, "app", {
+          githubAppID: tokens.appID,
+          githubAppInstallationID: tokens.installationID,
+          githubAppPrivateKey: tokens.privateKey,
+          githubAppBaseURL: tokens.url,
+        })
+        const main = { url, ref: { branch: "main" } }
+        yield* apply(gitRepository(ns, "sparse", { ...main, sparseCheckout: ["./apps/a"] }))
+        yield* apply(gitRepository(ns, "sparse-missing", { ...main, sparseCheckout: ["apps/nope"] }))
+        yield* apply(
+          gitRepository(ns, "verified", { ...main, verify: { mode: "HEAD", secretRef: { name: "keys" } } }),
+        )
+        yield* apply(
+          gitRepository(ns, "unverified", {
+            ...main,
+            verify: { mode: "HEAD", secretRef: { name: "other-keys" } },
+          }),
+        )
+        yield* apply(gitRepository(ns, "no-keys", { ...main, verify: { secretRef: { name: "not-there" } } }))
+        yield* apply(gitRepository(ns, "proxied", { ...main, proxySecretRef: { name: "proxy" } }))
+        yield* apply(
+          gitRepository(ns, "github", {
+            url: private_.repoUrl("app"),
+            ref: { branch: "main" },
+            provider: "github",
+            secretRef: { name: "app" },
+          }),
+        )
+        yield* apply(gitRepository(ns, "aws", { ...main, provider: "aws" }))
+
+        // sparseCheckout: only the directory in the served artifact, observed in status.
+        const sparse = yield* waitRepo(ns, "sparse", "Ready=True", (r) => ready(r)?.status === "True")
+        expect((sparse.status as { observedSparseCheckout?: unknown }).observedSparseCheckout).toEqual([
+          "./apps/a",
+        ])
+        const dir = yield* Effect.acquireRelease(
+          Effect.promise(() => mkdtemp(join(tmpdir(), "kustodian-artifact-"))),
+          (d) => Effect.promise(() => rm(d, { recursive: true, force: true })),
+        )
+        const body = yield* Effect.promise(async () =>
+          Buffer.from(await (await fetch(sparse.status!.artifact!.url)).arrayBuffer()),
+        )
+        const entries: string[] = []
+        yield* Effect.promise(async () => {
+          await writeFile(join(dir, "a.tar.gz"), body)
+          const tar = await import("tar")
+          await tar.t({ file: join(dir, "a.tar.gz"), onReadEntry: (e) => entries.push(e.path) })
+        })
+        expect(entries).toEqual(["apps/a/app.yaml"])
+        const missing = yield* waitRepo(
+          ns,
+          "sparse-missing",
+          "Ready=False",
+          (r) => ready(r)?.status === "False",
+        )
+        expect(ready(missing)).toMatchObject({
+          reason: "GitOperationFailed",
+          message:
+            "failed to sparse checkout directories : sparse checkout dir 'apps/nope' does not exist in repository",
+        })
+        expect(cond(missing, "FetchFailed")?.status).toBe("True")
+
+        // verify: SourceVerified=True naming the key; a stranger's key: no artifact, Flux's reason.
+        const verified = yield* waitRepo(ns, "verified", "Ready=True", (r) => ready(r)?.status === "True")
+        expect(cond(verified, "SourceVerified")).toMatchObject({
+          status: "True",
+          reason: "Succeeded",
+          message: `verified signature of\n\t- commit '${head}' with key '${signer.identity}'`,
+        })
+        expect((verified.status as { sourceVerificationMode?: string }).sourceVerificationMode).toBe("HEAD")
+        const unverified = yield* waitRepo(
+          ns,
+          "unverified",
+          "Ready=False",
+          (r) => ready(r)?.status === "False",
+        )
+        expect(ready(unverified)?.reason).toBe("InvalidCommitSignature")
+        expect(cond(unverified, "SourceVerified")).toMatchObject({
+          status: "False",
+          reason: "InvalidCommitSignature",
+        })
+        expect(cond(unverified, "SourceVerified")?.message).toContain("no matching key")
+        expect(unverified.status?.artifact).toBeUndefined()
+        const noKeys = yield* waitRepo(ns, "no-keys", "Ready=False", (r) => ready(r)?.status === "False")
+        expect(cond(noKeys, "SourceVerified")).toMatchObject({
+          status: "False",
+          reason: "VerificationError",
+          message: 'public keys secret error: secrets "not-there" not found',
+        })
+        // The right key arrives: verified on the next attempt.
+        yield* secret(ns, "other-keys", {
+          "stranger.asc": stranger.publicKey,
+          "signer.asc": signer.publicKey,
+        })
+        const fixed = yield* waitRepo(
+          ns,
+          "unverified",
+          "Ready=True with both keys",
+          (r) => ready(r)?.status === "True",
+        )
+        expect(cond(fixed, "SourceVerified")?.status).toBe("True")
+
+        // proxySecretRef: the git traffic went through the proxy, its password is nowhere.
+        const proxied = yield* waitRepo(ns, "proxied", "Ready=True", (r) => ready(r)?.status === "True")
+        expect(proxied.status?.artifact?.revision).toBe(`main@sha1:${head}`)
+        expect(
+          proxy.requests.filter((r) => r.status === 200 && r.target.startsWith(url)).length,
+        ).toBeGreaterThan(0)
+
+        // provider github: the minted installation token opened the private server.
+        const github = yield* waitRepo(ns, "github", "Ready=True", (r) => ready(r)?.status === "True")
+        expect(github.status?.artifact?.revision).toBe(`main@sha1:${privateHead}`)
+        expect(tokens.requests.filter((r) => r.status === 201).length).toBe(1)
+        expect(private_.requests.some((r) => r.user === "x-access-token")).toBe(true)
+
+        const aws = yield* waitRepo(ns, "aws", "Stalled", (r) => cond(r, "Stalled")?.status === "True")
+        expect(cond(aws, "Stalled")?.message).toContain("not implemented until cloud identities exist")
+
+        const everything = JSON.stringify([
+          yield* getRepo(ns, "proxied"),
+          yield* getRepo(ns, "github"),
+          yield* eventsOf(ns, "proxied"),
+          yield* eventsOf(ns, "github"),
+        ])
+        for (const s of [proxyPassword, token, "PRIVATE KEY"]) expect(everything).not.toContain(s)
+      }).pipe(Effect.scoped, Effect.provide(Layer.unwrap(operator))),
+    180_000,
+  )
+
+  it.live(
+    "include: another GitRepository's artifact at toPath, status as Flux's, waits for a missing one, rebuilds on its new artifact",
+    () =>
+      Effect.gen(function* () {
+        const ns = yield* testNamespace("gitinclude")
+        const server = yield* gitHttpServer()
+        const libBare = yield* Effect.promise(() => createBareRepo(server.reposDir, "lib"))
+        yield* Effect.promise(() =>
+          commitFiles(libBare, { "base/lib.yaml": "l: 1\n", "other.yaml": "o: 1\n" }),
+        )
+        const appBare = yield* Effect.promise(() => createBareRepo(server.reposDir, "app"))
+        yield* Effect.promise(() => commitFiles(appBare, { "app.yaml": "a: 1\n" }))
+        yield* startController(ns)
+        const include = [{ repository: { name: "lib" }, fromPath: "base", toPath: "vendor/lib" }]
+        // The includer's own interval is an hour: only the watch on the included repository can rebuild it.
+        yield* apply(
+          gitRepository(ns, "app", {
+            url: server.repoUrl("app"),
+            ref: { branch: "main" },
+            interval: "1h",
+            include,
+          }),
+        )
+        const waiting = yield* waitRepo(
+          ns,
+          "app",
+          "IncludeUnavailable",
+          (r) => cond(r, "IncludeUnavailable")?.status === "True",
+        )
+        expect(cond(waiting, "IncludeUnavailable")?.reason).toBe("NotFound")
+        expect(ready(waiting)?.status).toBe("False")
+        yield* apply(gitRepository(ns, "lib", { url: server.repoUrl("lib"), ref: { branch: "main" } }))
+        const lib = yield* waitRepo(ns, "lib", "Ready=True", (r) => ready(r)?.status === "True")
+        const app = yield* waitRepo(ns, "app", "Ready=True", (r) => ready(r)?.status === "True")
+        expect(cond(app, "IncludeUnavailable")).toBeUndefined()
+        const status = app.status as { includedArtifacts?: unknown; observedInclude?: unknown }
+        expect(status.includedArtifacts).toEqual([lib.status?.artifact])
+        expect(status.observedInclude).toEqual(include)
+
+        const dir = yield* Effect.acquireRelease(
+          Effect.promise(() => mkdtemp(join(tmpdir(), "kustodian-artifact-"))),
+          (d) => Effect.promise(() => rm(d, { recursive: true, force: true })),
+        )
+        const entriesOf = (url: string) =>
+          Effect.promise(async () => {
+            const body = Buffer.from(await (await fetch(url)).arrayBuffer())
+            await writeFile(join(dir, "a.tar.gz"), body)
+            const entries: string[] = []
+            const tar = await import("tar")
+            await tar.t({ file: join(dir, "a.tar.gz"), onReadEntry: (e) => entries.push(e.path) })
+            return entries.sort()
+          })
+        expect(yield* entriesOf(app.status!.artifact!.url)).toEqual(["app.yaml", "vendor/lib/lib.yaml"])
+
+        // A new commit of lib: lib's new artifact rebuilds app at once, though app's interval is an hour.
+        const next = yield* Effect.promise(() => commitFiles(libBare, { "base/lib.yaml": "l: 2\n" }))
+        const rebuilt = yield* waitRepo(
+          ns,
+          "app",
+          "rebuilt with lib's new artifact",
+          (r) =>
+            ((r.status as { includedArtifacts?: ReadonlyArray<{ revision: string }> }).includedArtifacts ??
+              [])[0]?.revision === `main@sha1:${next}`,
+          20_000,
+        )
+        expect(rebuilt.status?.artifact?.digest).not.toBe(app.status?.artifact?.digest)
+        expect(rebuilt.status?.artifact?.revision).toBe(app.status?.artifact?.revision)
+
+        // A toPath out of the artifact stalls, naming the field.
+        yield* apply(
+          gitRepository(ns, "escape", {
+            url: server.repoUrl("app"),
+            ref: { branch: "main" },
+            include: [{ repository: { name: "lib" }, toPath: "../../etc" }],
+          }),
+        )
+        const escaping = yield* waitRepo(
+          ns,
+          "escape",
+          "Stalled",
+          (r) => cond(r, "Stalled")?.status === "True",
+        )
+        expect(cond(escaping, "Stalled")?.message).toContain("spec.include[0].toPath is invalid")
+
+        // lib including app closes a cycle the watch would rebuild without end: lib waits, naming it.
+        yield* apply(
+          gitRepository(ns, "lib", {
+            url: server.repoUrl("lib"),
+            ref: { branch: "main" },
+            include: [{ repository: { name: "app" } }],
+          }),
+        )
+        const cyclic = yield* waitRepo(
+          ns,
+          "lib",
+          "IncludeCycle",
+          (r) => cond(r, "IncludeUnavailable")?.reason === "IncludeCycle",
+        )
+        expect(cond(cyclic, "IncludeUnavailable")?.message).toBe(
+          "include 'app' leads back to this GitRepository: lib → app → lib",
+        )
+        expect(ready(cyclic)?.status).toBe("False")
       }).pipe(Effect.scoped, Effect.provide(Layer.unwrap(operator))),
     120_000,
   )

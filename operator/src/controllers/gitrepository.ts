@@ -14,12 +14,19 @@ import type { DomainEvent } from "../../../model/events.ts"
 import type { GitRepository } from "../../../model/gitrepository.ts"
 import type { ReconcileStatus } from "../../../model/projection.ts"
 import { KubeClient } from "../kube/client.ts"
-import { CoreResources, type KubeObject, type ResourceRef } from "../kube/resource.ts"
+import { CoreResources, type KubeObject, objectKey, type ResourceRef } from "../kube/resource.ts"
 import { defineController, StageError } from "../runtime/controller.ts"
 import { makeRecorder } from "../runtime/recorder.ts"
-import type { FetchError } from "../stages/fetch/errors.ts"
+import { type FetchError, InvalidSpecError } from "../stages/fetch/errors.ts"
 import type { AuthSecret } from "../stages/fetch/git-auth.ts"
-import { GitSource, type GitSourceRequest, type PreviousArtifact } from "../stages/fetch/git-source.ts"
+import {
+  GitSource,
+  type GitSourceRequest,
+  type PreviousArtifact,
+  type VerificationMode,
+} from "../stages/fetch/git-source.ts"
+import { type Include, type IncludeSpec, parseIncludes, sameArtifacts } from "../stages/fetch/include.ts"
+import { verificationKeys } from "../stages/fetch/signature.ts"
 import { ArtifactStorage, type StoredArtifact } from "../stages/fetch/storage.ts"
 
 /** Where GitRepositories live in the API. */
@@ -73,44 +80,51 @@ const previousOf = (status: ReconcileStatus): PreviousArtifact | undefined => {
     },
     observedIgnore: typeof status.observedIgnore === "string" ? status.observedIgnore : undefined,
     observedRecurseSubmodules: status.observedRecurseSubmodules === true,
+    observedSparseCheckout: Array.isArray(status.observedSparseCheckout)
+      ? (status.observedSparseCheckout as ReadonlyArray<string>)
+      : undefined,
+    sourceVerificationMode:
+      typeof status.sourceVerificationMode === "string" ? status.sourceVerificationMode : undefined,
+    observedInclude: Array.isArray(status.observedInclude)
+      ? (status.observedInclude as ReadonlyArray<IncludeSpec>)
+      : undefined,
+    includedArtifacts: Array.isArray(status.includedArtifacts)
+      ? (status.includedArtifacts as ReadonlyArray<StoredArtifact>)
+      : undefined,
   }
 }
 
+/** The GitRepositories an object includes (index of the watch that rebuilds it on their new artifacts). */
+const includeIndex = "include"
+const includedKeys = (obj: KubeObject): ReadonlyArray<string> =>
+  ((obj.spec as { include?: ReadonlyArray<IncludeSpec> } | undefined)?.include ?? []).map((i) =>
+    objectKey(obj.metadata.namespace, i.repository?.name ?? ""),
+  )
+const artifactOf = (obj: KubeObject): Partial<StoredArtifact> | undefined =>
+  (obj.status as { artifact?: Partial<StoredArtifact> } | undefined)?.artifact
+
+/** How deep the include-cycle walk goes (the runtime's cache answers each step). */
+const includeCycleDepth = 32
+
 /**
- * Spec fields Kustodian does not implement yet. Ignoring them silently would be wrong (an unverified commit
- * served as if `verify` had passed), so the object stalls with the field named instead.
+ * Spec fields Kustodian does not implement yet. Ignoring them silently would be wrong (a cloud identity never
+ * used), so the object stalls with the field named.
  */
 const unsupportedField = (
   spec: GitRepository["spec"],
 ): { field: string; why: string; reason: string } | undefined => {
-  if (spec.verify !== undefined)
-    return {
-      field: "spec.verify",
-      why: "commit/tag signatures cannot be verified",
-      reason: Reason.VerificationError,
-    }
-  if (spec.provider !== undefined && spec.provider !== "generic")
+  if (spec.provider === "aws" || spec.provider === "azure")
     return {
       field: "spec.provider",
-      why: `only 'generic' (secretRef) authentication is available, not '${spec.provider}'`,
+      why: `provider '${spec.provider}' is not implemented until cloud identities exist; use 'generic' or 'github'`,
       reason: Reason.InvalidProviderConfiguration,
     }
-  if (spec.include !== undefined && spec.include.length > 0)
-    return {
-      field: "spec.include",
-      why: "artifacts of other GitRepositories cannot be included",
-      reason: "InvalidSpec",
-    }
-  if (spec.sparseCheckout !== undefined && spec.sparseCheckout.length > 0)
-    return {
-      field: "spec.sparseCheckout",
-      why: "the whole tree is always checked out",
-      reason: "InvalidSpec",
-    }
-  if (spec.proxySecretRef !== undefined)
-    return { field: "spec.proxySecretRef", why: "git cannot be proxied", reason: "InvalidSpec" }
   return undefined
 }
+
+/** `spec.verify.mode` as Flux reads it: `head` is `HEAD`. */
+const verificationMode = (mode: string | undefined): VerificationMode =>
+  mode === "Tag" || mode === "TagAndHEAD" ? mode : "HEAD"
 
 /** `status.artifact` as Flux writes it. */
 const artifactStatus = (a: StoredArtifact) => ({
@@ -127,13 +141,24 @@ const conditionFor = (e: FetchError): string => {
   switch (e._tag) {
     case "ArchiveError":
     case "StorageError":
+    case "IncludeError":
       return ConditionType.StorageOperationFailed
+    case "SourceVerificationError":
+      return ConditionType.SourceVerified
     default:
       return ConditionType.FetchFailed
   }
 }
 
-const failureConditions = [ConditionType.FetchFailed, ConditionType.StorageOperationFailed] as const
+/** The status of condition `type` in the last status written. */
+const cond = (status: ReconcileStatus, type: string): string | undefined =>
+  status.conditions?.find((c) => c.type === type)?.status
+
+const failureConditions = [
+  ConditionType.FetchFailed,
+  ConditionType.StorageOperationFailed,
+  ConditionType.IncludeUnavailable,
+] as const
 
 /**
  * Builds the controller declaration. Needs the fetch stage, the storage and a kube client (for Secrets and
@@ -150,23 +175,18 @@ export const makeGitRepositoryController = (options: { readonly instance?: strin
       instance: options.instance ?? sourceControllerName,
     })
 
-    const readSecret = (namespace: string, name: string) =>
+    /** A Secret of the object's namespace, decoded; `prefix` and `reason` say which field needed it. */
+    const readSecret = (
+      namespace: string,
+      name: string,
+      reason: string = Reason.AuthenticationFailed,
+      prefix = `failed to get secret '${namespace}/${name}'`,
+    ) =>
       client.getOption(CoreResources.secret, name, namespace).pipe(
-        Effect.mapError(
-          (e) =>
-            new StageError({
-              reason: Reason.AuthenticationFailed,
-              message: `failed to get secret '${namespace}/${name}': ${e.message}`,
-            }),
-        ),
+        Effect.mapError((e) => new StageError({ reason, message: `${prefix}: ${e.message}` })),
         Effect.flatMap((found) =>
           Option.isNone(found)
-            ? Effect.fail(
-                new StageError({
-                  reason: Reason.AuthenticationFailed,
-                  message: `failed to get secret '${namespace}/${name}': secrets "${name}" not found`,
-                }),
-              )
+            ? Effect.fail(new StageError({ reason, message: `${prefix}: secrets "${name}" not found` }))
             : Effect.succeed(found.value),
         ),
         Effect.map((secret): AuthSecret => {
@@ -179,12 +199,116 @@ export const makeGitRepositoryController = (options: { readonly instance?: strin
         }),
       )
 
+    /** Get a GitRepository of the namespace from the watch cache (the API server when there is none). */
+    const getRepository = (
+      ctx: { cache: (r: ResourceRef) => { get: (k: string) => KubeObject | undefined } | undefined },
+      namespace: string,
+      name: string,
+    ) => {
+      const cache = ctx.cache(gitRepositoryRef)
+      if (cache !== undefined) return Effect.succeed(cache.get(objectKey(namespace, name)))
+      return client.getOption(gitRepositoryRef, name, namespace).pipe(
+        Effect.map((o) => (Option.isSome(o) ? o.value : undefined)),
+        Effect.orElseSucceed(() => undefined),
+      )
+    }
+
+    /**
+     * Flux's `fetchIncludes`: every included GitRepository must exist and have an artifact (else the object
+     * waits with IncludeUnavailable). Kustodian also refuses an include cycle, which its watch would otherwise
+     * rebuild without end, and an artifact path outside the included object's own storage directory.
+     */
+    const resolveIncludes = (
+      ctx: Parameters<typeof getRepository>[0],
+      namespace: string,
+      owner: string,
+      includes: ReadonlyArray<IncludeSpec>,
+    ) =>
+      Effect.gen(function* () {
+        const parsed = parseIncludes(owner, includes)
+        if (parsed instanceof InvalidSpecError)
+          return yield* new StageError({ reason: parsed.reason, message: parsed.message, terminal: true })
+        const resolved: Include[] = []
+        for (const incl of parsed) {
+          const dep = yield* getRepository(ctx, namespace, incl.name)
+          if (dep === undefined)
+            return yield* new StageError({
+              reason: "NotFound",
+              message: `could not get resource for include '${incl.name}': gitrepositories.source.toolkit.fluxcd.io "${incl.name}" not found`,
+            })
+          const a = artifactOf(dep)
+          const dir = `${storageKind}/${namespace}/${incl.name}/`
+          if (
+            a?.path === undefined ||
+            a.url === undefined ||
+            a.revision === undefined ||
+            a.digest === undefined ||
+            !a.path.startsWith(dir)
+          )
+            return yield* new StageError({
+              reason: "NoArtifact",
+              message: `no artifact available for include '${incl.name}'`,
+            })
+          resolved.push({
+            ...incl,
+            artifact: {
+              path: a.path,
+              url: a.url,
+              revision: a.revision,
+              digest: a.digest,
+              lastUpdateTime: a.lastUpdateTime ?? "",
+              size: a.size ?? 0,
+            },
+          })
+        }
+        // Walk what the included repositories include in turn (bounded): reaching this object is a cycle.
+        const seen = new Set<string>()
+        const walk = (
+          name: string,
+          path: ReadonlyArray<string>,
+        ): Effect.Effect<ReadonlyArray<string> | undefined> =>
+          Effect.gen(function* () {
+            if (name === owner) return path
+            if (seen.has(name) || path.length > includeCycleDepth) return undefined
+            seen.add(name)
+            const obj = yield* getRepository(ctx, namespace, name)
+            const next = (
+              (obj?.spec as { include?: ReadonlyArray<IncludeSpec> } | undefined)?.include ?? []
+            ).map((i) => i.repository?.name ?? "")
+            for (const n of next) {
+              const found = yield* walk(n, [...path, n])
+              if (found !== undefined) return found
+            }
+            return undefined
+          })
+        for (const incl of parsed) {
+          const cycle = yield* walk(incl.name, [owner, incl.name])
+          if (cycle !== undefined)
+            return yield* new StageError({
+              reason: "IncludeCycle",
+              message: `include '${incl.name}' leads back to this GitRepository: ${cycle.join(" → ")}`,
+            })
+        }
+        return resolved
+      })
+
     return defineController<KubeObject>({
       resource: gitRepositoryRef,
       fieldManager: sourceControllerName,
       controllerName: sourceControllerName,
       interval: intervalOf,
       suspended: (obj) => (obj.spec as { suspend?: unknown } | undefined)?.suspend === true,
+      indexes: { [includeIndex]: includedKeys },
+      // An included repository's new artifact rebuilds the includers at once (Flux waits for their interval).
+      watches: [
+        {
+          resource: gitRepositoryRef,
+          map: (o, repos) => repos.byIndex(includeIndex, objectKey(o.metadata.namespace, o.metadata.name)),
+          changed: (before, after) =>
+            artifactOf(before)?.digest !== artifactOf(after)?.digest ||
+            artifactOf(before)?.revision !== artifactOf(after)?.revision,
+        },
+      ],
       eventMetadata: (_obj, status): Record<string, string> => {
         const revision = (status.artifact as { revision?: string } | undefined)?.revision
         return revision === undefined ? {} : { [revisionAnnotation]: revision }
@@ -249,6 +373,73 @@ export const makeGitRepositoryController = (options: { readonly instance?: strin
                   ),
                 )
 
+          const failWith = (type: string, status: "True" | "False") => (e: StageError) =>
+            ctx.emit({ _tag: "ConditionSet", type, status, reason: e.reason, message: e.message })
+          const proxy =
+            spec.proxySecretRef === undefined
+              ? undefined
+              : yield* ctx.stage(
+                  "fetch",
+                  readSecret(
+                    namespace,
+                    spec.proxySecretRef.name,
+                    Reason.AuthenticationFailed,
+                    `failed to configure proxy options: failed to get secret '${namespace}/${spec.proxySecretRef.name}'`,
+                  ).pipe(Effect.tapError(failWith(ConditionType.FetchFailed, "True"))),
+                )
+          // Flux drops a failed verification before trying again; a passed one stays until replaced.
+          if (cond(ctx.status, ConditionType.SourceVerified) === "False")
+            yield* ctx.emit({ _tag: "ConditionRemoved", type: ConditionType.SourceVerified })
+          const verify =
+            spec.verify === undefined
+              ? undefined
+              : {
+                  mode: verificationMode(spec.verify.mode),
+                  keys: verificationKeys(
+                    (yield* ctx.stage(
+                      "verify",
+                      readSecret(
+                        namespace,
+                        spec.verify.secretRef.name,
+                        Reason.VerificationError,
+                        "public keys secret error",
+                      ).pipe(Effect.tapError(failWith(ConditionType.SourceVerified, "False"))),
+                    )).data,
+                  ),
+                }
+
+          const include =
+            spec.include === undefined || spec.include.length === 0
+              ? undefined
+              : {
+                  spec: spec.include,
+                  resolved: yield* ctx.stage(
+                    "include",
+                    resolveIncludes(ctx, namespace, repo.metadata.name ?? "", spec.include).pipe(
+                      Effect.tapError((e) =>
+                        e.terminal === true
+                          ? Effect.void
+                          : failWith(ConditionType.IncludeUnavailable, "True")(e),
+                      ),
+                    ),
+                  ),
+                }
+          if (
+            include !== undefined &&
+            Array.isArray(ctx.status.includedArtifacts) &&
+            !sameArtifacts(
+              ctx.status.includedArtifacts as ReadonlyArray<StoredArtifact>,
+              include.resolved.map((i) => i.artifact),
+            )
+          )
+            yield* ctx.emit({
+              _tag: "ConditionSet",
+              type: ConditionType.ArtifactOutdated,
+              status: "True",
+              reason: "IncludeChange",
+              message: "included artifacts differ from last observed includes",
+            })
+
           const request: GitSourceRequest = {
             owner: { kind: storageKind, namespace, name: repo.metadata.name ?? "" },
             url: spec.url,
@@ -258,6 +449,11 @@ export const makeGitRepositoryController = (options: { readonly instance?: strin
             ignore: spec.ignore,
             secret,
             previous: previousOf(ctx.status),
+            sparseCheckout: spec.sparseCheckout,
+            proxy,
+            provider: spec.provider === "github" ? "github" : "generic",
+            include,
+            verify,
           }
           const result = yield* ctx.stage(
             "fetch",
@@ -280,12 +476,14 @@ export const makeGitRepositoryController = (options: { readonly instance?: strin
               )
               .pipe(
                 Effect.catch((e: FetchError) => {
-                  const terminal = e._tag === "InvalidSpecError"
+                  const terminal =
+                    e._tag === "InvalidSpecError" || (e._tag === "SourceVerificationError" && e.stalled)
                   const events: DomainEvent[] = [
                     {
                       _tag: "ConditionSet",
                       type: conditionFor(e),
-                      status: "True",
+                      // SourceVerified is the one positive-polarity condition a failure sets (to False).
+                      status: e._tag === "SourceVerificationError" ? "False" : "True",
                       reason: e.reason,
                       message: e.message,
                     },
@@ -303,7 +501,23 @@ export const makeGitRepositoryController = (options: { readonly instance?: strin
 
           const artifact = result.artifact
           const stored = `stored artifact for revision '${artifact.revision}'`
+          const verified = result._tag === "Stored" ? result.verified : undefined
+          const verifiedEvents: DomainEvent[] =
+            verify === undefined
+              ? [{ _tag: "ConditionRemoved", type: ConditionType.SourceVerified }]
+              : verified === undefined
+                ? []
+                : [
+                    {
+                      _tag: "ConditionSet",
+                      type: ConditionType.SourceVerified,
+                      status: "True",
+                      reason: Reason.Succeeded,
+                      message: verified.message,
+                    },
+                  ]
           yield* ctx.emit(
+            ...verifiedEvents,
             ...failureConditions.map((type): DomainEvent => ({ _tag: "ConditionRemoved", type })),
             { _tag: "ConditionRemoved", type: ConditionType.ArtifactOutdated },
             {
@@ -319,6 +533,12 @@ export const makeGitRepositoryController = (options: { readonly instance?: strin
                 artifact: artifactStatus(artifact),
                 observedIgnore: spec.ignore,
                 observedRecurseSubmodules: spec.recurseSubmodules,
+                observedSparseCheckout: spec.sparseCheckout,
+                observedInclude: include === undefined ? undefined : spec.include,
+                includedArtifacts:
+                  include === undefined ? undefined : include.resolved.map((i) => artifactStatus(i.artifact)),
+                sourceVerificationMode:
+                  verify === undefined ? undefined : (verified?.mode ?? ctx.status.sourceVerificationMode),
               },
             },
             { _tag: "Succeeded", reason: Reason.Succeeded, message: stored },

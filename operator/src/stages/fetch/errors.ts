@@ -78,6 +78,27 @@ export class LimitExceededError extends Data.TaggedError("LimitExceededError")<{
   readonly retryable = true
 }
 
+/**
+ * `spec.verify` failed: the Secret is missing, the commit or tag is unsigned or signed by no key of the Secret.
+ * Lands in `SourceVerified=False` (Flux's reasons); `stalled` when only a spec edit helps (Tag mode without a
+ * tag reference).
+ */
+export class SourceVerificationError extends Data.TaggedError("SourceVerificationError")<{
+  readonly reason: string
+  readonly message: string
+  readonly stalled: boolean
+}> {
+  readonly retryable = true
+}
+
+/** Copying a `spec.include` artifact into the checkout failed (Flux: IllegalPath, CopyFailure). */
+export class IncludeError extends Data.TaggedError("IncludeError")<{
+  readonly reason: string
+  readonly message: string
+}> {
+  readonly retryable = true
+}
+
 /** Everything the fetch stage can fail with. */
 export type FetchError =
   | GitAuthError
@@ -87,3 +108,5 @@ export type FetchError =
   | ArchiveError
   | StorageError
   | LimitExceededError
+  | SourceVerificationError
+  | IncludeError

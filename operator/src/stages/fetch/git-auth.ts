@@ -1,7 +1,8 @@
 /**
  * Turning a GitRepository's auth Secret into what git and ssh read: a private 0700 directory holding a git
  * config file (Authorization header, CA, client cert), the SSH identity, known_hosts and an askpass helper for
- * the key passphrase. Nothing secret goes on a command line; the directory is removed when the scope closes.
+ * the key passphrase, the HTTP(S) proxy with its credentials. Nothing secret goes on a command line; the
+ * directory is removed when the scope closes.
  */
 import { execFile } from "node:child_process"
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises"
@@ -48,6 +49,15 @@ const writePrivate = (path: string, content: string | Uint8Array, mode = fileMod
     await chmod(path, mode)
   })
 
+/** A URL part as typed (percent-decoding of a malformed part leaves it as it is). */
+const decoded = (part: string): string => {
+  try {
+    return decodeURIComponent(part)
+  } catch {
+    return part
+  }
+}
+
 /** Single-quote for the /bin/sh that git uses to run GIT_SSH_COMMAND. */
 const shq = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`
 
@@ -58,6 +68,7 @@ const shq = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`
 export const materializeAuth = Effect.fn("GitAuth.materialize")(function* (
   url: URL,
   secret: AuthSecret | undefined,
+  proxy?: URL,
 ): Effect.fn.Return<GitAuthEnv, AuthSecretError | InvalidSpecError, Scope.Scope> {
   const dir = yield* Effect.acquireRelease(
     Effect.promise(() => mkdtemp(join(tempRoot(), "kustodian-git-"))),
@@ -72,6 +83,20 @@ export const materializeAuth = Effect.fn("GitAuth.materialize")(function* (
     GIT_CONFIG_GLOBAL: gitconfig,
   }
   const lines: string[] = []
+  if (proxy !== undefined) {
+    if (isSsh(url))
+      return yield* new InvalidSpecError({
+        field: "spec.proxySecretRef",
+        reason: "InvalidSpec",
+        message:
+          "spec.proxySecretRef is not supported by Kustodian for SSH URLs: git over SSH cannot be proxied",
+      })
+    // The config file is private to this git child (0600 in a 0700 directory): the proxy's credentials
+    // never appear in argv, and every form of them is scrubbed from git's output.
+    lines.push("[http]", `\tproxy = ${configValue(proxy.toString())}`)
+    secrets.push(proxy.toString())
+    for (const part of [proxy.username, proxy.password]) if (part !== "") secrets.push(part, decoded(part))
+  }
 
   if (isSsh(url)) {
     const knownHosts = text(data, "known_hosts")

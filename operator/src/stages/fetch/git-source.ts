@@ -8,12 +8,23 @@ import { join } from "node:path"
 import { Context, Duration, Effect, Layer } from "effect"
 import { defaultLimits, type Limits } from "../../limits.ts"
 import { tempRoot } from "../../temp-root.ts"
-import { type FetchError, GitOperationError, InvalidSpecError } from "./errors.ts"
+import {
+  AuthSecretError,
+  type FetchError,
+  GitOperationError,
+  InvalidSpecError,
+  SourceVerificationError,
+} from "./errors.ts"
 import { Git } from "./git.ts"
 import { type AuthSecret, materializeAuth } from "./git-auth.ts"
-import { type GitRefSpec, revisionOf, selectRef } from "./git-ref.ts"
+import { type GitRefSpec, type ResolvedRef, revisionOf, selectRef } from "./git-ref.ts"
+import { githubAppKeys, hasGitHubAppData, makeGitHubAppTokens } from "./github-app.ts"
+import { copyIncludes, type Include, type IncludeSpec, sameArtifacts } from "./include.ts"
+import { proxyFromSecret } from "./proxy.ts"
 import { stripUserinfo } from "./redact.ts"
+import { type SignedObject, splitCommit, splitTag, type VerificationKeys, verifySigned } from "./signature.ts"
 import { SourceIgnore } from "./source-ignore.ts"
+import { parseSparseCheckout, requireSparseDirs } from "./sparse-checkout.ts"
 import { type ArtifactOwner, ArtifactStorage, type StoredArtifact } from "./storage.ts"
 
 /** Everything the stage needs from a GitRepository and its Secret. */
@@ -29,6 +40,27 @@ export interface GitSourceRequest {
   readonly secret: AuthSecret | undefined
   /** What the last successful reconcile stored, from status. */
   readonly previous: PreviousArtifact | undefined
+  /** `spec.sparseCheckout` as written (compared with `status.observedSparseCheckout`). */
+  readonly sparseCheckout?: ReadonlyArray<string> | undefined
+  /** The decoded `spec.proxySecretRef` Secret. */
+  readonly proxy?: AuthSecret | undefined
+  /** `spec.provider`: `generic` (the Secret's credentials) or `github` (App installation tokens). */
+  readonly provider?: "generic" | "github" | undefined
+  /** `spec.include` as written (compared with `status.observedInclude`) and the artifacts it resolved to. */
+  readonly include?:
+    | { readonly spec: ReadonlyArray<IncludeSpec>; readonly resolved: ReadonlyArray<Include> }
+    | undefined
+  /** `spec.verify` with the public keys of its Secret. */
+  readonly verify?: { readonly mode: VerificationMode; readonly keys: VerificationKeys } | undefined
+}
+
+/** `spec.verify.mode` as Flux normalises it (`head` is `HEAD`). */
+export type VerificationMode = "HEAD" | "Tag" | "TagAndHEAD"
+
+/** What `spec.verify` established for the new artifact (`SourceVerified=True` and its message). */
+export interface Verified {
+  readonly mode: VerificationMode
+  readonly message: string
 }
 
 /** The stored state a reconcile compares against (status.artifact + the observed* fields). */
@@ -36,6 +68,11 @@ export interface PreviousArtifact {
   readonly artifact: StoredArtifact
   readonly observedIgnore: string | undefined
   readonly observedRecurseSubmodules: boolean
+  readonly observedSparseCheckout?: ReadonlyArray<string> | undefined
+  readonly observedInclude?: ReadonlyArray<IncludeSpec> | undefined
+  readonly includedArtifacts?: ReadonlyArray<StoredArtifact> | undefined
+  /** `status.sourceVerificationMode`: the verification the stored artifact passed. */
+  readonly sourceVerificationMode?: string | undefined
 }
 
 /** The outcome of a successful fetch. */
@@ -53,6 +90,8 @@ export type GitSourceResult =
       readonly subject: string
       /** Old artifacts garbage-collected. */
       readonly removed: ReadonlyArray<string>
+      /** Set when `spec.verify` checked the commit (and tag). */
+      readonly verified: Verified | undefined
     }
 
 /** Counters for tests and the benchmark: how much work the remote cost us. */
@@ -60,6 +99,8 @@ export interface GitSourceStats {
   readonly resolves: number
   readonly clones: number
   readonly upToDate: number
+  /** GitHub App installation tokens minted (the rest came from the cache). */
+  readonly githubTokens: number
 }
 
 /** Check `spec.url`: Flux's schemes only, and no password in it (credentials belong in the Secret). */
@@ -79,6 +120,79 @@ export const parseRepositoryUrl = (raw: string): URL | InvalidSpecError => {
   if (url.hostname === "") return invalid("it has no host")
   return url
 }
+
+const sameDirs = (a: ReadonlyArray<string> | undefined, b: ReadonlyArray<string> | undefined): boolean =>
+  (a ?? []).length === (b ?? []).length && (a ?? []).every((d, i) => d === b?.[i])
+
+const includeKey = (i: IncludeSpec) => JSON.stringify([i.repository.name, i.fromPath ?? "", i.toPath ?? ""])
+const sameIncludes = (a: ReadonlyArray<IncludeSpec> | undefined, b: ReadonlyArray<IncludeSpec> | undefined) =>
+  (a ?? []).length === (b ?? []).length &&
+  (a ?? []).every((x, i) => b?.[i] !== undefined && includeKey(x) === includeKey(b[i]))
+
+/** Flux's `requiresVerification`: the stored artifact passed no verification covering the mode asked for. */
+const requiresVerification = (mode: VerificationMode | undefined, observed: string | undefined): boolean => {
+  if (mode === undefined) return false
+  if (observed === undefined) return true
+  if (observed === "Tag" && mode !== "Tag") return true
+  if (observed === "HEAD" && mode !== "HEAD") return true
+  return false
+}
+
+/** The tag a checkout went through (tag and semver refs, or a `refs/tags/` name), for Tag verification. */
+const referencingTag = (ref: ResolvedRef): string | undefined =>
+  ref.fetchRef?.startsWith("refs/tags/") === true ? ref.fetchRef.slice("refs/tags/".length) : undefined
+
+const verification = (reason: string, message: string, stalled = false) =>
+  new SourceVerificationError({ reason, message, stalled })
+
+/**
+ * Flux's `verifySignature`: the tag (Tag, TagAndHEAD) then the commit (HEAD, TagAndHEAD), each against the
+ * Secret's keys; the message lists what was verified with which key.
+ */
+const verifyCheckout = (
+  mode: VerificationMode,
+  keys: VerificationKeys,
+  commit: string,
+  objects: {
+    readonly commit: SignedObject
+    readonly tag?: { name: string; hash: string; raw: Buffer | undefined }
+  },
+  tagName: string | undefined,
+) =>
+  Effect.gen(function* () {
+    const lines: string[] = []
+    if (mode !== "HEAD") {
+      if (tagName === undefined || objects.tag === undefined)
+        return yield* verification(
+          "InvalidVerificationMode",
+          "cannot verify tag object's signature if a tag reference is not specified",
+          true,
+        )
+      const tag = objects.tag
+      const shown = `${tag.name}@${tag.hash}`
+      const signed = tag.raw === undefined ? undefined : splitTag(tag.raw)
+      if (signed === undefined || signed.signature === "")
+        return yield* verification(
+          "InvalidGitObject",
+          `cannot verify signature of tag '${signed === undefined ? tag.name : shown}' since it is not signed`,
+        )
+      const key = yield* verifySigned("tag", signed, keys).pipe(
+        Effect.mapError((e) =>
+          verification("InvalidTagSignature", `signature verification of tag '${shown}' failed: ${e}`),
+        ),
+      )
+      lines.push(`tag '${shown}' with key '${key}'`)
+    }
+    if (mode !== "Tag") {
+      const key = yield* verifySigned("commit", objects.commit, keys).pipe(
+        Effect.mapError((e) =>
+          verification("InvalidCommitSignature", `signature verification of commit '${commit}' failed: ${e}`),
+        ),
+      )
+      lines.push(`commit '${commit}' with key '${key}'`)
+    }
+    return { mode, message: `verified signature of\n${lines.map((l) => `\t- ${l}`).join("\n")}` }
+  })
 
 export class GitSource extends Context.Service<
   GitSource,
@@ -105,6 +219,7 @@ export class GitSource extends Context.Service<
         const git = yield* Git
         const storage = yield* ArtifactStorage
         const counts = { resolves: 0, clones: 0, upToDate: 0 }
+        const githubApp = makeGitHubAppTokens()
 
         const reconcile = Effect.fn("GitSource.reconcile")(function* (
           request: GitSourceRequest,
@@ -118,7 +233,12 @@ export class GitSource extends Context.Service<
           if (url instanceof InvalidSpecError) return yield* url
           const selector = selectRef(request.ref)
           if (selector instanceof InvalidSpecError) return yield* selector
-          const auth = yield* materializeAuth(url, request.secret)
+          const sparse = parseSparseCheckout(request.sparseCheckout)
+          if (sparse instanceof InvalidSpecError) return yield* sparse
+          const proxy = request.proxy === undefined ? undefined : proxyFromSecret(request.proxy)
+          if (proxy instanceof AuthSecretError) return yield* proxy
+          const secret = yield* credentialsFor(request, proxy)
+          const auth = yield* materializeAuth(url, secret, proxy)
           const opts = { auth, timeout: request.timeout }
 
           // spec.timeout bounds each git operation as a whole, retries included (Flux: one context per checkout).
@@ -147,6 +267,13 @@ export class GitSource extends Context.Service<
             prev.artifact.revision === revision &&
             prev.observedIgnore === request.ignore &&
             prev.observedRecurseSubmodules === request.recurseSubmodules &&
+            sameDirs(prev.observedSparseCheckout, request.sparseCheckout) &&
+            sameIncludes(prev.observedInclude, request.include?.spec) &&
+            sameArtifacts(
+              prev.includedArtifacts,
+              request.include?.resolved.map((i) => i.artifact),
+            ) &&
+            !requiresVerification(request.verify?.mode, prev.sourceVerificationMode) &&
             (yield* storage.exists(prev.artifact.path))
           ) {
             counts.upToDate++
@@ -171,6 +298,7 @@ export class GitSource extends Context.Service<
               ...opts,
               recurseSubmodules: request.recurseSubmodules,
               caps,
+              sparse,
             }),
           )
           if (resolved.selector.kind === "commit" && checkout.commit !== resolved.commit)
@@ -180,6 +308,29 @@ export class GitSource extends Context.Service<
               message: `checked out ${checkout.commit} instead of commit ${resolved.commit}`,
               transient: false,
             })
+          if (sparse !== undefined) yield* requireSparseDirs(stripUserinfo(request.url), dir, sparse)
+          let verified: Verified | undefined
+          if (request.verify !== undefined) {
+            const tagName = request.verify.mode === "HEAD" ? undefined : referencingTag(resolved)
+            const objects = yield* budget(
+              "verify",
+              git.signedObjects(request.url, dir, checkout.commit, tagName, opts),
+            )
+            verified = yield* verifyCheckout(
+              request.verify.mode,
+              request.verify.keys,
+              checkout.commit,
+              {
+                commit: splitCommit(objects.commit),
+                ...(objects.tag === undefined ? {} : { tag: objects.tag }),
+              },
+              tagName,
+            )
+          }
+          if (request.include !== undefined && request.include.resolved.length > 0)
+            yield* copyIncludes(caps.subject, dir, request.include.resolved).pipe(
+              Effect.provideService(ArtifactStorage, storage),
+            )
           const artifact = yield* storage.store(
             request.owner,
             revisionOf(resolved.display, checkout.commit),
@@ -197,10 +348,51 @@ export class GitSource extends Context.Service<
             commit: checkout.commit,
             subject: checkout.subject,
             removed,
+            verified,
           } as const
         }, Effect.scoped)
 
-        return GitSource.of({ reconcile, stats: Effect.sync(() => ({ ...counts })) })
+        /**
+         * The credentials git uses: the Secret's own (generic), or a GitHub App installation token as basic
+         * auth with the Secret's TLS keys kept (github). A generic Secret with App data is refused as Flux does.
+         */
+        const credentialsFor = (request: GitSourceRequest, proxy: URL | undefined) =>
+          Effect.gen(function* () {
+            const secret = request.secret
+            if (request.provider !== "github") {
+              if (secret !== undefined && hasGitHubAppData(secret.data))
+                return yield* new InvalidSpecError({
+                  field: "spec.provider",
+                  reason: "InvalidProviderConfiguration",
+                  message: `secretRef '${secret.ref}' has github app data but provider is not set to github`,
+                })
+              return secret
+            }
+            if (secret === undefined || !hasGitHubAppData(secret.data))
+              return yield* new InvalidSpecError({
+                field: "spec.secretRef",
+                reason: "InvalidProviderConfiguration",
+                message: "secretRef with github app data must be specified when provider is set to github",
+              })
+            if (proxy !== undefined && proxy.protocol !== "http:")
+              return yield* new InvalidSpecError({
+                field: "spec.proxySecretRef",
+                reason: "InvalidProviderConfiguration",
+                message: `spec.proxySecretRef with provider 'github' is not supported by Kustodian for a ${proxy.protocol.slice(0, -1)} proxy: the GitHub App token request goes through http proxies only`,
+              })
+            const token = yield* githubApp.credentials(secret, proxy)
+            const kept: Record<string, Uint8Array> = {}
+            const appKeys = new Set<string>(Object.values(githubAppKeys))
+            for (const [k, v] of Object.entries(secret.data)) if (!appKeys.has(k)) kept[k] = v
+            kept.username = Buffer.from(token.username)
+            kept.password = Buffer.from(token.password)
+            return { ref: secret.ref, data: kept }
+          })
+
+        return GitSource.of({
+          reconcile,
+          stats: Effect.sync(() => ({ ...counts, githubTokens: githubApp.minted() })),
+        })
       }),
     )
 

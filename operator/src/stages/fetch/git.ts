@@ -3,7 +3,7 @@
  * resolved reference out into a directory with the least history the reference allows. Everything runs the
  * real `git` binary through `runGit` with the auth environment from `materializeAuth`.
  */
-import { readdir, rm } from "node:fs/promises"
+import { mkdir, readdir, rm, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Context, type Duration, Effect, Layer, Schedule } from "effect"
 import { defaultLimits, type Limits } from "../../limits.ts"
@@ -20,6 +20,7 @@ import {
   resolveRef,
 } from "./git-ref.ts"
 import { stripUserinfo } from "./redact.ts"
+import { sparsePatterns } from "./sparse-checkout.ts"
 
 /** Per-operation settings shared by `resolve` and `checkout`. */
 export interface GitOptions {
@@ -37,11 +38,20 @@ export interface Checkout {
 
 export type GitError = GitAuthError | GitOperationError
 
+/** The raw objects `spec.verify` checks: HEAD's commit and, when asked, the tag it was checked out by. */
+export interface SignedObjects {
+  readonly commit: Buffer
+  /** Undefined when no tag was asked for; `raw` undefined for a lightweight tag (nothing to verify). */
+  readonly tag?: { readonly name: string; readonly hash: string; readonly raw: Buffer | undefined }
+}
+
 /** What `checkout` takes beyond `GitOptions`. */
 export interface CheckoutOptions extends GitOptions {
   readonly recurseSubmodules: boolean
   /** Size and file-count caps, checked from the tree before any file is written. */
   readonly caps: CheckoutCaps
+  /** `spec.sparseCheckout` as checked git paths: only these directories are measured and written. */
+  readonly sparse?: ReadonlyArray<string> | undefined
 }
 
 const authPatterns = [
@@ -140,6 +150,17 @@ export class Git extends Context.Service<
       dir: string,
       opts: CheckoutOptions,
     ) => Effect.Effect<Checkout, GitError | LimitExceededError>
+    /**
+     * Read the raw commit object of `commit` in a checkout, and the tag `tag` (fetched by name: a shallow
+     * clone keeps no tag refs), which must still point at that commit.
+     */
+    readonly signedObjects: (
+      url: string,
+      dir: string,
+      commit: string,
+      tag: string | undefined,
+      opts: GitOptions,
+    ) => Effect.Effect<SignedObjects, GitError>
   }
 >()("kustodian/stages/fetch/Git") {
   /** Git with the default `--max-git-output-size`. */
@@ -238,7 +259,7 @@ export class Git extends Context.Service<
             ),
           ),
         )
-        yield* inDir("checkout", ["checkout", "-q", "--detach", ref.commit, "--"]).pipe(
+        yield* writeCheckout(url, dir, ref.commit, opts).pipe(
           Effect.catchTag("GitOperationError", (e) =>
             Effect.fail(
               new GitOperationError({
@@ -253,15 +274,34 @@ export class Git extends Context.Service<
       } else {
         yield* fetch(["--depth=1", "origin", `+${ref.fetchRef}:refs/kustodian/target`])
         yield* refuseOversizedTree(url, dir, "refs/kustodian/target", opts)
-        yield* inDir("checkout", ["checkout", "-q", "--detach", "refs/kustodian/target", "--"])
+        yield* writeCheckout(url, dir, "refs/kustodian/target", opts)
       }
       if (opts.recurseSubmodules) yield* updateSubmodules(url, dir, opts)
       return yield* headOf(url, dir, opts)
     })
 
-    /** `git ls-tree` of `rev` against the caps: the objects are in `.git`, nothing is checked out yet. */
+    /**
+     * `git ls-tree` of `rev` against the caps: the objects are in `.git`, nothing is checked out yet. A sparse
+     * checkout measures only its directories (literal pathspecs: a directory named `*` is no wildcard).
+     */
     const refuseOversizedTree = (url: string, dir: string, rev: string, opts: CheckoutOptions) =>
-      git(url, "ls-tree", ["ls-tree", "-r", "-l", "-z", "--full-tree", rev, "--"], opts, dir).pipe(
+      git(
+        url,
+        "ls-tree",
+        [
+          "--literal-pathspecs",
+          "ls-tree",
+          "-r",
+          "-l",
+          "-z",
+          "--full-tree",
+          rev,
+          "--",
+          ...(opts.sparse ?? []),
+        ],
+        opts,
+        dir,
+      ).pipe(
         Effect.flatMap((out) => {
           const refused = checkTree(sumTree(out.stdout), opts.caps, "the checkout")
           return refused === undefined ? Effect.void : Effect.fail(refused)
@@ -282,6 +322,23 @@ export class Git extends Context.Service<
           return refused === undefined ? Effect.void : Effect.fail(refused)
         }),
       )
+
+    /**
+     * Write `rev`'s tree into the work tree: all of it, or (sparse) only the listed directories, through
+     * git's non-cone sparse patterns in `.git/info/sparse-checkout`.
+     */
+    const writeCheckout = (url: string, dir: string, rev: string, opts: CheckoutOptions) =>
+      Effect.gen(function* () {
+        const sparse = opts.sparse
+        if (sparse === undefined || sparse.length === 0)
+          return yield* git(url, "checkout", ["checkout", "-q", "--detach", rev, "--"], opts, dir)
+        yield* Effect.promise(async () => {
+          await mkdir(join(dir, ".git", "info"), { recursive: true })
+          await writeFile(join(dir, ".git", "info", "sparse-checkout"), sparsePatterns(sparse))
+        })
+        const config = ["-c", "core.sparseCheckout=true", "-c", "core.sparseCheckoutCone=false"]
+        return yield* git(url, "checkout", [...config, "checkout", "-q", "--detach", rev, "--"], opts, dir)
+      })
 
     const headOf = (url: string, dir: string, opts: GitOptions) =>
       git(url, "log", ["log", "-1", "--format=%H%n%s", "HEAD"], opts, dir).pipe(
@@ -330,11 +387,52 @@ export class Git extends Context.Service<
       ]
       yield* retryTransient(emptyDir(dir).pipe(Effect.andThen(git(url, "clone", args, opts))))
       yield* refuseOversizedTree(url, dir, "HEAD", opts)
-      yield* git(url, "checkout", ["checkout", "-q", "--detach", "HEAD", "--"], opts, dir)
+      yield* writeCheckout(url, dir, "HEAD", opts)
       if (opts.recurseSubmodules) yield* updateSubmodules(url, dir, opts)
       return yield* headOf(url, dir, opts)
     })
 
-    return Git.of({ resolve, checkout })
+    const signedObjects = Effect.fn("Git.signedObjects")(function* (
+      url: string,
+      dir: string,
+      commit: string,
+      tag: string | undefined,
+      opts: GitOptions,
+    ) {
+      const inDir = (operation: string, args: ReadonlyArray<string>) => git(url, operation, args, opts, dir)
+      const raw = yield* inDir("cat-file", ["cat-file", "commit", commit])
+      if (tag === undefined) return { commit: Buffer.from(raw.stdout, "utf8") }
+      const ref = `refs/tags/${tag}`
+      yield* retryTransient(
+        inDir("fetch", [
+          "fetch",
+          "-q",
+          "--no-tags",
+          "--no-recurse-submodules",
+          "--depth=1",
+          "origin",
+          `+${ref}:${ref}`,
+        ]),
+      )
+      const [hash, peeled, type] = (yield* inDir("rev-parse", ["rev-parse", ref, `${ref}^{commit}`])).stdout
+        .split("\n")
+        .map((l) => l.trim())
+        .filter((l) => l !== "")
+        .concat([(yield* inDir("cat-file", ["cat-file", "-t", ref])).stdout.trim()])
+      if (peeled !== commit)
+        return yield* new GitOperationError({
+          url: stripUserinfo(url),
+          operation: "fetch",
+          message: `tag '${tag}' moved to ${peeled} while commit ${commit} was checked out`,
+          transient: true,
+        })
+      const tagRaw =
+        type === "tag"
+          ? Buffer.from((yield* inDir("cat-file", ["cat-file", "tag", ref])).stdout, "utf8")
+          : undefined
+      return { commit: Buffer.from(raw.stdout, "utf8"), tag: { name: tag, hash: hash ?? "", raw: tagRaw } }
+    })
+
+    return Git.of({ resolve, checkout, signedObjects })
   }
 }

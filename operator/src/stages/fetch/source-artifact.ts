@@ -127,6 +127,10 @@ const extractCapped = (file: string, dir: string, limits: FetcherLimits, subject
     input.pipe(unpack)
   })
 
+/** Extract a local artifact tarball into `dir` under the same rules and caps (`spec.include` copies). */
+export const extractArtifactFile = (file: string, dir: string, limits: FetcherLimits, subject: string) =>
+  extractCapped(file, dir, limits, subject)
+
 const sourceName = (a: SourceArtifact) => `${a.kind}/${a.namespace}/${a.name}`
 
 export class ArtifactFetcher extends Context.Service<
