@@ -2,6 +2,7 @@
  * CustomResourceDefinitions generated from the model: the schema of each kind is `toStructural` of its Effect
  * Schema, and names, short names, categories and printer columns come from its `ApiResource` constant.
  */
+import { readFileSync } from "node:fs"
 import { Schema } from "effect"
 import type { ApiResource } from "../model/api-resource.ts"
 import { GitRepository, gitRepositoryResource } from "../model/gitrepository.ts"
@@ -38,13 +39,19 @@ export const openApiSchema = (kind: string, objectSchema: Schema.Top): JsonSchem
   }
 }
 
+/** The project's version (package.json), as the CRDs' `app.kubernetes.io/version` label. */
+const version = (
+  JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
+).version
+
 /** A CRD serving one version that is also the storage version, with the status subresource. */
 export const customResourceDefinition = (resource: ApiResource, objectSchema: Schema.Top): Manifest => ({
   apiVersion: "apiextensions.k8s.io/v1",
   kind: "CustomResourceDefinition",
   metadata: {
     name: `${resource.plural}.${resource.group}`,
-    labels: { ...partOfLabels, "app.kubernetes.io/component": "crd" },
+    // `flux check` and `flux version` print the CRDs' part-of and version labels as the distribution.
+    labels: { ...partOfLabels, "app.kubernetes.io/component": "crd", "app.kubernetes.io/version": version },
     // Flux marks its CRDs so a Kustomization that applies them never substitutes variables inside.
     annotations: { "kustomize.toolkit.fluxcd.io/substitute": "disabled" },
   },

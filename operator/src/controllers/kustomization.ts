@@ -425,6 +425,7 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
           map: (o, ks) => ks.byIndex(Index.dependency, objectKey(o.metadata.namespace, o.metadata.name)),
         },
       ],
+      successEvents: "always",
       eventMetadata: (_obj, status): Record<string, string> =>
         status.lastAttemptedRevision === undefined
           ? {}

@@ -30,13 +30,22 @@ describe("announce", () => {
         commitStatus: true,
       },
     ])
-    // The same revision again with nothing changed: silence.
+    // The same revision again with nothing changed: silence (source-controller's rule) ...
     const again = rec([
       { _tag: "ReconcileStarted", generation: 1 },
       { _tag: "ArtifactFetched", revision: "main@sha1:1" },
-      { _tag: "Succeeded", message: "Applied revision: main@sha1:1" },
+      { _tag: "Succeeded", message: "Applied revision: main@sha1:1", durationMs: 40 },
     ])
     expect(announce(again, after, project(after, again), 600_000)).toEqual([])
+    // ... or the success message once more (kustomize-controller's: every Ready reconcile).
+    expect(announce(again, after, project(after, again), 600_000, "always")).toEqual([
+      {
+        type: "Normal",
+        reason: "ReconciliationSucceeded",
+        note: "Reconciliation finished in 40ms, next run in 10m0s",
+        commitStatus: true,
+      },
+    ])
 
     const failed = rec([
       { _tag: "ReconcileStarted", generation: 1 },

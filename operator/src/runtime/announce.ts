@@ -15,13 +15,14 @@ export interface Announcement {
 /**
  * Which of a reconcile's events users should see as Kubernetes Events (Flux's choices): change sets
  * when something changed, garbage collection, failures every time (aggregated into a series), and the
- * success message only when the object became ready or moved to another revision.
+ * success message every time (`always`) or only when the object became ready or moved to another revision.
  */
 export const announce = (
   entries: ReadonlyArray<Recorded>,
   before: ReconcileStatus,
   after: ReconcileStatus,
   intervalMs: number,
+  successEvents: "always" | "onChange" = "onChange",
 ): ReadonlyArray<Announcement> => {
   const out: Announcement[] = []
   const wasReady = before.conditions?.find((c) => c.type === ConditionType.Ready)
@@ -58,7 +59,7 @@ export const announce = (
       case "Succeeded": {
         const recovered = wasReady?.status !== "True"
         const moved = after.lastAppliedRevision !== before.lastAppliedRevision
-        if (recovered || moved) {
+        if (successEvents === "always" || recovered || moved) {
           const took =
             event.durationMs !== undefined
               ? `Reconciliation finished in ${formatDuration(event.durationMs)}, `

@@ -107,6 +107,12 @@ export interface ControllerSpec<K extends KubeObject, R = never> {
   readonly errorPolicy?:
     | ((obj: K, failure: ReconcileFailure, failures: number) => Action | "Backoff")
     | undefined
+  /**
+   * When a successful reconcile is announced as an Event: `always` (Flux's kustomize-controller: every Ready
+   * reconcile says "Reconciliation finished in …", which notification-controller forwards as the commit status)
+   * or `onChange` (the default, as source-controller: on recovery or a new revision only).
+   */
+  readonly successEvents?: "always" | "onChange" | undefined
   /** Annotations of Kubernetes Events for this object (Flux: `<group>/revision`). */
   readonly eventMetadata?: ((obj: K, status: ReconcileStatus) => Readonly<Record<string, string>>) | undefined
 }

@@ -435,7 +435,7 @@ export const runController = <K extends KubeObject, R>(
         yield* Queue.offer(
           outbox,
           Effect.forEach(
-            announce(entries, last, next, interval),
+            announce(entries, last, next, interval, spec.successEvents),
             (a) =>
               recorder.publish(spec.resource, obj, {
                 type: a.type,

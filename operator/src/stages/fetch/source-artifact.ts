@@ -76,6 +76,13 @@ export interface FetchOptions {
 /** The caps the fetcher enforces: the tarball's size, then what it extracts to. */
 export type FetcherLimits = Pick<Limits, "maxArtifactSize" | "maxExtractedSize" | "maxExtractedFiles">
 
+/** undici says only "fetch failed"; what failed (ECONNREFUSED, a reset, …) is in its cause. */
+const networkError = (e: unknown): string => {
+  const message = e instanceof Error ? e.message : String(e)
+  const cause = e instanceof Error ? (e.cause as { message?: unknown } | undefined)?.message : undefined
+  return typeof cause === "string" && cause !== "" ? `${message}: ${cause}` : message
+}
+
 /** Raised by the download's byte counter. */
 class DownloadTooLarge extends Error {}
 
@@ -185,12 +192,16 @@ export class ArtifactFetcher extends Context.Service<
           }
           return Effect.tryPromise({
             try: (signal) => fetch(artifact.url, { signal }),
-            catch: (e) => fail(`download failed: ${(e as Error).message}`, true),
+            // Flux's words (fluxcd/pkg http/fetch), with the request and the network error's own cause.
+            catch: (e) => fail(`failed to download archive: GET ${artifact.url}: ${networkError(e)}`, true),
           }).pipe(
             Effect.flatMap((res) => {
               if (res.status !== 200 || res.body === null)
                 return Effect.fail(
-                  fail(`download failed: HTTP ${res.status}`, res.status === 404 || res.status >= 500),
+                  fail(
+                    `failed to download archive from ${artifact.url} (status: ${res.status} ${res.statusText})`,
+                    res.status === 404 || res.status >= 500,
+                  ),
                 )
               const length = Number(res.headers.get("content-length") ?? "0")
               if (length > maxBytes)
@@ -231,7 +242,7 @@ export class ArtifactFetcher extends Context.Service<
             catch: (e) =>
               e instanceof DownloadTooLarge
                 ? fail(`artifact ${tooLarge(maxBytes)}`, false)
-                : fail(`download failed: ${(e as Error).message}`, true),
+                : fail(`failed to download archive: GET ${artifact.url}: ${networkError(e)}`, true),
           })
           const [algo, expected] = artifact.digest.split(":")
           if (algo !== "sha256")
