@@ -2,7 +2,7 @@
 # Builds or installs the real tools the tests talk to, caching binaries outside the repository in
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/kustodian/tools/<name>-<version>/
 # Versions live in scripts/tools/versions.env. Cached tools are skipped; concurrent runs serialise per tool (flock).
-# Usage: scripts/tools.sh [apt|kustomize|sandbox|sops|etcd|kubernetes|flux ...]   (no arguments: everything but the
+# Usage: scripts/tools.sh [apt|kustomize|sandbox|sops|etcd|kubernetes|moto|flux ...]   (no arguments: everything but the
 # optional ones: flux, only for `npm run bench:reconcile -- --peer=flux`)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -192,6 +192,18 @@ build_flux() {
   chmod 644 "$OUT"/crds/*.yaml
 }
 
+# ---------------------------------------------------------------------------------------------- moto (AWS KMS/STS)
+# moto's server speaks the AWS KMS and STS wire protocols on loopback: the real server the AWS KMS key provider
+# and the real sops are tested against. A venv from PyPI; the wrapper runs the venv's python by path (a venv's
+# scripts carry absolute shebangs, so they break when run_locked moves the finished directory into place).
+build_moto() {
+  command -v python3 >/dev/null || { log "moto: python3 not found"; return 1; }
+  python3 -m venv "$OUT/venv"
+  "$OUT/venv/bin/python" -m pip install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  printf '#!/bin/sh\nexec "$(dirname "$0")/venv/bin/python" -m moto.server "$@"\n' >"$OUT/moto-server"
+  chmod 755 "$OUT/moto-server"
+}
+
 # ---------------------------------------------------------------------------------------------- the sandbox
 # Our own Landlock wrapper around kustomize (sandbox/main.go), cached by the hash of its sources; the image
 # builds the same sources. e2e/support/tools.ts computes the same key (sandboxSourceHash).
@@ -208,7 +220,7 @@ main() {
     log "go not found: the tools are built from the Go module proxy and need Go >= 1.26 on PATH"
     return 1
   fi
-  ((${#want[@]})) || want=(apt kustomize sandbox sops etcd kubernetes)
+  ((${#want[@]})) || want=(apt kustomize sandbox sops etcd kubernetes moto)
   local total=$SECONDS t
   for t in "${want[@]}"; do
     case "$t" in
@@ -218,6 +230,7 @@ main() {
     sops) run_locked sops "$CACHE/sops-$SOPS_VERSION" build_sops ;;
     etcd) run_locked etcd "$CACHE/etcd-$ETCD_VERSION" build_etcd ;;
     kubernetes | kube-apiserver | kubectl) run_locked kubernetes "$CACHE/kubernetes-$KUBERNETES_VERSION" build_kubernetes ;;
+    moto | moto-server) run_locked moto "$CACHE/moto-$MOTO_VERSION" build_moto ;;
     flux | source-controller | kustomize-controller) run_locked flux "$CACHE/flux-controllers-$FLUX_CONTROLLERS_VERSION" build_flux ;;
     *) log "unknown tool: $t"; return 2 ;;
     esac

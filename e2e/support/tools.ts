@@ -26,6 +26,7 @@ export type ToolName =
   | "kustodian-sandbox"
   | "source-controller"
   | "kustomize-controller"
+  | "moto-server"
 
 /** A tool is not installed or not built yet; the message says how to get it. */
 export class ToolMissingError extends Data.TaggedError("ToolMissingError")<{
@@ -62,6 +63,7 @@ export const toolsCacheDir = (): string =>
 const built: Partial<Record<ToolName, { dir: string; version: string }>> = {
   sops: { dir: "sops", version: "SOPS_VERSION" },
   kustomize: { dir: "kustomize", version: "KUSTOMIZE_VERSION" },
+  "moto-server": { dir: "moto", version: "MOTO_VERSION" },
   etcd: { dir: "etcd", version: "ETCD_VERSION" },
   "kube-apiserver": { dir: "kubernetes", version: "KUBERNETES_VERSION" },
   kubectl: { dir: "kubernetes", version: "KUBERNETES_VERSION" },
@@ -72,6 +74,7 @@ const built: Partial<Record<ToolName, { dir: string; version: string }>> = {
 
 /** The scripts/tools.sh argument that builds a tool the default run leaves out. */
 const optionalBuild: Partial<Record<ToolName, string>> = {
+  "moto-server": "moto",
   "source-controller": "flux",
   "kustomize-controller": "flux",
 }
