@@ -12,7 +12,7 @@ import { createServer, request } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit } from "effect"
+import { Cause, Effect, Exit, type Scope } from "effect"
 import * as YAML from "yaml"
 import { decryptCommand } from "../operator/src/cli/decrypt.ts"
 import { encryptCommand } from "../operator/src/cli/encrypt.ts"
@@ -33,7 +33,7 @@ const failureMessage = (exit: Exit.Exit<unknown, { message: string }>): string =
 }
 
 describe.skipIf(!ready)("AWS KMS with the real sops and moto's server", () => {
-  const withMoto = <A, E>(f: (moto: Moto, dir: string) => Effect.Effect<A, E>) =>
+  const withMoto = <A, E>(f: (moto: Moto, dir: string) => Effect.Effect<A, E, Scope.Scope>) =>
     Effect.scoped(
       Effect.gen(function* () {
         const moto = yield* motoServer()

@@ -50,6 +50,10 @@ export interface OperatorOptions {
   /** `--sops-age-secret`: the Secret of global age keys, in the operator's namespace. */
   readonly globalAgeSecret?: { readonly namespace: string; readonly name: string } | undefined
   readonly defaultServiceAccount?: string | undefined
+  /** `--feature-gates=ObjectLevelWorkloadIdentity=true`: `spec.decryption.serviceAccountName` is honoured. */
+  readonly objectLevelWorkloadIdentity?: boolean | undefined
+  /** `--default-decryption-service-account`. */
+  readonly defaultDecryptionServiceAccount?: string | undefined
   readonly noCrossNamespaceRefs: boolean
   /** `--no-remote-bases`: kustomizations may only use files of their own source. */
   readonly noRemoteBases: boolean
@@ -89,7 +93,15 @@ export const operatorLayer = (options: OperatorOptions) => {
     macPolicy: options.macPolicy,
     limits: options.limits,
     ...(options.globalAgeSecret ? { globalAgeSecret: options.globalAgeSecret } : {}),
-  }).pipe(Layer.provide(KeyProviders.none), Layer.provide(lookup))
+  }).pipe(
+    Layer.provide(
+      KeyProviders.layer({
+        objectLevelWorkloadIdentity: options.objectLevelWorkloadIdentity === true,
+        defaultDecryptionServiceAccount: options.defaultDecryptionServiceAccount,
+      }),
+    ),
+    Layer.provide(lookup),
+  )
   const build = Builder.layer({
     noRemoteBases: options.noRemoteBases,
     maxObjects: options.limits.maxBuildObjects,

@@ -37,6 +37,10 @@ export const controllerUsage = `kustodian controller [flags]
   --sops-age-secret NAME            Secret in $RUNTIME_NAMESPACE whose *.agekey entries decrypt for
                                     Kustomizations with spec.decryption but no secretRef (as Flux's flag)
   --default-service-account NAME    impersonated when a Kustomization names no serviceAccountName
+  --feature-gates G=BOOL[,…]        ObjectLevelWorkloadIdentity=true: spec.decryption.serviceAccountName
+                                    authenticates to AWS KMS (TokenRequest + STS web identity)
+  --default-decryption-service-account NAME   the decryption ServiceAccount when a Kustomization names none
+                                    (needs ObjectLevelWorkloadIdentity, as in Flux)
   --no-cross-namespace-refs         refuse sources and dependencies in other namespaces
   --no-remote-bases                 refuse kustomize bases outside the source (e.g. remote Git URLs)
   --service-cidr CIDR[,CIDR]        the cluster's service network: refused as a remote-base host (repeatable)
@@ -92,6 +96,26 @@ const bool = (flag: string, value: string | boolean | undefined, fallback: boole
   throw new UsageError(`--${flag}: expected true or false, got ${value}`)
 }
 
+/** The feature gates this controller implements; any other is refused by name (none is silently ignored). */
+const knownGates = ["ObjectLevelWorkloadIdentity"] as const
+
+/** `--feature-gates=A=true,B=false` (repeatable), as Flux's controllers take it. */
+const featureGates = (
+  texts: ReadonlyArray<string>,
+): Partial<Record<(typeof knownGates)[number], boolean>> => {
+  const out: Record<string, boolean> = {}
+  for (const part of texts
+    .flatMap((t) => t.split(","))
+    .map((p) => p.trim())
+    .filter((p) => p !== "")) {
+    const [name = "", value = "true"] = part.split("=", 2)
+    if (!(knownGates as ReadonlyArray<string>).includes(name))
+      throw new UsageError(`--feature-gates: unknown feature gate ${name} (known: ${knownGates.join(", ")})`)
+    out[name] = bool(`feature-gates ${name}`, value, true)
+  }
+  return out
+}
+
 /** Parses the flags of `kustodian controller` into operator options. */
 export const parseControllerFlags = (
   argv: ReadonlyArray<string>,
@@ -116,6 +140,8 @@ export const parseControllerFlags = (
       "sops-mac-policy": { type: "string" },
       "sops-age-secret": { type: "string" },
       "default-service-account": { type: "string" },
+      "feature-gates": { type: "string", multiple: true },
+      "default-decryption-service-account": { type: "string" },
       "no-cross-namespace-refs": { type: "boolean" },
       "no-remote-bases": { type: "boolean" },
       "kustomize-sandbox": { type: "string" },
@@ -168,6 +194,14 @@ export const parseControllerFlags = (
   const graceMs = graceText === undefined ? defaultGraceMs : parseGrace(graceText)
   if (graceMs === undefined)
     throw new UsageError(`--graceful-shutdown-timeout: expected a duration such as 8s, got ${graceText}`)
+  const gates = featureGates(values["feature-gates"] ?? [])
+  const objectLevelWorkloadIdentity = gates.ObjectLevelWorkloadIdentity === true
+  const defaultDecryptionServiceAccount = values["default-decryption-service-account"] || undefined
+  // Flux refuses to start with a default ServiceAccount for workload identity but the gate off.
+  if (defaultDecryptionServiceAccount !== undefined && !objectLevelWorkloadIdentity)
+    throw new UsageError(
+      "--default-decryption-service-account needs --feature-gates=ObjectLevelWorkloadIdentity=true",
+    )
   const limits: { -readonly [K in keyof Limits]: Limits[K] } = { ...defaultLimits }
   for (const f of limitFlags) {
     const text = (values as Record<string, string | boolean | undefined>)[f.flag]
@@ -199,6 +233,8 @@ export const parseControllerFlags = (
       ? {}
       : { globalAgeSecret: { namespace: runtimeNamespace as string, name: sopsAgeSecret } }),
     defaultServiceAccount: values["default-service-account"],
+    objectLevelWorkloadIdentity,
+    ...(defaultDecryptionServiceAccount === undefined ? {} : { defaultDecryptionServiceAccount }),
     noCrossNamespaceRefs: values["no-cross-namespace-refs"] === true,
     noRemoteBases: values["no-remote-bases"] === true,
     kustomizeSandbox,

@@ -17,7 +17,7 @@
  */
 import { hostname as osHostname } from "node:os"
 import { DecryptCommand, EncryptCommand, KMSClient } from "@aws-sdk/client-kms"
-import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts"
+import { AssumeRoleCommand, type AssumeRoleCommandOutput, STSClient } from "@aws-sdk/client-sts"
 import { Effect } from "effect"
 import { KeyFailure } from "../errors.ts"
 import { nowSeconds } from "../goformat.ts"
@@ -131,13 +131,13 @@ export const awsKmsService = (opts: AwsKmsOptions = {}): MasterKeyService => {
     let current: AwsCredentials | undefined
     return async () => {
       if (current?.expiration && current.expiration.getTime() - Date.now() > 60_000) return current
-      let out: Awaited<ReturnType<STSClient["send"]>>
+      let out: AssumeRoleCommandOutput
       try {
         out = await sts.send(new AssumeRoleCommand({ RoleArn: role, RoleSessionName: sessionName }))
       } catch (e) {
         throw new RoleError(`failed to assume role '${role}': ${describeAwsError(e, secrets)}`)
       }
-      const c = (out as { Credentials?: Record<string, unknown> }).Credentials
+      const c = out.Credentials
       if (!c || typeof c.AccessKeyId !== "string" || typeof c.SecretAccessKey !== "string")
         throw new RoleError(`failed to assume role '${role}': STS returned no credentials`)
       current = {
