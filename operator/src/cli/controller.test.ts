@@ -42,4 +42,19 @@ describe("kustodian controller flags", () => {
         .storageAdvAddr,
     ).toBe("kustodian-artifacts.gitops.svc.cluster.local.")
   })
+
+  it("--feature-gates=ObjectLevelWorkloadIdentity=true enables serviceAccountName; a default decryption ServiceAccount needs it; unknown gates are refused", () => {
+    expect(parse().objectLevelWorkloadIdentity).toBe(false)
+    expect(parse("--feature-gates=ObjectLevelWorkloadIdentity=true").objectLevelWorkloadIdentity).toBe(true)
+    expect(
+      parse("--feature-gates=ObjectLevelWorkloadIdentity=true", "--default-decryption-service-account=kms"),
+    ).toMatchObject({ objectLevelWorkloadIdentity: true, defaultDecryptionServiceAccount: "kms" })
+    expect(() => parse("--default-decryption-service-account=kms")).toThrow(
+      "--default-decryption-service-account needs --feature-gates=ObjectLevelWorkloadIdentity=true",
+    )
+    expect(() => parse("--feature-gates=NoSuchGate=true")).toThrow(
+      "--feature-gates: unknown feature gate NoSuchGate",
+    )
+    expect(() => parse("--feature-gates=ObjectLevelWorkloadIdentity=maybe")).toThrow(UsageError)
+  })
 })
