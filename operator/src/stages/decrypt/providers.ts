@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { createHash } from "node:crypto"
 import { Context, Effect, Layer } from "effect"
 import { KubeClient } from "../../kube/client.ts"
 import type { MasterKeyService } from "../../sops/index.ts"
@@ -91,8 +92,19 @@ export class KeyProviders extends Context.Service<
         const env = options.env ?? process.env
         const stsEndpoint = env.AWS_ENDPOINT_URL_STS || env.AWS_ENDPOINT_URL || undefined
         const cache = makeTokenCache<AwsCredentials>(options.tokenCacheSize ?? 100)
-        // The controller-level service is shared: its SDK clients keep connections and credentials.
+        // Services for static keys are shared between builds with the same keys: their SDK clients keep
+        // connections (and assumed-role credentials) instead of opening new ones per reconcile. Bounded.
         const controllerKms = awsKmsService({ env })
+        const shared = new Map<string, MasterKeyService>()
+        const reuse = (key: string, make: () => MasterKeyService) => {
+          let service = shared.get(key)
+          if (service === undefined) {
+            service = make()
+            shared.set(key, service)
+            if (shared.size > 256) shared.delete(shared.keys().next().value!)
+          }
+          return service
+        }
 
         const serviceAccountFor = (r: ProviderRequest) =>
           r.serviceAccountName || options.defaultDecryptionServiceAccount || undefined
@@ -109,13 +121,19 @@ export class KeyProviders extends Context.Service<
                 secretAccessKey: fromSecret.secretAccessKey,
                 ...(fromSecret.sessionToken ? { sessionToken: fromSecret.sessionToken } : {}),
               }
+              // keyed by a digest of the credentials, so rotated keys get a service of their own
+              const id = createHash("sha256")
+                .update(`${creds.accessKeyId}\u0000${creds.secretAccessKey}\u0000${creds.sessionToken ?? ""}`)
+                .digest("hex")
               return {
                 services: [
-                  awsKmsService({
-                    env,
-                    credentials: () => async () => creds,
-                    secrets: [fromSecret.secretAccessKey, fromSecret.sessionToken ?? ""],
-                  }),
+                  reuse(`secret:${id}`, () =>
+                    awsKmsService({
+                      env,
+                      credentials: () => async () => creds,
+                      secrets: [fromSecret.secretAccessKey, fromSecret.sessionToken ?? ""],
+                    }),
+                  ),
                 ],
                 identity: "secret",
               }
@@ -130,6 +148,8 @@ export class KeyProviders extends Context.Service<
             }
             return {
               services: [
+                // One per build: the ServiceAccount is read and the token cache consulted on every build (as
+                // in Flux), where a shared client would keep its credentials until they expire.
                 awsKmsService({
                   env,
                   credentials: (region) => () =>
