@@ -146,6 +146,74 @@ describe.skipIf(!ready)("AWS KMS with the real sops and moto's server", () => {
   )
 
   it.live(
+    "--aws-profile and AWS_PROFILE name a shared-credentials profile; a flat .sops.yaml kms rule lists several keys",
+    () =>
+      withMoto((moto, dir) =>
+        Effect.gen(function* () {
+          const [a, b] = yield* Effect.promise(() =>
+            Promise.all([moto.createKey(), moto.createKey("eu-central-1")]),
+          )
+          writeFileSync(join(dir, "s.yaml"), plaintext)
+          // the keys only in a profile of the shared credentials file; nothing in the environment
+          const shared = moto.env.AWS_SHARED_CREDENTIALS_FILE!
+          writeFileSync(
+            shared,
+            `[kms-ci]\naws_access_key_id = ${motoCredentials.accessKeyId}\naws_secret_access_key = ${motoCredentials.secretAccessKey}\n`,
+          )
+          const before = process.env.AWS_SHARED_CREDENTIALS_FILE
+          process.env.AWS_SHARED_CREDENTIALS_FILE = shared
+          yield* Effect.addFinalizer(() =>
+            Effect.sync(() => {
+              if (before === undefined) delete process.env.AWS_SHARED_CREDENTIALS_FILE
+              else process.env.AWS_SHARED_CREDENTIALS_FILE = before
+            }),
+          )
+          const noKeys = { AWS_ACCESS_KEY_ID: "", AWS_SECRET_ACCESS_KEY: "" }
+          const env = cliEnv(dir, moto, noKeys)
+          yield* encryptCommand(
+            ["--kms", a, "--aws-profile", "kms-ci", "--output", join(dir, "p.yaml"), join(dir, "s.yaml")],
+            env,
+            dir,
+          )
+          expect(YAML.parse(readFileSync(join(dir, "p.yaml"), "utf8")).sops.kms[0].aws_profile).toBe("kms-ci")
+          expect(sops(dir, moto, ["decrypt", join(dir, "p.yaml")], noKeys).stdout.toString("utf8")).toBe(
+            plaintext,
+          )
+          expect(yield* kustodianDecrypt(dir, env, "p.yaml")).toBe(plaintext)
+          // a file without aws_profile opens with AWS_PROFILE
+          expect(
+            sops(dir, moto, ["encrypt", "--kms", a, "--output", join(dir, "n.yaml"), join(dir, "s.yaml")])
+              .code,
+          ).toBe(0)
+          expect(yield* kustodianDecrypt(dir, { ...env, AWS_PROFILE: "kms-ci" }, "n.yaml")).toBe(plaintext)
+          // without keys or a profile the chain finds nothing: the error says so and names the key
+          const none = yield* Effect.exit(kustodianDecrypt(dir, env, "n.yaml"))
+          expect(failureMessage(none)).toContain(a)
+          // a flat creation rule: both keys in one group; each alone opens the file
+          writeFileSync(
+            join(dir, ".sops.yaml"),
+            YAML.stringify({ creation_rules: [{ kms: `${a},${b}`, aws_profile: "kms-ci" }] }),
+          )
+          yield* encryptCommand(["--output", join(dir, "f.yaml"), join(dir, "s.yaml")], env, dir)
+          const md = YAML.parse(readFileSync(join(dir, "f.yaml"), "utf8")).sops
+          expect(md.kms.map((k: { arn: string }) => k.arn)).toEqual([a, b])
+          expect(md.kms.map((k: { aws_profile: string }) => k.aws_profile)).toEqual(["kms-ci", "kms-ci"])
+          expect(sops(dir, moto, ["decrypt", join(dir, "f.yaml")], noKeys).stdout.toString("utf8")).toBe(
+            plaintext,
+          )
+          // the same file with only key B's entry (metadata is outside the MAC)
+          const doc = YAML.parseDocument(readFileSync(join(dir, "f.yaml"), "utf8"))
+          doc.deleteIn(["sops", "kms", 0])
+          const onlyB = doc.toString()
+          writeFileSync(join(dir, "b.yaml"), onlyB)
+          expect(YAML.parse(onlyB).sops.kms.map((k: { arn: string }) => k.arn)).toEqual([b])
+          expect(yield* kustodianDecrypt(dir, env, "b.yaml")).toBe(plaintext)
+        }),
+      ),
+    120_000,
+  )
+
+  it.live(
     ".sops.yaml key groups mix KMS and age under a threshold; an unreachable first group is skipped",
     () =>
       withMoto((moto, dir) =>
