@@ -7,8 +7,8 @@
  * - `spec.decryption.serviceAccountName` (ObjectLevelWorkloadIdentity): a TokenRequest for the ServiceAccount
  *   with the audience sts.amazonaws.com, exchanged with STS AssumeRoleWithWebIdentity for the role of its
  *   `eks.amazonaws.com/role-arn` annotation (a recording hop in front of moto's STS shows the exchange), the
- *   credentials cached (`gotk_token_cache_events_total`), and a ServiceAccount without the annotation refused
- *   with Flux's message.
+ *   credentials cached (`gotk_token_cache_events_total`), `--default-decryption-service-account` used when a
+ *   Kustomization names none, and a ServiceAccount without the annotation refused with Flux's message.
  */
 import { createServer, request } from "node:http"
 import { join } from "node:path"
@@ -76,7 +76,10 @@ beforeAll(async () => {
       operatorProcess({
         kubeconfig: testKubeconfigPath(),
         namespace: ns,
-        flags: ["--feature-gates=ObjectLevelWorkloadIdentity=true"],
+        flags: [
+          "--feature-gates=ObjectLevelWorkloadIdentity=true",
+          "--default-decryption-service-account=decrypter",
+        ],
         env: {
           AWS_ENDPOINT_URL: moto.url,
           AWS_ENDPOINT_URL_STS: hop.url,
@@ -234,6 +237,7 @@ describe("AWS KMS decryption in the cluster (moto's server)", () => {
         const src = yield* source("kms-wi", {
           "a/secret.yaml": yield* kmsEncrypted(work, "a/secret.yaml", "wi-a", "wi-a-plaintext", arn),
           "b/secret.yaml": yield* kmsEncrypted(work, "b/secret.yaml", "wi-b", "wi-b-plaintext", arn),
+          "c/secret.yaml": yield* kmsEncrypted(work, "c/secret.yaml", "wi-c", "wi-c-plaintext", arn),
         })
         yield* Effect.promise(() =>
           applyYaml(
@@ -282,6 +286,14 @@ describe("AWS KMS decryption in the cluster (moto's server)", () => {
             )
         expect(line("cache_miss", "wi-a")).toBeDefined()
         expect(line("cache_hit", "wi-b")).toBeDefined()
+
+        // no serviceAccountName and no secretRef: --default-decryption-service-account=decrypter serves
+        yield* kustomization("wi-default", src.name, "./c", {})
+        yield* waitFor("kustomization", "wi-default", "Ready", isReady(src.revision))
+        expect(yield* passwordOf("wi-c")).toBe("wi-c-plaintext")
+        expect(webIdentityCalls).toHaveLength(1)
+        const again = yield* Effect.promise(async () => (await fetch(`${operator.probeUrl}/metrics`)).text())
+        expect(again).toMatch(/gotk_token_cache_events_total\{[^}]*event_type="cache_hit"[^}]*name="wi-default"/)
 
         // without the role annotation: Flux's message, naming the ServiceAccount and the annotation
         yield* kustomization("wi-none", src.name, "./a", { serviceAccountName: "no-role" })
