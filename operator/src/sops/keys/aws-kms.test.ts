@@ -1,5 +1,7 @@
+import { createServer, type Server } from "node:http"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { listenOnLoopback } from "../../../../e2e/support/ports.ts"
 import { kmsRecipient } from "../recipients.ts"
 import { awsKmsService, describeAwsError, regionOfArn, stsSessionName } from "./aws-kms.ts"
 
@@ -72,4 +74,66 @@ describe("AWS KMS key service (what needs no server)", () => {
       "error: token <redacted> leaked",
     )
   })
+
+  // A server that takes connections and never answers: the network fault that timeouts exist for.
+  const silent = Effect.acquireRelease(
+    Effect.promise(async () => {
+      const open = { count: 0, closed: 0 }
+      const server: Server = createServer((req) => {
+        open.count++
+        req.socket.on("close", () => open.closed++)
+      })
+      return { server, open, url: await listenOnLoopback(server) }
+    }),
+    ({ server }) =>
+      Effect.promise(() => {
+        server.closeAllConnections()
+        return new Promise<void>((r) => server.close(() => r()))
+      }),
+  )
+  const key = {
+    type: "kms",
+    arn: "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000",
+    role: "",
+    context: {},
+    awsProfile: "",
+    createdAt: "2026-01-01T00:00:00Z",
+    enc: "AAAA",
+  } as const
+  const creds = () => async () => ({ accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret-example" })
+
+  it.live("every attempt is bounded by the request timeout, and the attempts by maxAttempts", () =>
+    Effect.gen(function* () {
+      const { url, open } = yield* silent
+      const service = awsKmsService({
+        env: { AWS_ENDPOINT_URL: url },
+        credentials: creds,
+        requestTimeoutMs: 300,
+        maxAttempts: 2,
+      })
+      const t0 = Date.now()
+      const r = yield* Effect.result(service.decrypt(key))
+      expect(r._tag).toBe("Failure")
+      expect(r._tag === "Failure" && r.failure.reason).toMatch(
+        /^failed to decrypt sops data key with AWS KMS: /,
+      )
+      expect(open.count).toBe(2)
+      expect(Date.now() - t0).toBeLessThan(5_000)
+    }).pipe(Effect.scoped),
+  )
+
+  it.live("interrupting the caller (spec.timeout) aborts the request in flight", () =>
+    Effect.gen(function* () {
+      const { url, open } = yield* silent
+      const service = awsKmsService({ env: { AWS_ENDPOINT_URL: url }, credentials: creds })
+      const r = yield* Effect.result(service.decrypt(key).pipe(Effect.timeout("300 millis")))
+      expect(r._tag).toBe("Failure")
+      // the socket the SDK opened is closed by the abort, long before its 10 s request timeout
+      yield* Effect.promise(async () => {
+        for (let i = 0; i < 50 && open.closed < 1; i++) await new Promise((s) => setTimeout(s, 20))
+      })
+      expect(open.count).toBe(1)
+      expect(open.closed).toBe(1)
+    }).pipe(Effect.scoped),
+  )
 })

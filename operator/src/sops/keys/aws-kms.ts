@@ -105,8 +105,13 @@ export const awsKmsService = (opts: AwsKmsOptions = {}): MasterKeyService => {
   const common = {
     maxAttempts: opts.maxAttempts ?? 4,
     retryMode: "standard",
-    // The SDK builds its Node HTTP handler from these options.
-    requestHandler: { connectionTimeout: Math.ceil(requestTimeout / 3), requestTimeout },
+    // The SDK builds its Node HTTP handler from these options; without throwOnRequestTimeout an attempt past
+    // its requestTimeout only logs a warning and goes on waiting.
+    requestHandler: {
+      connectionTimeout: Math.ceil(requestTimeout / 3),
+      requestTimeout,
+      throwOnRequestTimeout: true,
+    },
   } as const
   const secrets = opts.secrets ?? []
   const sessionName = stsSessionName(opts.hostname ?? osHostname())

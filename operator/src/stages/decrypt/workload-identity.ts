@@ -100,7 +100,7 @@ export const webIdentityCredentials = Effect.fn("webIdentityCredentials")(functi
     const sts = new STSClient({
       region,
       maxAttempts: 4,
-      requestHandler: { connectionTimeout: 3_000, requestTimeout: 10_000 },
+      requestHandler: { connectionTimeout: 3_000, requestTimeout: 10_000, throwOnRequestTimeout: true },
       ...(opts.stsEndpoint ? { endpoint: opts.stsEndpoint } : {}),
     })
     const out = yield* Effect.tryPromise({
