@@ -293,7 +293,9 @@ describe("AWS KMS decryption in the cluster (moto's server)", () => {
         expect(yield* passwordOf("wi-c")).toBe("wi-c-plaintext")
         expect(webIdentityCalls).toHaveLength(1)
         const again = yield* Effect.promise(async () => (await fetch(`${operator.probeUrl}/metrics`)).text())
-        expect(again).toMatch(/gotk_token_cache_events_total\{[^}]*event_type="cache_hit"[^}]*name="wi-default"/)
+        expect(again).toMatch(
+          /gotk_token_cache_events_total\{[^}]*event_type="cache_hit"[^}]*name="wi-default"/,
+        )
 
         // without the role annotation: Flux's message, naming the ServiceAccount and the annotation
         yield* kustomization("wi-none", src.name, "./a", { serviceAccountName: "no-role" })
