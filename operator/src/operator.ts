@@ -54,6 +54,8 @@ export interface OperatorOptions {
   readonly objectLevelWorkloadIdentity?: boolean | undefined
   /** `--default-decryption-service-account`. */
   readonly defaultDecryptionServiceAccount?: string | undefined
+  /** `--token-cache-max-size` (0: off) and `--token-cache-max-duration`. */
+  readonly tokenCache?: { readonly maxSize: number; readonly maxDurationMs: number } | undefined
   readonly noCrossNamespaceRefs: boolean
   /** `--no-remote-bases`: kustomizations may only use files of their own source. */
   readonly noRemoteBases: boolean
@@ -98,6 +100,7 @@ export const operatorLayer = (options: OperatorOptions) => {
       KeyProviders.layer({
         objectLevelWorkloadIdentity: options.objectLevelWorkloadIdentity === true,
         defaultDecryptionServiceAccount: options.defaultDecryptionServiceAccount,
+        ...(options.tokenCache === undefined ? {} : { tokenCache: options.tokenCache }),
       }),
     ),
     Layer.provide(lookup),

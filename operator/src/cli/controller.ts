@@ -41,6 +41,8 @@ export const controllerUsage = `kustodian controller [flags]
                                     authenticates to AWS KMS (TokenRequest + STS web identity)
   --default-decryption-service-account NAME   the decryption ServiceAccount when a Kustomization names none
                                     (needs ObjectLevelWorkloadIdentity, as in Flux)
+  --token-cache-max-size N          workload-identity credentials cached (default 100; 0 turns the cache off)
+  --token-cache-max-duration D      longest a credential is cached (default 1h, at most 1h)
   --no-cross-namespace-refs         refuse sources and dependencies in other namespaces
   --no-remote-bases                 refuse kustomize bases outside the source (e.g. remote Git URLs)
   --service-cidr CIDR[,CIDR]        the cluster's service network: refused as a remote-base host (repeatable)
@@ -96,6 +98,18 @@ const bool = (flag: string, value: string | boolean | undefined, fallback: boole
   throw new UsageError(`--${flag}: expected true or false, got ${value}`)
 }
 
+const hourMs = 3_600_000
+
+/** Go's duration syntax with hours too (`1h`, `1h30m`, `45m`, `90s`). */
+const parseHours = (text: string): number | undefined => {
+  const m = /^(?:(\d+)h)?(.*)$/.exec(text)
+  if (m === null) return undefined
+  const hours = m[1] === undefined ? 0 : Number(m[1]) * hourMs
+  if (m[2] === "") return hours > 0 ? hours : undefined
+  const rest = parseGrace(m[2]!)
+  return rest === undefined ? undefined : hours + rest
+}
+
 /** The feature gates this controller implements; any other is refused by name (none is silently ignored). */
 const knownGates = ["ObjectLevelWorkloadIdentity"] as const
 
@@ -142,6 +156,8 @@ export const parseControllerFlags = (
       "default-service-account": { type: "string" },
       "feature-gates": { type: "string", multiple: true },
       "default-decryption-service-account": { type: "string" },
+      "token-cache-max-size": { type: "string" },
+      "token-cache-max-duration": { type: "string" },
       "no-cross-namespace-refs": { type: "boolean" },
       "no-remote-bases": { type: "boolean" },
       "kustomize-sandbox": { type: "string" },
@@ -202,6 +218,15 @@ export const parseControllerFlags = (
     throw new UsageError(
       "--default-decryption-service-account needs --feature-gates=ObjectLevelWorkloadIdentity=true",
     )
+  const tokenCacheSize = Number(values["token-cache-max-size"] ?? "100")
+  if (!Number.isInteger(tokenCacheSize) || tokenCacheSize < 0)
+    throw new UsageError("--token-cache-max-size: expected a non-negative integer")
+  const durationText = values["token-cache-max-duration"]
+  const tokenCacheMaxMs = durationText === undefined ? hourMs : parseHours(durationText)
+  if (tokenCacheMaxMs === undefined)
+    throw new UsageError(
+      `--token-cache-max-duration: expected a duration such as 30m or 1h, got ${durationText}`,
+    )
   const limits: { -readonly [K in keyof Limits]: Limits[K] } = { ...defaultLimits }
   for (const f of limitFlags) {
     const text = (values as Record<string, string | boolean | undefined>)[f.flag]
@@ -234,6 +259,8 @@ export const parseControllerFlags = (
       : { globalAgeSecret: { namespace: runtimeNamespace as string, name: sopsAgeSecret } }),
     defaultServiceAccount: values["default-service-account"],
     objectLevelWorkloadIdentity,
+    // Flux caps the duration at an hour whatever the flag says
+    tokenCache: { maxSize: tokenCacheSize, maxDurationMs: Math.min(tokenCacheMaxMs, hourMs) },
     ...(defaultDecryptionServiceAccount === undefined ? {} : { defaultDecryptionServiceAccount }),
     noCrossNamespaceRefs: values["no-cross-namespace-refs"] === true,
     noRemoteBases: values["no-remote-bases"] === true,

@@ -47,8 +47,8 @@ export interface KeyProviderOptions {
   readonly defaultDecryptionServiceAccount?: string | undefined
   /** Where `AWS_ENDPOINT_URL[_KMS|_STS]` are read; default `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>>
-  /** Bound of the token cache (Flux's --token-cache-max-size default is 100). */
-  readonly tokenCacheSize?: number
+  /** `--token-cache-max-size` (default 100, 0 = no cache) and `--token-cache-max-duration` (default 1 h). */
+  readonly tokenCache?: { readonly maxSize: number; readonly maxDurationMs: number }
 }
 
 /** Builds key services from credentials. */
@@ -91,7 +91,10 @@ export class KeyProviders extends Context.Service<
         const run = Effect.runPromiseWith(services)
         const env = options.env ?? process.env
         const stsEndpoint = env.AWS_ENDPOINT_URL_STS || env.AWS_ENDPOINT_URL || undefined
-        const cache = makeTokenCache<AwsCredentials>(options.tokenCacheSize ?? 100)
+        const cache = makeTokenCache<AwsCredentials>(
+          options.tokenCache?.maxSize ?? 100,
+          options.tokenCache?.maxDurationMs,
+        )
         // Services for static keys are shared between builds with the same keys: their SDK clients keep
         // connections (and assumed-role credentials) instead of opening new ones per reconcile. Bounded.
         const controllerKms = awsKmsService({ env })

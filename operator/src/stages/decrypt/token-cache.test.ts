@@ -57,4 +57,15 @@ describe("token cache", () => {
         expect(fetches).toBe(1)
       }),
   )
+
+  it.effect("with size 0 there is no cache: every request fetches", () =>
+    Effect.gen(function* () {
+      const cache = makeTokenCache<string>(0)
+      let fetches = 0
+      const fetch = Effect.sync(() => ({ token: `t${++fetches}`, lifetimeMs: 60_000 }))
+      expect(yield* cache.getOrSet("k", fetch, involved)).toBe("t1")
+      expect(yield* cache.getOrSet("k", fetch, involved)).toBe("t2")
+      expect(cache.size()).toBe(0)
+    }),
+  )
 })

@@ -45,7 +45,9 @@ export interface TokenCache<T> {
   readonly size: () => number
 }
 
+/** A cache of at most `capacity` tokens; with 0, no cache: every request fetches and no metric is recorded (Flux). */
 export const makeTokenCache = <T>(capacity = 100, maxDurationMs = tokenMaxDurationMs): TokenCache<T> => {
+  if (capacity <= 0) return { size: () => 0, getOrSet: (_key, fetch) => Effect.map(fetch, (r) => r.token) }
   const entries = new Map<string, { readonly token: T; readonly freshUntil: number }>()
   const inflight = new Map<string, Promise<unknown>>()
   const record = (event: "cache_hit" | "cache_miss", ok: boolean, o: InvolvedObject) =>
