@@ -301,7 +301,7 @@ describe("AWS KMS decryption in the cluster (moto's server)", () => {
         yield* kustomization("wi-none", src.name, "./a", { serviceAccountName: "no-role" })
         const failed = yield* waitFor("kustomization", "wi-none", "BuildFailed", isFailed)
         expect(ready(failed)?.message).toContain(
-          `failed to get provider identity from service account '${ns}/no-role' annotations: invalid eks.amazonaws.com/role-arn annotation: ''`,
+          `failed to decrypt sops data key with AWS KMS: failed to get provider identity from service account '${ns}/no-role' annotations: invalid eks.amazonaws.com/role-arn annotation: ''`,
         )
       }).pipe(Effect.scoped),
     180_000,

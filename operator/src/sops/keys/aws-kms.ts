@@ -89,6 +89,8 @@ export const describeAwsError = (e: unknown, secrets: ReadonlyArray<string> = []
   message = message
     .replace(/\b(AKIA|ASIA)[A-Z0-9]{12,}\b/g, "<redacted>")
     .replace(/eyJ[\w-]+\.[\w-]+\.[\w-]*/g, "<redacted>")
+  // our own typed errors (e.g. from a workload-identity credential lookup) already read as sentences
+  if (typeof (err as { _tag?: unknown })?._tag === "string") return message
   const head = `${typeof code === "string" ? code : "error"}${typeof status === "number" ? ` (HTTP ${status})` : ""}`
   // the SDK says "UnknownError" when the answer carried no message
   return message === "" || message === "UnknownError" || message === code ? head : `${head}: ${message}`
