@@ -2,8 +2,10 @@
 # Builds or installs the real tools the tests talk to, caching binaries outside the repository in
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/kustodian/tools/<name>-<version>/
 # Versions live in scripts/tools/versions.env. Cached tools are skipped; concurrent runs serialise per tool (flock).
-# Usage: scripts/tools.sh [apt|kustomize|sandbox|sops|etcd|kubernetes|moto|flux ...]   (no arguments: everything but the
-# optional ones: flux, only for `npm run bench:reconcile -- --peer=flux`)
+# Usage: scripts/tools.sh [apt|kustomize|sandbox|sops|etcd|kubernetes|moto|flux-controllers|flux-cli|core|flux ...]
+# No arguments: everything the tests need (CI). `core` is what the operator itself talks to (everything but Flux's
+# controllers and CLI, which only tests and benchmarks run); `flux` is Flux's controllers and the flux CLI; `moto`
+# is the local AWS KMS/STS server of the AWS KMS tests.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=tools/versions.env
@@ -145,9 +147,10 @@ build_kubernetes() {
       k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl)
 }
 
-# ---------------------------------------------------------------------------------------------- flux (optional)
-# Flux's real source-controller and kustomize-controller, for the side-by-side benchmark only (not in the default
-# list: tests and CI never build them). Each main module replaces its api submodule with ./api, which the proxy
+# ---------------------------------------------------------------------------------------------- flux controllers
+# Flux's real source-controller and kustomize-controller: the peers of e2e/flux-cli.e2e.test.ts (the same objects
+# reconciled by Flux, and the migration from Flux to Kustodian) and of `npm run bench:reconcile -- --peer=flux`.
+# Each main module replaces its api submodule with ./api, which the proxy
 # cannot serve: one wrapper module per controller requires it and copies its other replaces (published versions)
 # and go/godebug lines, so the build list is upstream's. Their CRDs come from the same module zips.
 flux_wrapper_gomod() { # MODULE VERSION NAME
@@ -204,6 +207,22 @@ build_moto() {
   chmod 755 "$OUT/moto-server"
 }
 
+# ---------------------------------------------------------------------------------------------- flux CLI
+# The real `flux` command line (the release that ships the controllers above), which the e2e tests point at
+# Kustodian. Its go.mod has no local replaces, so the module builds as published, except that cmd/flux embeds
+# manifests/*.yaml that the release pipeline generates and the module zip leaves out (only `flux install` reads
+# them): the build runs in a writable copy with one placeholder manifest, so `flux install` has nothing to install.
+build_flux_cli() {
+  local v="$FLUX_CLI_VERSION" src="$CACHE/src/flux-cli-$FLUX_CLI_VERSION" dir
+  dir="$(go mod download -json "github.com/fluxcd/flux2/v2@$v" | jq -r .Dir)"
+  rm -rf "$src" && mkdir -p "$(dirname "$src")"
+  cp -r "$dir" "$src" && chmod -R u+w "$src"
+  mkdir -p "$src/cmd/flux/manifests"
+  printf '# Placeholder: this flux binary was built without the install manifests (kustodian scripts/tools.sh).\n' \
+    >"$src/cmd/flux/manifests/placeholder.yaml"
+  (cd "$src" && go build -p "$JOBS" -trimpath -ldflags "-s -w -X main.VERSION=${v#v}" -o "$OUT/flux" ./cmd/flux)
+}
+
 # ---------------------------------------------------------------------------------------------- the sandbox
 # Our own Landlock wrapper around kustomize (sandbox/main.go), cached by the hash of its sources; the image
 # builds the same sources. e2e/support/tools.ts computes the same key (sandboxSourceHash).
@@ -220,8 +239,17 @@ main() {
     log "go not found: the tools are built from the Go module proxy and need Go >= 1.26 on PATH"
     return 1
   fi
-  ((${#want[@]})) || want=(apt kustomize sandbox sops etcd kubernetes moto)
-  local total=$SECONDS t
+  ((${#want[@]})) || want=(core flux moto)
+  local expanded=() t
+  for t in "${want[@]}"; do
+    case "$t" in
+    core) expanded+=(apt kustomize sandbox sops etcd kubernetes) ;;
+    flux) expanded+=(flux-controllers flux-cli) ;;
+    *) expanded+=("$t") ;;
+    esac
+  done
+  want=("${expanded[@]}")
+  local total=$SECONDS
   for t in "${want[@]}"; do
     case "$t" in
     apt) need_apt ;;
@@ -231,7 +259,9 @@ main() {
     etcd) run_locked etcd "$CACHE/etcd-$ETCD_VERSION" build_etcd ;;
     kubernetes | kube-apiserver | kubectl) run_locked kubernetes "$CACHE/kubernetes-$KUBERNETES_VERSION" build_kubernetes ;;
     moto | moto-server) run_locked moto "$CACHE/moto-$MOTO_VERSION" build_moto ;;
-    flux | source-controller | kustomize-controller) run_locked flux "$CACHE/flux-controllers-$FLUX_CONTROLLERS_VERSION" build_flux ;;
+    flux-controllers | source-controller | kustomize-controller)
+      run_locked flux "$CACHE/flux-controllers-$FLUX_CONTROLLERS_VERSION" build_flux ;;
+    flux-cli) run_locked flux-cli "$CACHE/flux-cli-$FLUX_CLI_VERSION" build_flux_cli ;;
     *) log "unknown tool: $t"; return 2 ;;
     esac
   done

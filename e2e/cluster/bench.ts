@@ -144,6 +144,8 @@ other helpers' work, with a load average of 8-15 on 2 cores.
 | etcd | ${v.ETCD_VERSION} | ${buildSeconds(`etcd-${v.ETCD_VERSION}`)} |
 | sops | ${v.SOPS_VERSION} | ${buildSeconds(`sops-${v.SOPS_VERSION}`)} |
 | kustomize | ${v.KUSTOMIZE_VERSION} | ${buildSeconds(`kustomize-${v.KUSTOMIZE_VERSION}`)} |
+| source-controller + kustomize-controller (\`scripts/tools.sh flux-controllers\`) | ${v.FLUX_CONTROLLERS_VERSION} | ${buildSeconds(`flux-controllers-${v.FLUX_CONTROLLERS_VERSION}`)} |
+| flux CLI (\`scripts/tools.sh flux-cli\`) | ${v.FLUX_CLI_VERSION} | ${buildSeconds(`flux-cli-${v.FLUX_CLI_VERSION}`)} |
 
 A warm \`scripts/tools.sh\` (everything cached) only checks the cache and returns in well under a second.
 `

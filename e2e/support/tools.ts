@@ -1,6 +1,7 @@
 /**
- * Where the real tools the tests talk to live. Built tools (sops, kustomize, kube-apiserver, kubectl, etcd) come
- * from `scripts/tools.sh`, cached per version in `${XDG_CACHE_HOME:-$HOME/.cache}/kustodian/tools/<name>-<version>/`;
+ * Where the real tools the tests talk to live. Built tools (sops, kustomize, kube-apiserver, kubectl, etcd, Flux's
+ * source-controller and kustomize-controller, the flux CLI) come from `scripts/tools.sh`, cached per version in
+ * `${XDG_CACHE_HOME:-$HOME/.cache}/kustodian/tools/<name>-<version>/`;
  * the Debian ones (age, age-keygen, gpg, git, sshd) from PATH. Test code only — the operator finds its tools
  * through PATH or its own env overrides, never through e2e/.
  */
@@ -26,6 +27,7 @@ export type ToolName =
   | "kustodian-sandbox"
   | "source-controller"
   | "kustomize-controller"
+  | "flux"
   | "moto-server"
 
 /** A tool is not installed or not built yet; the message says how to get it. */
@@ -67,16 +69,18 @@ const built: Partial<Record<ToolName, { dir: string; version: string }>> = {
   etcd: { dir: "etcd", version: "ETCD_VERSION" },
   "kube-apiserver": { dir: "kubernetes", version: "KUBERNETES_VERSION" },
   kubectl: { dir: "kubernetes", version: "KUBERNETES_VERSION" },
-  // Optional: only `npm run bench:reconcile -- --peer=flux` needs Flux's controllers (`scripts/tools.sh flux`).
+  // Flux's own controllers (peers of e2e/flux-cli.e2e.test.ts and bench:reconcile) and the flux CLI.
   "source-controller": { dir: "flux-controllers", version: "FLUX_CONTROLLERS_VERSION" },
   "kustomize-controller": { dir: "flux-controllers", version: "FLUX_CONTROLLERS_VERSION" },
+  flux: { dir: "flux-cli", version: "FLUX_CLI_VERSION" },
 }
 
-/** The scripts/tools.sh argument that builds a tool the default run leaves out. */
+/** The scripts/tools.sh argument that builds just this tool (the default run builds them all). */
 const optionalBuild: Partial<Record<ToolName, string>> = {
   "moto-server": "moto",
-  "source-controller": "flux",
-  "kustomize-controller": "flux",
+  "source-controller": "flux-controllers",
+  "kustomize-controller": "flux-controllers",
+  flux: "flux-cli",
 }
 
 /**

@@ -11,6 +11,7 @@ import { makeKustomizationController } from "./controllers/kustomization.ts"
 import { KubeClient } from "./kube/client.ts"
 import type { KubeConfigSource } from "./kube/connection.ts"
 import { RESTMapper } from "./kube/restmapper.ts"
+import type { KubeConfigPolicy } from "./kube/untrusted-kubeconfig.ts"
 import type { Limits } from "./limits.ts"
 import { telemetryLayer } from "./metrics/telemetry.ts"
 import { runManager } from "./runtime/manager.ts"
@@ -57,6 +58,8 @@ export interface OperatorOptions {
   /** `--token-cache-max-size` (0: off) and `--token-cache-max-duration`. */
   readonly tokenCache?: { readonly maxSize: number; readonly maxDurationMs: number } | undefined
   readonly noCrossNamespaceRefs: boolean
+  /** `--insecure-kubeconfig-exec`, `--insecure-kubeconfig-tls`: what `spec.kubeConfig` kubeconfigs may use. */
+  readonly kubeConfigPolicy?: KubeConfigPolicy | undefined
   /** `--no-remote-bases`: kustomizations may only use files of their own source. */
   readonly noRemoteBases: boolean
   /** `--service-cidr`: the cluster's service network, refused as a remote-base host. */
@@ -150,7 +153,11 @@ export const runOperator = (options: OperatorOptions) =>
         labelSelector: options.watchLabelSelector,
       },
       {
-        ...(yield* makeKustomizationController({ ...access, instance })),
+        ...(yield* makeKustomizationController({
+          ...access,
+          instance,
+          kubeConfig: options.kubeConfigPolicy,
+        })),
         namespace: options.namespace,
         labelSelector: options.watchLabelSelector,
       },

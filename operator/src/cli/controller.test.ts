@@ -30,6 +30,15 @@ describe("kustodian controller flags", () => {
     )
   })
 
+  it("spec.kubeConfig's exec plugins and insecure TLS are off unless --insecure-kubeconfig-exec/-tls say so", () => {
+    expect(parse().kubeConfigPolicy).toEqual({ allowExec: false, allowInsecureTls: false })
+    expect(parse("--insecure-kubeconfig-exec", "--insecure-kubeconfig-tls=true").kubeConfigPolicy).toEqual({
+      allowExec: true,
+      allowInsecureTls: true,
+    })
+    expect(parse("--insecure-kubeconfig-exec=false").kubeConfigPolicy?.allowExec).toBe(false)
+  })
+
   it("the artifact server listens on loopback unless told otherwise, and URLs name an address that reaches it", () => {
     expect(parse().source).toMatchObject({ storageAddr: "127.0.0.1:9090", storageAdvAddr: "127.0.0.1:9090" })
     expect(parse("--storage-addr=:9090").source).toMatchObject({

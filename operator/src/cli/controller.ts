@@ -45,6 +45,8 @@ export const controllerUsage = `kustodian controller [flags]
   --token-cache-max-duration D      longest a credential is cached (default 1h, at most 1h)
   --no-cross-namespace-refs         refuse sources and dependencies in other namespaces
   --no-remote-bases                 refuse kustomize bases outside the source (e.g. remote Git URLs)
+  --insecure-kubeconfig-exec        allow exec credential plugins in spec.kubeConfig kubeconfigs (runs them here)
+  --insecure-kubeconfig-tls         allow insecure-skip-tls-verify in spec.kubeConfig kubeconfigs
   --service-cidr CIDR[,CIDR]        the cluster's service network: refused as a remote-base host (repeatable)
   --trusted-remote-prefix URL/      remote-base URLs under it skip the address checks, e.g. an in-cluster
                                     git mirror over http (repeatable; admin-set, never from a repository)
@@ -69,6 +71,8 @@ const booleanFlags: ReadonlySet<string> = new Set([
   "enable-leader-election",
   "no-cross-namespace-refs",
   "no-remote-bases",
+  "insecure-kubeconfig-exec",
+  "insecure-kubeconfig-tls",
 ])
 
 const normalizeBooleanFlags = (argv: ReadonlyArray<string>): Array<string> => {
@@ -160,6 +164,8 @@ export const parseControllerFlags = (
       "token-cache-max-duration": { type: "string" },
       "no-cross-namespace-refs": { type: "boolean" },
       "no-remote-bases": { type: "boolean" },
+      "insecure-kubeconfig-exec": { type: "boolean" },
+      "insecure-kubeconfig-tls": { type: "boolean" },
       "kustomize-sandbox": { type: "string" },
       "service-cidr": { type: "string", multiple: true },
       "trusted-remote-prefix": { type: "string", multiple: true },
@@ -264,6 +270,10 @@ export const parseControllerFlags = (
     ...(defaultDecryptionServiceAccount === undefined ? {} : { defaultDecryptionServiceAccount }),
     noCrossNamespaceRefs: values["no-cross-namespace-refs"] === true,
     noRemoteBases: values["no-remote-bases"] === true,
+    kubeConfigPolicy: {
+      allowExec: values["insecure-kubeconfig-exec"] === true,
+      allowInsecureTls: values["insecure-kubeconfig-tls"] === true,
+    },
     kustomizeSandbox,
     serviceCidrs,
     trustedRemotePrefixes,

@@ -3,7 +3,8 @@
  * no fetch, extraction, decryption or kustomize: only a drift check (`stages/apply/drift-check.ts`).
  *
  * The inputs are everything a build reads: the artifact digest, the Kustomization's generation (every spec
- * field), the decryption Secret's and every `substituteFrom` object's uid and resourceVersion. The record holds
+ * field), the decryption Secret's and every `substituteFrom` object's uid and resourceVersion, and the kubeconfig
+ * Secret's for a remote cluster (a changed kubeconfig re-applies everything there). The record holds
  * what the status needs to say again (revision, build digest, counts, inventory) and one signature per applied
  * object — digests only, never a value: no plaintext outlives the reconcile that decrypted it, as in Flux.
  *
@@ -44,10 +45,16 @@ const version = (o: Option.Option<{ readonly uid?: string; readonly resourceVers
  * The fingerprint of a build's inputs: one GET for the decryption Secret and one per `substituteFrom` object
  * (the same reads a build does; unlabelled Secrets are not watched, so their versions are read here).
  */
-export const buildInputs = Effect.fn("buildInputs")(function* (ks: Kustomization, digest: string) {
+export const buildInputs = Effect.fn("buildInputs")(function* (
+  ks: Kustomization,
+  digest: string,
+  /** The remote cluster's kubeconfig Secret version (`remote-cluster.ts`); none for the controller's cluster. */
+  cluster?: string,
+) {
   const lookup = yield* ConfigLookup
   const namespace = ks.metadata.namespace ?? ""
   const parts: Array<string> = [`digest=${digest}`, `generation=${ks.metadata.generation ?? 0}`]
+  if (cluster !== undefined) parts.push(`kubeconfig=${cluster}`)
   const secretRef = ks.spec.decryption?.secretRef?.name
   if (secretRef !== undefined) parts.push(`decryption=${version(yield* lookup.secret(namespace, secretRef))}`)
   for (const ref of ks.spec.postBuild?.substituteFrom ?? []) {

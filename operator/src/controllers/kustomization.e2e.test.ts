@@ -8,6 +8,7 @@
  * objects would fight. Each test uses its own repository and object names.
  */
 import { mkdir } from "node:fs/promises"
+import { createServer } from "node:http"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
@@ -28,6 +29,7 @@ import {
 } from "../../../e2e/support/git-server.ts"
 import type { KubeEvent, Obj } from "../../../e2e/support/kube-objects.ts"
 import { type OperatorProcess, operatorProcess } from "../../../e2e/support/operator-process.ts"
+import { listenOnLoopback } from "../../../e2e/support/ports.ts"
 import { logTail } from "../../../e2e/support/process.ts"
 import {
   generateAgeKey,
@@ -42,19 +44,39 @@ import {
 let ns = ""
 let server: GitHttpServer
 let operator: OperatorProcess
+/** A git server that accepts connections and never answers: a build fetching from it outlasts its timeout. */
+let silentGitUrl = ""
 const scope = Effect.runSync(Scope.make())
+
+const silentServer = Effect.acquireRelease(
+  Effect.promise(async () => {
+    // Reads each request and never answers it.
+    const silent = createServer((req) => req.resume())
+    return { url: await listenOnLoopback(silent), silent }
+  }),
+  ({ silent }) =>
+    Effect.promise(async () => {
+      silent.closeAllConnections()
+      await new Promise((resolve) => silent.close(resolve))
+    }),
+)
 
 beforeAll(async () => {
   await installFluxCrds()
   ns = await createTestNamespace("ks-ctrl")
   server = await Effect.runPromise(Scope.provide(scope)(gitHttpServer()))
+  silentGitUrl = (await Effect.runPromise(Scope.provide(scope)(silentServer))).url
   operator = await Effect.runPromise(
     Scope.provide(scope)(
       operatorProcess({
         kubeconfig: testKubeconfigPath(),
         namespace: ns,
-        // Flux's global age keys: a Secret in the operator's namespace (RUNTIME_NAMESPACE is this test's).
-        flags: ["--sops-age-secret=global-age"],
+        flags: [
+          // Flux's global age keys: a Secret in the operator's namespace (RUNTIME_NAMESPACE is this test's).
+          "--sops-age-secret=global-age",
+          // The admin's exception for an in-cluster mirror over http, so a remote base may point at it.
+          `--trusted-remote-prefix=${silentGitUrl}/`,
+        ],
       }),
     ),
   )
@@ -147,6 +169,25 @@ metadata:
   namespace: ${ns}
 data:
   value: "${value}"
+`
+
+/** A Deployment that never gets Pods (no kube-controller-manager): tests write its status. */
+const deployment = (name: string) => `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ${name}
+  namespace: ${ns}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: { app: ${name} }
+  template:
+    metadata:
+      labels: { app: ${name} }
+    spec:
+      containers:
+        - name: main
+          image: registry.invalid/never-pulled:1
 `
 
 /** A repository served over HTTP and its GitRepository (branch main); `push` commits and asks for a fetch. */
@@ -402,17 +443,10 @@ rules: []
       Effect.gen(function* () {
         const app = yield* source("unsupported", { "cm.yaml": configMap("unsupported-cm", "1") })
         const cases = [
-          ["remote", { kubeConfig: { secretRef: { name: "remote-kubeconfig" } } }, "spec.kubeConfig"],
-          ["drift-ignore", { ignore: [{ paths: ["/data"] }] }, "spec.ignore"],
           [
-            "cel",
-            { healthCheckExprs: [{ apiVersion: "v1", kind: "ConfigMap", current: "true" }] },
-            "spec.healthCheckExprs",
-          ],
-          [
-            "ready-expr",
-            { dependsOn: [{ name: "other", readyExpr: "true" }] },
-            "spec.dependsOn[0].readyExpr",
+            "remote",
+            { kubeConfig: { configMapRef: { name: "cloud-cluster" } } },
+            "spec.kubeConfig.configMapRef",
           ],
         ] as const
         for (const [name, spec] of cases) yield* kustomization(name, { ...gitSource(app.name), ...spec })
@@ -524,23 +558,6 @@ rules: []
     "healthChecks: Healthy=True once the Deployment's status says so; wait without readiness → HealthCheckFailed after the timeout",
     () =>
       Effect.gen(function* () {
-        const deployment = (name: string) => `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: ${name}
-  namespace: ${ns}
-spec:
-  replicas: 1
-  selector:
-    matchLabels: { app: ${name} }
-  template:
-    metadata:
-      labels: { app: ${name} }
-    spec:
-      containers:
-        - name: main
-          image: registry.invalid/never-pulled:1
-`
         const src = yield* source("health", {
           "ok/deploy.yaml": deployment("health-ok"),
           "stuck/deploy.yaml": deployment("health-stuck"),
@@ -792,5 +809,393 @@ spec:
         expect(warning.note).toContain("secret.yaml")
         expect(warning.note).not.toContain("mac-plaintext")
       }).pipe(Effect.scoped),
+  )
+})
+
+describe("Kustomization controller: CEL, dependency revisions, cancelation and timeouts", () => {
+  const now = () => new Date().toISOString().replace(/\.\d+Z$/, "Z")
+  const condition = (type: string, status: string, reason: string) => ({
+    type,
+    status,
+    reason,
+    message: reason,
+    lastUpdateTime: now(),
+    lastTransitionTime: now(),
+  })
+  /** Plays the Deployment controller: writes the status subresource. */
+  const deploymentStatus = (name: string, status: Record<string, unknown>) =>
+    kube(
+      "patch",
+      "deployment",
+      name,
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ status }),
+    )
+  /** The Deployment is in the cluster, so the health check that follows the apply is starting. */
+  const deploymentApplied = (name: string) =>
+    eventually(
+      `Deployment ${name} applied`,
+      exists("deployment", name).pipe(Effect.map((e) => e || undefined)),
+    )
+
+  it.live(
+    "an expression that does not compile stalls the Kustomization naming the field and the CEL error; nothing is applied",
+    () =>
+      Effect.gen(function* () {
+        const src = yield* source("cel-invalid", { "cm.yaml": configMap("cel-invalid-cm", "1") })
+        yield* kustomization("cel-invalid-health", {
+          ...gitSource(src.name),
+          healthCheckExprs: [
+            { apiVersion: "apps/v1", kind: "Deployment", current: "true" },
+            {
+              apiVersion: "example.com/v1",
+              kind: "Widget",
+              current: "true",
+              failed: "status.conditions.all(c, c.status ==",
+            },
+          ],
+        })
+        yield* kustomization("cel-invalid-ready", {
+          ...gitSource(src.name),
+          dependsOn: [
+            { name: "cel-invalid-health" },
+            { name: "cel-invalid-health", readyExpr: "dep.metadata.name" },
+          ],
+        })
+        for (const [name, field, error] of [
+          [
+            "cel-invalid-health",
+            "spec.healthCheckExprs[1].failed",
+            "failed to parse the CEL expression 'status.conditions.all(c, c.status =='",
+          ],
+          [
+            "cel-invalid-ready",
+            "spec.dependsOn[1].readyExpr",
+            "CEL expression output type mismatch: expected bool, got dyn",
+          ],
+        ] as const) {
+          const stalled = yield* waitFor(
+            "kustomization",
+            name,
+            "Stalled",
+            (o) => conditionOf(o, "Stalled")?.status === "True",
+          )
+          expect(conditionOf(stalled, "Ready")).toMatchObject({
+            status: "False",
+            reason: "InvalidCELExpression",
+          })
+          const message = conditionOf(stalled, "Ready")?.message ?? ""
+          expect(message).toContain(
+            `Reconciliation failed terminally due to configuration error: ${field}: ${error}`,
+          )
+          expect(message).not.toContain("\n")
+          expect(stalled.status?.observedGeneration).toBe(stalled.metadata.generation)
+        }
+        expect(yield* exists("configmap", "cel-invalid-cm")).toBe(false)
+      }),
+  )
+
+  it.live(
+    "healthCheckExprs judge a Deployment instead of the built-in rules: in progress, then current; a failed expression is HealthCheckFailed",
+    () =>
+      Effect.gen(function* () {
+        const src = yield* source("cel-health", { "deploy.yaml": deployment("cel-health") })
+        yield* kustomization("cel-health", {
+          ...gitSource(src.name),
+          wait: true,
+          timeout: "40s",
+          healthCheckExprs: [
+            {
+              apiVersion: "apps/v1",
+              kind: "Deployment",
+              inProgress:
+                "status.conditions.exists(c, c.type == 'Progressing' && c.status == 'True' && c.reason == 'ReplicaSetUpdated')",
+              failed:
+                "status.conditions.exists(c, c.type == 'Progressing' && c.reason == 'ProgressDeadlineExceeded')",
+              // No replica counts: the built-in rule would wait for readyReplicas, these expressions do not.
+              current: "status.conditions.exists(c, c.type == 'Available' && c.status == 'True')",
+            },
+          ],
+        })
+        yield* deploymentApplied("cel-health")
+        yield* deploymentStatus("cel-health", {
+          observedGeneration: 1,
+          conditions: [condition("Progressing", "True", "ReplicaSetUpdated")],
+        })
+        yield* Effect.sleep(6_000)
+        const inProgress = yield* get("kustomization", "cel-health")
+        // Still waiting: the inProgress expression holds it (the built-in rule would too, for other reasons).
+        expect(conditionOf(inProgress, "Ready")?.status).toBe("Unknown")
+        expect(inProgress?.status?.lastAppliedRevision).toBeUndefined()
+
+        yield* deploymentStatus("cel-health", {
+          observedGeneration: 1,
+          conditions: [
+            condition("Progressing", "True", "NewReplicaSetAvailable"),
+            condition("Available", "True", "MinimumReplicasAvailable"),
+          ],
+        })
+        const healthy = yield* waitFor("kustomization", "cel-health", "Ready", appliedRevision(src.revision))
+        expect(conditionOf(healthy, "Healthy")).toMatchObject({ status: "True", reason: "Succeeded" })
+        expect(conditionOf(healthy, "Healthy")?.message).toMatch(/^Health check passed in /)
+
+        // A new generation whose rollout the (played) controller reports as stuck.
+        const next = yield* src.push({
+          "deploy.yaml": deployment("cel-health").replace("replicas: 1", "replicas: 2"),
+        })
+        yield* eventually(
+          "generation 2",
+          get("deployment", "cel-health").pipe(
+            Effect.map((d) => (d?.metadata.generation === 2 ? true : undefined)),
+          ),
+        )
+        yield* deploymentStatus("cel-health", {
+          observedGeneration: 2,
+          conditions: [
+            condition("Progressing", "False", "ProgressDeadlineExceeded"),
+            condition("Available", "True", "MinimumReplicasAvailable"),
+          ],
+        })
+        const failed = yield* waitFor(
+          "kustomization",
+          "cel-health",
+          "HealthCheckFailed",
+          (o) => readyIs("False", "HealthCheckFailed")(o) && o.status?.lastAttemptedRevision === next,
+        )
+        expect(conditionOf(failed, "Ready")?.message).toContain(
+          `Deployment/${ns}/cel-health status: 'Failed': spec.healthCheckExprs[0].failed is true`,
+        )
+        expect(conditionOf(failed, "Healthy")).toMatchObject({ status: "False", reason: "HealthCheckFailed" })
+      }),
+    120_000,
+  )
+
+  it.live(
+    "dependsOn[].readyExpr over self and dep replaces the Ready check: false waits naming it, true proceeds",
+    () =>
+      Effect.gen(function* () {
+        const base = yield* source("rx-base", { "cm.yaml": configMap("rx-base-cm", "1") })
+        const app = yield* source("rx-app", {
+          "app/cm.yaml": configMap("rx-app-cm", "1"),
+          "any/cm.yaml": configMap("rx-any-cm", "1"),
+        })
+        yield* kustomization("rx-base", gitSource(base.name))
+        yield* waitFor("kustomization", "rx-base", "Ready", appliedRevision(base.revision))
+        yield* kustomization("rx-app", {
+          ...gitSource(app.name),
+          path: "./app",
+          dependsOn: [
+            {
+              name: "rx-base",
+              readyExpr:
+                "self.metadata.name == 'rx-app' && dep.metadata.?labels[?'stage'].orValue('') == 'released'",
+            },
+          ],
+        })
+        const waiting = yield* waitFor(
+          "kustomization",
+          "rx-app",
+          "DependencyNotReady",
+          readyIs("False", "DependencyNotReady"),
+        )
+        expect(conditionOf(waiting, "Ready")?.message).toBe(
+          `dependency '${ns}/rx-base' is not ready according to readyExpr eval`,
+        )
+        expect(yield* exists("configmap", "rx-app-cm")).toBe(false)
+        // The label changes the dependency; its watch releases the dependent.
+        yield* kube("label", "kustomization", "rx-base", "stage=released")
+        yield* waitFor("kustomization", "rx-app", "Ready", appliedRevision(app.revision))
+        expect((yield* dataOf("configmap", "rx-app-cm"))?.value).toBe("1")
+
+        // A dependency that is not Ready at all (no source) still lets it proceed when readyExpr is true.
+        yield* kustomization("rx-never", gitSource("rx-never-repo"))
+        yield* kustomization("rx-any", {
+          ...gitSource(app.name),
+          path: "./any",
+          dependsOn: [{ name: "rx-never", readyExpr: "dep.metadata.name == 'rx-never'" }],
+        })
+        yield* waitFor("kustomization", "rx-any", "Ready despite rx-never", appliedRevision(app.revision))
+        expect(conditionOf(yield* get("kustomization", "rx-never"), "Ready")?.status).toBe("False")
+      }),
+  )
+
+  it.live(
+    "a dependency on the same source must have applied the same revision: an older one holds the dependent",
+    () =>
+      Effect.gen(function* () {
+        const src = yield* source("samesrc", { "cm.yaml": configMap("samesrc-app", "1") })
+        // The dependency lives where no operator reconciles: the test writes its status, as its controller would.
+        const other = yield* Effect.promise(() => createTestNamespace("ks-dep"))
+        yield* Effect.promise(() =>
+          applyYaml(
+            JSON.stringify({
+              apiVersion: "kustomize.toolkit.fluxcd.io/v1",
+              kind: "Kustomization",
+              metadata: { name: "samesrc-base", namespace: other },
+              spec: {
+                interval: "1h",
+                prune: true,
+                path: "./base",
+                sourceRef: { kind: "GitRepository", name: "samesrc", namespace: ns },
+              },
+            }),
+          ),
+        )
+        const dependencyApplied = (revision: string) =>
+          Effect.promise(() =>
+            kubectl([
+              "-n",
+              other,
+              "patch",
+              "kustomization",
+              "samesrc-base",
+              "--subresource=status",
+              "--type=merge",
+              "-p",
+              JSON.stringify({
+                status: {
+                  observedGeneration: 1,
+                  lastAppliedRevision: revision,
+                  lastAttemptedRevision: revision,
+                  conditions: [condition("Ready", "True", "ReconciliationSucceeded")],
+                },
+              }),
+            ]),
+          )
+        yield* dependencyApplied(src.revision)
+        yield* kustomization("samesrc-app", {
+          ...gitSource(src.name),
+          dependsOn: [{ name: "samesrc-base", namespace: other }],
+        })
+        yield* waitFor("kustomization", "samesrc-app", "Ready", appliedRevision(src.revision))
+
+        // A new commit: the dependency is still Ready, but at the old revision.
+        const next = yield* src.push({ "cm.yaml": configMap("samesrc-app", "2") })
+        const held = yield* waitFor(
+          "kustomization",
+          "samesrc-app",
+          "DependencyNotReady on the new revision",
+          readyIs("False", "DependencyNotReady"),
+        )
+        expect(conditionOf(held, "Ready")?.message).toBe(
+          `dependency '${other}/samesrc-base' revision is not up to date`,
+        )
+        expect(held.status?.lastAppliedRevision).toBe(src.revision)
+        expect((yield* dataOf("configmap", "samesrc-app"))?.value).toBe("1")
+
+        yield* dependencyApplied(next)
+        // Nothing watches the other namespace: ask instead of waiting out --requeue-dependency.
+        yield* requestReconcile("kustomization", "samesrc-app")
+        yield* waitFor(
+          "kustomization",
+          "samesrc-app",
+          "the new revision after its dependency",
+          appliedRevision(next),
+        )
+        expect((yield* dataOf("configmap", "samesrc-app"))?.value).toBe("2")
+      }),
+    120_000,
+  )
+
+  it.live(
+    "a new revision cancels a waiting health check: HealthCheckCanceled, then the new revision",
+    () =>
+      Effect.gen(function* () {
+        const src = yield* source("cancel", { "deploy.yaml": deployment("cancel-stuck") })
+        yield* kustomization("cancel", { ...gitSource(src.name), wait: true, timeout: "5m" })
+        yield* deploymentApplied("cancel-stuck")
+        // The health check is under way (the Deployment will never be ready).
+        yield* Effect.sleep(3_000)
+        expect(conditionOf(yield* get("kustomization", "cancel"), "Ready")?.status).toBe("Unknown")
+        const started = Date.now()
+        // The fix: the stuck Deployment goes, a ConfigMap comes.
+        const next = yield* src.push({ "deploy.yaml": null, "cm.yaml": configMap("cancel-cm", "1") })
+        yield* waitFor("kustomization", "cancel", "the new revision", appliedRevision(next))
+        // Long before the 5 minute timeout of the first health check.
+        expect(Date.now() - started).toBeLessThan(60_000)
+        const canceled = yield* eventually(
+          "the HealthCheckCanceled Event",
+          events("cancel").pipe(Effect.map((es) => es.find((e) => e.reason === "HealthCheckCanceled"))),
+        )
+        expect(canceled.note).toBe(`New reconciliation triggered by GitRepository/${ns}/cancel`)
+        expect(canceled.metadata.annotations?.["kustomize.toolkit.fluxcd.io/revision"]).toBe(src.revision)
+        expect(yield* exists("deployment", "cancel-stuck")).toBe(false)
+        const history = (yield* get("kustomization", "cancel"))?.status?.history ?? []
+        expect(history.map((h) => h.lastReconciledStatus)).toContain("HealthCheckCanceled")
+      }),
+    120_000,
+  )
+
+  it.live(
+    "spec.timeout bounds the build (BuildFailed naming the timeout, nothing applied) and the prune on deletion",
+    () =>
+      Effect.gen(function* () {
+        // Two remote bases on a server that never answers: kustomize's own git timeout (27 s) ends each clone,
+        // two in a row outlast the shortest timeout Flux allows (30 s).
+        const src = yield* source("timeouts", {
+          "kustomization.yaml": `resources:
+  - cm.yaml
+  - ${silentGitUrl}/one.git?ref=main
+  - ${silentGitUrl}/two.git?ref=main
+`,
+          "cm.yaml": configMap("timeouts-cm", "1"),
+        })
+        const started = Date.now()
+        yield* kustomization("timeouts", {
+          ...gitSource(src.name),
+          timeout: "30s",
+          deletionPolicy: "WaitForTermination",
+        })
+        const failed = yield* waitFor(
+          "kustomization",
+          "timeouts",
+          "BuildFailed",
+          readyIs("False", "BuildFailed"),
+          90_000,
+        )
+        expect(conditionOf(failed, "Ready")?.message).toBe(
+          "build timed out: the reconcile exceeded spec.timeout (30s)",
+        )
+        expect(Date.now() - started).toBeGreaterThanOrEqual(30_000)
+        expect(yield* exists("configmap", "timeouts-cm")).toBe(false)
+
+        const fixed = yield* src.push({ "kustomization.yaml": null })
+        yield* waitFor("kustomization", "timeouts", "Ready", appliedRevision(fixed), 90_000)
+        // Something else holds the object: it cannot terminate within the timeout.
+        yield* kube(
+          "patch",
+          "configmap",
+          "timeouts-cm",
+          "--type=merge",
+          "-p",
+          '{"metadata":{"finalizers":["test.kustodian.io/hold"]}}',
+        )
+        yield* kube("delete", "kustomization", "timeouts", "--wait=false")
+        const warning = yield* eventually(
+          "the PruneFailed Event",
+          events("timeouts").pipe(
+            Effect.map((es) => es.find((e) => e.reason === "PruneFailed" && e.type === "Warning")),
+          ),
+          60_000,
+        )
+        expect(warning.note).toBe("prune on deletion timed out: the reconcile exceeded spec.timeout (30s)")
+        expect(yield* exists("kustomization", "timeouts")).toBe(true)
+        yield* kube(
+          "patch",
+          "configmap",
+          "timeouts-cm",
+          "--type=merge",
+          "-p",
+          '{"metadata":{"finalizers":null}}',
+        )
+        yield* eventually(
+          "the Kustomization gone once its object is",
+          exists("kustomization", "timeouts").pipe(Effect.map((e) => (e ? undefined : true))),
+          90_000,
+        )
+      }),
+    300_000,
   )
 })

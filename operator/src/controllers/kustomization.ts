@@ -6,9 +6,9 @@
  * inventory in status; the cluster keeps what the last good reconcile applied because apply validates the
  * whole set with a server-side dry run before it writes anything.
  */
-import { Effect, Option } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { FluxFinalizer } from "../../../model/api-resource.ts"
-import { ConditionType, Reason } from "../../../model/condition.ts"
+import { Reason } from "../../../model/condition.ts"
 import { decodeGitRepository, decodeKustomization } from "../../../model/decode.ts"
 import type { DomainEvent } from "../../../model/events.ts"
 import {
@@ -22,10 +22,12 @@ import {
 import { KubeClient } from "../kube/client.ts"
 import { CoreResources, type KubeObject, objectKey, type ResourceRef } from "../kube/resource.ts"
 import { RESTMapper } from "../kube/restmapper.ts"
+import type { KubeConfigPolicy } from "../kube/untrusted-kubeconfig.ts"
 import { makeRedactor, type Redactor } from "../redaction/redactor.ts"
 import { Action, defineController, type ReconcileContext, StageError } from "../runtime/controller.ts"
 import { makeRecorder } from "../runtime/recorder.ts"
 import { firstDrifted } from "../stages/apply/drift-check.ts"
+import { compileIgnoreRules, IgnoreRuleError } from "../stages/apply/ignore-rules.ts"
 import { Applier } from "../stages/apply/staged-apply.ts"
 import { ConfigLookup } from "../stages/build/config-lookup.ts"
 import { type ChangeSet, toChanges } from "../stages/cluster/change-set.ts"
@@ -37,13 +39,17 @@ import {
   KubeAccess,
 } from "../stages/cluster/impersonation.ts"
 import { type Inventory, mergeInventories, staleEntries } from "../stages/cluster/inventory.ts"
+import type { StatusReader } from "../stages/cluster/poll.ts"
+import { makeRemoteClusters, type TargetCluster } from "../stages/cluster/remote-cluster.ts"
 import { sourceArtifactOf } from "../stages/fetch/source-artifact.ts"
 import { HealthChecker, healthCheckTargets } from "../stages/health/health-check.ts"
+import { compileHealthExpressions } from "../stages/health/health-expressions.ts"
 import { Builder } from "../stages/pipeline/builder.ts"
-import { cleanupOnDeletion } from "../stages/prune/deletion-policy.ts"
+import { cleanupOnDeletion, deletesObjects } from "../stages/prune/deletion-policy.ts"
 import { Pruner } from "../stages/prune/prune.ts"
 import { type AppliedRecord, buildInputs, makeAppliedRecords } from "./applied-records.ts"
 import { startDeadline } from "./deadline.ts"
+import { checkDependencies, invalidReadyExpr } from "./dependencies.ts"
 import { gitRepositoryRef } from "./gitrepository.ts"
 
 export const kustomizationRef: ResourceRef = {
@@ -62,12 +68,11 @@ const revisionAnnotation = "kustomize.toolkit.fluxcd.io/revision"
 /** Secrets and ConfigMaps carrying this label requeue the Kustomizations that reference them (Flux's rule). */
 export const watchLabelSelector = "reconcile.fluxcd.io/watch=Enabled"
 
-/** Flux's `--requeue-dependency`: how soon a Kustomization waiting on a dependency looks again. */
-const requeueDependencyMs = 30_000
-
 export interface KustomizationControllerOptions extends AccessSettings {
   /** Kubernetes Events' `reportingInstance` (the pod name). */
   readonly instance?: string | undefined
+  /** `--insecure-kubeconfig-exec`, `--insecure-kubeconfig-tls`: what a `spec.kubeConfig` may use. */
+  readonly kubeConfig?: KubeConfigPolicy | undefined
 }
 
 /** Index names: which objects a Kustomization references, so their changes requeue it. */
@@ -85,6 +90,7 @@ const referenced = (obj: KubeObject, kind: "Secret" | "ConfigMap"): ReadonlyArra
   const ns = obj.metadata.namespace ?? ""
   const names = (spec.postBuild?.substituteFrom ?? []).filter((r) => r.kind === kind).map((r) => r.name)
   if (kind === "Secret" && spec.decryption?.secretRef) names.push(spec.decryption.secretRef.name)
+  if (kind === "Secret" && spec.kubeConfig?.secretRef) names.push(spec.kubeConfig.secretRef.name)
   return names.map((n) => objectKey(ns, n))
 }
 
@@ -94,18 +100,13 @@ const referenced = (obj: KubeObject, kind: "Secret" | "ConfigMap"): ReadonlyArra
  * before anything is built or applied.
  */
 const unsupportedField = (spec: Kustomization["spec"]): { field: string; why: string } | undefined => {
-  if (spec.kubeConfig !== undefined)
+  if (spec.kubeConfig?.configMapRef !== undefined)
     return {
-      field: "spec.kubeConfig",
-      why: "applying to a remote cluster is not implemented; nothing was applied",
+      field: "spec.kubeConfig.configMapRef",
+      why:
+        "reaching a cloud cluster through workload identity needs cloud credentials Kustodian does not have; " +
+        "use spec.kubeConfig.secretRef; nothing was applied",
     }
-  if (spec.ignore !== undefined && spec.ignore.length > 0)
-    return { field: "spec.ignore", why: "drift-ignore rules are not implemented" }
-  if (spec.healthCheckExprs !== undefined && spec.healthCheckExprs.length > 0)
-    return { field: "spec.healthCheckExprs", why: "CEL health checks are not implemented" }
-  const i = (spec.dependsOn ?? []).findIndex((d) => d.readyExpr !== undefined && d.readyExpr !== "")
-  if (i !== -1)
-    return { field: `spec.dependsOn[${i}].readyExpr`, why: "CEL readiness expressions are not implemented" }
   return undefined
 }
 
@@ -115,14 +116,36 @@ const fail = (reason: string, message: string, extra: { terminal?: boolean; retr
 const artifactRevision = (obj: KubeObject): string | undefined =>
   (obj.status as { artifact?: { revision?: string } } | undefined)?.artifact?.revision
 
-/** Is this Kustomization Ready for its current generation (what `dependsOn` waits for)? */
-const isReady = (obj: KubeObject): boolean => {
-  const status = obj.status as
-    | { observedGeneration?: number; conditions?: ReadonlyArray<{ type: string; status: string }> }
-    | undefined
-  const ready = status?.conditions?.find((c) => c.type === ConditionType.Ready)
-  return ready?.status === "True" && status?.observedGeneration === obj.metadata.generation
+/** Flux's prefix of a terminal configuration error (kustomize-controller's TerminalErrorMessage). */
+const terminalErrorMessage = "Reconciliation failed terminally due to configuration error"
+
+type CompiledCel =
+  | { readonly reader: StatusReader | undefined }
+  | { readonly invalid: { readonly field: string; readonly error: string } }
+
+/** The CEL of a spec: `healthCheckExprs` as a status reader; `readyExpr`s only checked (they are short-lived). */
+const compileCel = (spec: Kustomization["spec"]): CompiledCel => {
+  const health = compileHealthExpressions(spec.healthCheckExprs ?? [])
+  if (!health.ok) return { invalid: { field: health.field, error: health.error } }
+  const ready = invalidReadyExpr(spec)
+  return ready !== undefined ? { invalid: ready } : { reader: health.reader }
 }
+
+/** The stages that act on a Kustomization's target cluster. */
+interface ClusterStages {
+  readonly applier: Applier["Service"]
+  readonly pruner: Pruner["Service"]
+  readonly health: HealthChecker["Service"]
+}
+
+/**
+ * The cluster-side stages, for a cluster other than the controller's (they hold no resources of their own). Fresh:
+ * layers are memoised per process, and these were built once already, on the controller's cluster.
+ */
+const clusterStagesLayer = Layer.fresh(Layer.mergeAll(Applier.layer, Pruner.layer, HealthChecker.layer))
+
+/** How often a health check looks for a newer source revision that cancels it. */
+const cancelCheckMs = 1_000
 
 /**
  * Builds the controller declaration. Needs the build, apply, prune and health stages and a kube client (for
@@ -152,24 +175,54 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
         ),
       )
 
-    /** `dependsOn`: every dependency must be Ready for its current generation. */
-    const checkDependencies = (ks: Kustomization) =>
-      Effect.forEach(ks.spec.dependsOn ?? [], (dep) => {
-        const namespace = dep.namespace || ks.metadata.namespace || "default"
-        return client.getOption(kustomizationRef, dep.name, namespace).pipe(
-          Effect.mapError((e) =>
-            fail(Reason.DependencyNotReady, e.message, { retryAfterMs: requeueDependencyMs }),
-          ),
-          Effect.flatMap((found) =>
-            Option.isSome(found) && isReady(found.value)
-              ? Effect.void
-              : Effect.fail(
-                  fail(Reason.DependencyNotReady, `dependency '${namespace}/${dep.name}' is not ready`, {
-                    retryAfterMs: requeueDependencyMs,
-                  }),
-                ),
-          ),
-        )
+    /**
+     * The CEL of a spec, compiled once per generation: `healthCheckExprs` as a status reader, `readyExpr`s
+     * checked. A compile error stalls the object naming the field, as Flux's InvalidCELExpression.
+     */
+    const compiledSpecs = new Map<
+      string,
+      { readonly uid: string; readonly generation: number; readonly cel: CompiledCel }
+    >()
+    const compileSpec = (key: string, ks: Kustomization) => {
+      const uid = ks.metadata.uid ?? ""
+      const generation = ks.metadata.generation ?? 0
+      const cached = compiledSpecs.get(key)
+      const cel =
+        cached !== undefined && cached.uid === uid && cached.generation === generation
+          ? cached.cel
+          : compileCel(ks.spec)
+      compiledSpecs.set(key, { uid, generation, cel })
+      return "invalid" in cel
+        ? Effect.fail(
+            fail(
+              Reason.InvalidCELExpression,
+              `${terminalErrorMessage}: ${cel.invalid.field}: ${cel.invalid.error}`,
+              { terminal: true },
+            ),
+          )
+        : Effect.succeed(cel.reader)
+    }
+
+    /**
+     * Fails with HealthCheckCanceled once the source has an artifact other than `revision`, so a health check
+     * waiting on a broken revision gives way to its fix at once (Flux's CancelHealthCheckOnNewRevision). The
+     * watch cache of sources is read, no request.
+     */
+    const newRevision = (ctx: ReconcileContext<KubeObject>, ks: Kustomization, revision: string) =>
+      Effect.gen(function* () {
+        const namespace = sourceNamespace(ks)
+        const key = objectKey(namespace, ks.spec.sourceRef.name)
+        for (;;) {
+          yield* Effect.sleep(cancelCheckMs)
+          const source = ctx.cache(gitRepositoryRef)?.get(key)
+          const current = source === undefined ? undefined : artifactRevision(source)
+          if (current !== undefined && current !== revision)
+            return yield* fail(
+              Reason.HealthCheckCanceled,
+              `New reconciliation triggered by ${ks.spec.sourceRef.kind}/${namespace}/${ks.spec.sourceRef.name}`,
+              { retryAfterMs: 0 },
+            )
+        }
       })
 
     /** The source's current artifact; a missing source or artifact is retried, as in Flux. */
@@ -204,19 +257,54 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
         return artifact
       })
 
-    const lastInventory = (obj: KubeObject): Inventory | undefined =>
-      (obj.status as { inventory?: Inventory } | undefined)?.inventory
+    /**
+     * The inventory of the last status this process wrote (else the object's): a reconcile requeued at once
+     * (HealthCheckCanceled) runs before the watch brings back the status just written, and pruning against
+     * the older inventory would leave the objects the failed revision applied.
+     */
+    const lastInventory = (ctx: ReconcileContext<KubeObject>): Inventory | undefined =>
+      ctx.status.inventory as Inventory | undefined
 
     const records = makeAppliedRecords()
 
+    // spec.kubeConfig: the cluster apply, drift checks, prune and health checks act on (remote-cluster.ts).
+    const local: TargetCluster = { access, mapper }
+    const localStages: ClusterStages = { applier, pruner, health }
+    const remotes = makeRemoteClusters({ readSecret: lookup.secret, policy: options.kubeConfig ?? {} })
+    const remoteStages = new WeakMap<TargetCluster, ClusterStages>()
+    const targetOf = (key: string, spec: Partial<Kustomization["spec"]>, namespace: string) => {
+      const ref = spec.kubeConfig?.secretRef
+      return ref === undefined
+        ? remotes.release(key).pipe(Effect.as(local))
+        : remotes.resolve(key, namespace, ref)
+    }
+    const stagesOn = (target: TargetCluster) =>
+      Effect.gen(function* () {
+        if (target === local) return localStages
+        const hit = remoteStages.get(target)
+        if (hit !== undefined) return hit
+        const built: ClusterStages = yield* Effect.gen(function* () {
+          return { applier: yield* Applier, pruner: yield* Pruner, health: yield* HealthChecker }
+        }).pipe(
+          Effect.provide(clusterStagesLayer),
+          Effect.provideService(KubeAccess, target.access),
+          Effect.provideService(RESTMapper, target.mapper),
+        )
+        remoteStages.set(target, built)
+        return built
+      })
+
     /** `wait`/`healthChecks`: the kstatus health of what was applied, as events. */
     const checkHealth = (
+      health: HealthChecker["Service"],
       ctx: ReconcileContext<KubeObject>,
       spec: Kustomization["spec"],
       owner: { readonly name: string; readonly namespace: string },
       identity: Identity,
       timeout: `${number} millis`,
       changeSet: ChangeSet,
+      reader: StatusReader | undefined,
+      canceled: Effect.Effect<never, StageError>,
       redactor?: Redactor,
     ) =>
       Effect.gen(function* () {
@@ -228,13 +316,13 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
         })
         const result = yield* ctx.stage(
           "health",
-          health
-            .check({ refs: targets, identity, timeout, redactor })
-            .pipe(
-              Effect.tapError((e) =>
-                ctx.emit({ _tag: "HealthChecked", healthy: false, reason: e.reason, message: e.message }),
-              ),
+          health.check({ refs: targets, identity, timeout, redactor, reader }).pipe(
+            Effect.tapError((e) =>
+              ctx.emit({ _tag: "HealthChecked", healthy: false, reason: e.reason, message: e.message }),
             ),
+            // A cancel leaves Healthy as it is (Unknown, checking), as Flux does.
+            Effect.raceFirst(canceled),
+          ),
         )
         yield* ctx.emit({
           _tag: "HealthChecked",
@@ -259,12 +347,14 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
      * full reconcile that changed nothing, so status, history and Events read exactly as Flux's would.
      */
     const replay = (
+      stages: ClusterStages,
       ctx: ReconcileContext<KubeObject>,
       ks: Kustomization,
       owner: { readonly name: string; readonly namespace: string },
       identity: Identity,
       timeout: `${number} millis`,
       record: AppliedRecord,
+      reader: StatusReader | undefined,
     ) =>
       Effect.gen(function* () {
         const changeSet: ChangeSet = record.signatures.map((s) => ({ ref: s.ref, action: "unchanged" }))
@@ -275,7 +365,17 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
           { _tag: "InventoryRecorded", entries: record.inventory.entries },
         )
         yield* ctx.emit(...events)
-        yield* checkHealth(ctx, ks.spec, owner, identity, timeout, changeSet)
+        yield* checkHealth(
+          stages.health,
+          ctx,
+          ks.spec,
+          owner,
+          identity,
+          timeout,
+          changeSet,
+          reader,
+          newRevision(ctx, ks, record.revision),
+        )
         records.set(ctx.key, record)
         return yield* succeeded(ctx, ks.spec, record.revision)
       })
@@ -333,14 +433,34 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
             const spec = specOf(ctx.object)
             const owner = { name: ctx.object.metadata.name, namespace: ctx.object.metadata.namespace ?? "" }
             records.delete(ctx.key)
-            const result = yield* cleanupOnDeletion({
-              owner,
-              inventory: lastInventory(ctx.object),
-              deletionPolicy: spec.deletionPolicy,
-              prune: spec.prune === true,
-              suspended: spec.suspend === true,
-              identity: identityFor({ ...owner, serviceAccountName: spec.serviceAccountName }, options),
-            }).pipe(Effect.provideService(Pruner, pruner), Effect.provideService(KubeAccess, access))
+            compiledSpecs.delete(ctx.key)
+            const inventory = lastInventory(ctx)
+            // The remote cluster is needed (and its Secret read) only when objects are to be deleted there.
+            const deletes =
+              spec.suspend !== true &&
+              (inventory?.entries.length ?? 0) > 0 &&
+              deletesObjects(spec.deletionPolicy, spec.prune === true)
+            const target = deletes ? yield* targetOf(ctx.key, spec, owner.namespace) : local
+            // spec.timeout bounds the finalizer's prune too (its deletes and WaitForTermination's wait).
+            const timeoutMs = timeoutMillis(spec as Kustomization["spec"])
+            const within = yield* startDeadline(timeoutMs)
+            const result = yield* within(
+              "prune on deletion",
+              Reason.PruneFailed,
+              cleanupOnDeletion({
+                owner,
+                inventory,
+                deletionPolicy: spec.deletionPolicy,
+                prune: spec.prune === true,
+                suspended: spec.suspend === true,
+                identity: identityFor({ ...owner, serviceAccountName: spec.serviceAccountName }, options),
+                timeout: `${timeoutMs} millis`,
+              }).pipe(
+                Effect.provideService(Pruner, (yield* stagesOn(target)).pruner),
+                Effect.provideService(KubeAccess, target.access),
+              ),
+            )
+            yield* remotes.release(ctx.key)
             if (result.skipped !== undefined)
               yield* recorder.publish(kustomizationRef, ctx.object, {
                 type: "Warning",
@@ -352,6 +472,7 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
       reconcile: (ctx) =>
         Effect.gen(function* () {
           const ks = yield* ctx.stage("validate", decode(ctx.object))
+          const reader = yield* ctx.stage("validate", compileSpec(ctx.key, ks))
           const unsupported = unsupportedField(ks.spec)
           if (unsupported !== undefined)
             return yield* ctx.stage(
@@ -366,6 +487,12 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
                 ),
               ),
             )
+          const ignore = compileIgnoreRules(ks.spec.ignore)
+          if (ignore instanceof IgnoreRuleError)
+            return yield* ctx.stage(
+              "validate",
+              Effect.fail(fail("InvalidSpec", `${ignore.field}: ${ignore.message}`, { terminal: true })),
+            )
           const owner = { name: ks.metadata.name ?? "", namespace: ks.metadata.namespace ?? "" }
           const refs = {
             ...owner,
@@ -376,22 +503,28 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
           yield* ctx.stage("validate", checkCrossNamespaceRefs(refs, options))
           const identity = identityFor(refs, options)
           const timeout = `${timeoutMillis(ks.spec)} millis` as const
-          // spec.timeout bounds build (with decryption) and apply together, as Flux's one context does.
+          // spec.timeout bounds build (with decryption), apply and prune together, as Flux's one context does.
           const within = yield* startDeadline(timeoutMillis(ks.spec))
           const progressed = (stage: string, message: string) =>
             ctx.emit({ _tag: "Progressed", stage, message })
 
-          yield* ctx.stage("dependencies", checkDependencies(ks))
-
           const artifact = yield* ctx.stage("fetch", resolveSource(ks, ctx))
+          // After the source, as Flux: a dependency on the same source must have applied this revision.
+          yield* ctx.stage(
+            "dependencies",
+            checkDependencies(client, kustomizationRef, ks, ctx.object, artifact.revision),
+          )
           yield* ctx.emit({ _tag: "ArtifactFetched", revision: artifact.revision, digest: artifact.digest })
+
+          const target = yield* ctx.stage("cluster", targetOf(ctx.key, ks.spec, owner.namespace))
+          const stages = yield* stagesOn(target)
 
           // Unchanged inputs and no drift: say again what the last reconcile applied, without building.
           const previous = records.get(ctx.key)
           records.delete(ctx.key)
           const inputs = yield* ctx.stage(
             "fetch",
-            buildInputs(ks, artifact.digest).pipe(
+            buildInputs(ks, artifact.digest, target.version).pipe(
               Effect.provideService(ConfigLookup, lookup),
               Effect.mapError((e) =>
                 fail(Reason.ArtifactFailed, `failed to read the build's inputs: ${e.message}`),
@@ -402,12 +535,12 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
             previous !== undefined &&
             previous.uid === ks.metadata.uid &&
             previous.inputs === inputs &&
-            (yield* firstDrifted(previous.signatures, identity, kustomizeControllerName).pipe(
-              Effect.provideService(KubeAccess, access),
-              Effect.provideService(RESTMapper, mapper),
+            (yield* firstDrifted(previous.signatures, identity, kustomizeControllerName, ignore).pipe(
+              Effect.provideService(KubeAccess, target.access),
+              Effect.provideService(RESTMapper, target.mapper),
             )) === undefined
           )
-            return yield* replay(ctx, ks, owner, identity, timeout, previous)
+            return yield* replay(stages, ctx, ks, owner, identity, timeout, previous, reader)
 
           yield* progressed("build", `building manifests for revision ${artifact.revision}`)
           const built = yield* ctx.stage(
@@ -446,39 +579,55 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
             within(
               "apply",
               Reason.ReconciliationFailed,
-              applier.apply({
+              stages.applier.apply({
                 objects: built.objects,
                 owner,
                 identity,
                 force: ks.spec.force,
                 timeout,
                 redactor,
+                ignore,
               }),
             ),
           )
           const inventory = applied.inventory
           yield* ctx.emit({ _tag: "Applied", changes: toChanges(applied.changeSet) })
 
-          const stale = ks.spec.prune ? staleEntries(lastInventory(ctx.object), inventory) : []
+          const stale = ks.spec.prune ? staleEntries(lastInventory(ctx), inventory) : []
           const pruned =
             stale.length === 0
               ? []
               : (yield* ctx.stage(
                   "prune",
-                  pruner.prune({ entries: stale, owner, identity, timeout, redactor }).pipe(
-                    // Objects that could not be deleted stay in the inventory, so the next reconcile retries them.
-                    Effect.tapError((e) =>
-                      ctx.emit({
-                        _tag: "InventoryRecorded",
-                        entries: mergeInventories(inventory, e.remaining).entries,
-                      }),
+                  within(
+                    "prune",
+                    Reason.PruneFailed,
+                    stages.pruner.prune({ entries: stale, owner, identity, timeout, redactor }).pipe(
+                      // Objects that could not be deleted stay in the inventory, so the next reconcile retries them.
+                      Effect.tapError((e) =>
+                        ctx.emit({
+                          _tag: "InventoryRecorded",
+                          entries: mergeInventories(inventory, e.remaining).entries,
+                        }),
+                      ),
                     ),
                   ),
                 )).changeSet
           if (pruned.length > 0) yield* ctx.emit({ _tag: "Pruned", changes: toChanges(pruned) })
           yield* ctx.emit({ _tag: "InventoryRecorded", entries: inventory.entries })
 
-          yield* checkHealth(ctx, ks.spec, owner, identity, timeout, applied.changeSet, redactor)
+          yield* checkHealth(
+            stages.health,
+            ctx,
+            ks.spec,
+            owner,
+            identity,
+            timeout,
+            applied.changeSet,
+            reader,
+            newRevision(ctx, ks, artifact.revision),
+            redactor,
+          )
           records.set(ctx.key, {
             uid: ks.metadata.uid ?? "",
             inputs,
@@ -490,6 +639,10 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
             signatures: applied.signatures,
           })
           return yield* succeeded(ctx, ks.spec, artifact.revision)
-        }),
+        }).pipe(
+          // A failed reconcile drops its remote connection: the retry opens and probes a new one, so a remote
+          // cluster that went away is reported naming its kubeconfig Secret.
+          Effect.tapError(() => remotes.release(ctx.key)),
+        ),
     })
   })

@@ -66,45 +66,51 @@ const inCluster = async (dir = serviceAccountDir): Promise<Connection> => {
   return { server, agent, headers, close: () => agent.destroy() }
 }
 
+/**
+ * The connection a client-node KubeConfig describes (its current context). Static credentials are read once;
+ * exec/auth-provider credentials expire and are re-read per request.
+ */
+export const fromKubeConfig = async (kc: KubeConfig): Promise<Connection> => {
+  const cluster = kc.getCurrentCluster()
+  if (cluster === null) throw new Error("no current cluster")
+  const server = new URL(cluster.server)
+  const opts: https.RequestOptions = {}
+  await kc.applyToHTTPSOptions(opts)
+  const user = kc.getCurrentUser()
+  const dynamic = user !== null && (user.exec !== undefined || user.authProvider !== undefined)
+  const staticHeaders = normaliseHeaders(opts.headers, opts.auth)
+  const agentOptions = {
+    keepAlive: true,
+    maxSockets: 64,
+    ca: opts.ca,
+    cert: opts.cert,
+    key: opts.key,
+    ...(opts.rejectUnauthorized !== undefined ? { rejectUnauthorized: opts.rejectUnauthorized } : {}),
+    ...(opts.servername !== undefined ? { servername: opts.servername } : {}),
+  }
+  const agent =
+    server.protocol === "https:" ? new https.Agent(agentOptions) : new http.Agent({ keepAlive: true })
+  return {
+    server,
+    agent,
+    headers: dynamic
+      ? async () => {
+          const fresh: https.RequestOptions = {}
+          await kc.applyToHTTPSOptions(fresh)
+          return normaliseHeaders(fresh.headers, fresh.auth)
+        }
+      : async () => staticHeaders,
+    close: () => agent.destroy(),
+  }
+}
+
 /** Opens a connection pool to the cluster named by the kubeconfig; closed with the scope. */
 export const connect = (source: KubeConfigSource) =>
   Effect.acquireRelease(
     Effect.tryPromise({
       try: async (): Promise<Connection> => {
         if (source._tag === "InCluster") return await inCluster()
-        const kc = await load(source)
-        const cluster = kc.getCurrentCluster()
-        if (cluster === null) throw new Error("no current cluster")
-        const server = new URL(cluster.server)
-        const opts: https.RequestOptions = {}
-        await kc.applyToHTTPSOptions(opts)
-        const user = kc.getCurrentUser()
-        // Static credentials are read once; exec/auth-provider credentials expire and are re-read per request.
-        const dynamic = user !== null && (user.exec !== undefined || user.authProvider !== undefined)
-        const staticHeaders = normaliseHeaders(opts.headers, opts.auth)
-        const agentOptions = {
-          keepAlive: true,
-          maxSockets: 64,
-          ca: opts.ca,
-          cert: opts.cert,
-          key: opts.key,
-          ...(opts.rejectUnauthorized !== undefined ? { rejectUnauthorized: opts.rejectUnauthorized } : {}),
-          ...(opts.servername !== undefined ? { servername: opts.servername } : {}),
-        }
-        const agent =
-          server.protocol === "https:" ? new https.Agent(agentOptions) : new http.Agent({ keepAlive: true })
-        return {
-          server,
-          agent,
-          headers: dynamic
-            ? async () => {
-                const fresh: https.RequestOptions = {}
-                await kc.applyToHTTPSOptions(fresh)
-                return normaliseHeaders(fresh.headers, fresh.auth)
-              }
-            : async () => staticHeaders,
-          close: () => agent.destroy(),
-        }
+        return await fromKubeConfig(await load(source))
       },
       catch: (cause) =>
         new KubeConfigError({

@@ -1,4 +1,5 @@
 import { ConditionType } from "../../../model/condition.ts"
+import { formatDuration } from "../../../model/duration.ts"
 import type { Recorded } from "../../../model/events.ts"
 import type { ReconcileStatus } from "../../../model/projection.ts"
 
@@ -9,15 +10,6 @@ export interface Announcement {
   readonly note: string
   /** Success events tell notification consumers to update commit status (Flux). */
   readonly commitStatus?: boolean
-}
-
-const formatSeconds = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 3 : 1).replace(/\.?0+$/, "")}s`
-
-export const formatInterval = (ms: number): string => {
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h0m0s`
-  if (ms % 60_000 === 0)
-    return `${Math.floor(ms / 3_600_000) > 0 ? `${Math.floor(ms / 3_600_000)}h` : ""}${(ms / 60_000) % 60}m0s`
-  return formatSeconds(ms)
 }
 
 /**
@@ -64,12 +56,12 @@ export const announce = (
         if (recovered || moved) {
           const took =
             event.durationMs !== undefined
-              ? `Reconciliation finished in ${formatSeconds(event.durationMs)}, `
+              ? `Reconciliation finished in ${formatDuration(event.durationMs)}, `
               : ""
           out.push({
             type: "Normal",
             reason: event.reason ?? "ReconciliationSucceeded",
-            note: `${took}next run in ${formatInterval(intervalMs)}`,
+            note: `${took}next run in ${formatDuration(intervalMs)}`,
             commitStatus: true,
           })
         }

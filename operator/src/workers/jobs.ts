@@ -1,7 +1,8 @@
 /**
  * What the main thread asks of the worker pool (`pool.ts`) and what a worker answers: plain, structured-clonable
  * data only. Each job is CPU-heavy parsing or printing of repository content whose time the repository
- * controls: kustomize's output (`stages/build/objects.ts`) and large SOPS files (`sops/stores/`).
+ * controls: kustomize's output (`stages/build/objects.ts`), large SOPS files (`sops/stores/`) and CEL
+ * expressions of a Kustomization's spec (`stages/health/cel.ts`), which no cost budget bounds.
  *
  * @module
  */
@@ -10,6 +11,7 @@ import type { Format } from "../sops/stores/errors.ts"
 import type { EncryptedFile, StoreOptions } from "../sops/stores/store.ts"
 import type { Documents } from "../sops/tree.ts"
 import type { KubeObject } from "../stages/build/objects.ts"
+import type { CelKind } from "../stages/health/cel.ts"
 
 export type WorkerJob =
   | { readonly op: "parse"; readonly text: string; readonly maxObjects?: number | undefined }
@@ -20,6 +22,12 @@ export type WorkerJob =
       readonly options: StoreOptions
       readonly encrypted: boolean
       readonly bytes: Uint8Array
+    }
+  | {
+      readonly op: "cel"
+      readonly kind: CelKind
+      readonly expressions: ReadonlyArray<string>
+      readonly variables: Record<string, unknown>
     }
 
 /** A StoreError's fields, to rebuild the typed error on the main thread. */
@@ -37,6 +45,7 @@ export type WorkerReply =
   | { readonly ok: true; readonly text: string }
   | { readonly ok: true; readonly documents: Documents }
   | { readonly ok: true; readonly file: EncryptedFile }
+  | { readonly ok: true; readonly first: number }
   | {
       readonly ok: false
       readonly message: string

@@ -1,6 +1,7 @@
 /**
  * The worker side of `pool.ts`: runs one job per message and posts the result back (structured clone), or the
- * error's message and, for a SOPS store error, its fields. It holds no state between messages.
+ * error's message and, for a SOPS store error, its fields. It holds no state between messages but compiled CEL
+ * programs (a cache by expression text).
  *
  * @module
  */
@@ -8,6 +9,7 @@ import { parentPort } from "node:worker_threads"
 import { isStoreError } from "../sops/stores/errors.ts"
 import { syncStoreFor } from "../sops/stores/store.ts"
 import { parseObjects, printObjects, TooManyObjects } from "../stages/build/objects.ts"
+import { firstTrue } from "../stages/health/cel.ts"
 import type { WorkerJob, WorkerReply } from "./jobs.ts"
 
 const run = (job: WorkerJob): WorkerReply => {
@@ -16,6 +18,8 @@ const run = (job: WorkerJob): WorkerReply => {
       return { ok: true, objects: parseObjects(job.text, { maxObjects: job.maxObjects }) }
     case "print":
       return { ok: true, text: printObjects(job.objects) }
+    case "cel":
+      return { ok: true, first: firstTrue(job.kind, job.expressions, job.variables) }
     case "store-read": {
       const store = syncStoreFor(job.format, job.options)
       return job.encrypted

@@ -10,6 +10,7 @@ import { Effect } from "effect"
 import { RESTMapper } from "../../kube/restmapper.ts"
 import { type Identity, KubeAccess } from "../cluster/impersonation.ts"
 import type { KubeObject, ObjectRef } from "../cluster/object.ts"
+import { type CompiledIgnoreRules, ignoredPaths } from "./ignore-rules.ts"
 import { applySignature } from "./signature.ts"
 
 /** One applied object as the drift check remembers it. */
@@ -23,12 +24,14 @@ const apiVersionOf = (ref: ObjectRef) => (ref.group === "" ? ref.version : `${re
 /**
  * The first object of `applied` that drifted, or `undefined` when none did. Stops at the first drift: the
  * reconcile re-applies the whole set anyway. Errors (discovery, RBAC, network) count as drift, so the full
- * path reports them as it always does.
+ * path reports them as it always does. `ignore` (the `spec.ignore` the signatures were recorded with) leaves the
+ * same fields out of the live object's signature.
  */
 export const firstDrifted = Effect.fn("firstDrifted")(function* (
   applied: ReadonlyArray<AppliedSignature>,
   identity: Identity,
   fieldManager: string,
+  ignore?: CompiledIgnoreRules,
 ) {
   const access = yield* KubeAccess
   const mapper = yield* RESTMapper
@@ -42,7 +45,8 @@ export const firstDrifted = Effect.fn("firstDrifted")(function* (
       Effect.map((live) =>
         live._tag === "None" || live.value._tag === "None"
           ? true
-          : applySignature(live.value.value, fieldManager) !== signature,
+          : applySignature(live.value.value, fieldManager, ignoredPaths(ignore, live.value.value)) !==
+            signature,
       ),
     )
   // A few GETs at a time (one round trip for a small set, not one per object); the first drift in `applied`

@@ -1,9 +1,11 @@
 /**
  * Drift detection: does the server-side dry-run result differ from the live object in anything the
  * user declared? Server-maintained bookkeeping (resourceVersion, managedFields, generation, status…) is
- * not drift, so an object that would not change is never written and keeps its resourceVersion.
+ * not drift, so an object that would not change is never written and keeps its resourceVersion. Fields of
+ * `spec.ignore` rules are removed from both sides before they are compared, as Flux does.
  */
 import type { KubeObject } from "../cluster/object.ts"
+import { type JsonPointer, removeAt } from "./json-pointer.ts"
 
 const comparable = (obj: KubeObject): Record<string, unknown> => {
   const { metadata, status: _status, ...rest } = obj
@@ -25,9 +27,19 @@ export const jsonEqual = (a: unknown, b: unknown): boolean => {
   )
 }
 
-/** True when applying would change the live object (the dry-run result is what the server would store). */
-export const hasDrifted = (live: KubeObject, dryRun: KubeObject): boolean =>
-  !jsonEqual(comparable(live), comparable(dryRun))
+/** `obj` without the ignored fields, removed one after another (as a JSON patch of removals would). */
+export const withoutPaths = (obj: KubeObject, ignored: ReadonlyArray<JsonPointer>): KubeObject =>
+  ignored.reduce((o, p) => removeAt(o, p), obj)
+
+/**
+ * True when applying would change the live object (the dry-run result is what the server would store) in a
+ * field that is not ignored.
+ */
+export const hasDrifted = (
+  live: KubeObject,
+  dryRun: KubeObject,
+  ignored: ReadonlyArray<JsonPointer> = [],
+): boolean => !jsonEqual(comparable(withoutPaths(live, ignored)), comparable(withoutPaths(dryRun, ignored)))
 
 /**
  * The top-level paths that differ, for messages. Values are never included, so the output is safe

@@ -10,7 +10,7 @@ export const fieldManager = "kustomize-controller"
 const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
 /** Managers whose fields the applier takes over: kubectl in any form, and Update entries of itself. */
-const isTakenOver = (e: ManagedFieldsEntry): boolean =>
+export const isTakenOver = (e: ManagedFieldsEntry): boolean =>
   e.subresource === undefined &&
   ((e.manager?.startsWith("kubectl") ?? false) ||
     (e.manager === "before-first-apply" && e.operation === "Update") ||

@@ -8,7 +8,8 @@
  *    set creates — are validated right before their stage.
  * 3. Apply in stages (CRDs/Namespaces/ClusterRoles → `*Class` kinds → the rest, each in stable kind
  *    order), waiting for each of the first two to be ready; only objects the dry-run shows drifted are
- *    written, immutable-field changes are recreated when forced.
+ *    written, immutable-field changes are recreated when forced. Fields of `spec.ignore` rules are left out of
+ *    the comparison, and an object applied for another reason keeps their live values (`ignored-fields.ts`).
  */
 
 import { Context, Duration, Effect, Layer, Schedule } from "effect"
@@ -28,6 +29,8 @@ import { forceEnabled, reconcileDisabled, ssaPolicy } from "../cluster/policy.ts
 import { pollUntilCurrent } from "../cluster/poll.ts"
 import { hasDrifted } from "./drift.ts"
 import type { AppliedSignature } from "./drift-check.ts"
+import { type CompiledIgnoreRules, ignoredPaths } from "./ignore-rules.ts"
+import { resolveIgnored } from "./ignored-fields.ts"
 import { isImmutableError } from "./immutable.ts"
 import { fieldManager, takeOverPatch } from "./managed-fields.ts"
 import { normalize } from "./normalize.ts"
@@ -56,6 +59,8 @@ export interface ApplyRequest {
    * knows the objects of this request only.
    */
   readonly redactor?: Redactor | undefined
+  /** `spec.ignore`, compiled: fields left out of drift detection and kept as they are live. */
+  readonly ignore?: CompiledIgnoreRules | undefined
 }
 
 export interface ApplyResult {
@@ -87,7 +92,8 @@ type Plan =
   | { readonly _tag: "Skip" }
   | { readonly _tag: "Unchanged"; readonly live: KubeObject }
   | { readonly _tag: "Create" }
-  | { readonly _tag: "Configure"; readonly live: KubeObject }
+  /** `payload`: what to apply when ignored fields changed it from the desired object. */
+  | { readonly _tag: "Configure"; readonly live: KubeObject; readonly payload: KubeObject }
   | { readonly _tag: "Recreate"; readonly live: KubeObject }
   /** Cannot be dry-run before an earlier stage is applied. */
   | { readonly _tag: "Deferred" }
@@ -294,6 +300,7 @@ const run = (
           request.force ?? false,
           deferrable,
           items,
+          request.ignore,
         )
       })
 
@@ -332,14 +339,17 @@ const run = (
                 Effect.mapError((msg) => failure([msg], [formatRef(item.ref)], false)),
               )
             const { item: fitted, resource } = resolved.get(item)!
-            return yield* execute(client, who, fitted, resource, plan)
+            return yield* execute(client, who, fitted, resource, plan, request.ignore)
           }),
         { concurrency: 4 },
       )
       for (const { entry, object } of executed) {
         entries.push(entry)
         if (object !== undefined)
-          signatures.push({ ref: entry.ref, signature: applySignature(object, fieldManager) })
+          signatures.push({
+            ref: entry.ref,
+            signature: applySignature(object, fieldManager, ignoredPaths(request.ignore, object)),
+          })
         if (entry.action === "created" || entry.action === "configured") written.push(entry.ref)
       }
       if (stage !== "rest" && written.length > 0)
@@ -382,6 +392,7 @@ const planWithResource = (
   force: boolean,
   deferrable: boolean,
   items: ReadonlyArray<Item>,
+  ignore: CompiledIgnoreRules | undefined,
 ): Effect.Effect<Plan, string> =>
   Effect.gen(function* () {
     const skip: Plan = { _tag: "Skip" }
@@ -412,8 +423,15 @@ const planWithResource = (
     if (live === undefined) return { _tag: "Create" }
     // A takeover of hand-edited fields makes the object drift even when the dry-run matches today.
     const takeover = ssaPolicy(item.desired) !== "Merge" && takeOverPatch(live) !== undefined
-    if (takeover || hasDrifted(live, dry.success)) return { _tag: "Configure", live }
-    return { _tag: "Unchanged", live }
+    // Ignored fields are matched against the dry-run result, as Flux does (it carries the desired labels).
+    const ignored = ignoredPaths(ignore, dry.success)
+    if (!takeover && !hasDrifted(live, dry.success, ignored)) return { _tag: "Unchanged", live }
+    const resolved = resolveIgnored(item.desired, live, dry.success, ignored, { fieldManager, takeover })
+    if (!resolved.ok)
+      return yield* Effect.fail(
+        `${formatRef(item.ref)}: the live value of the ignored field ${resolved.pointer} cannot be kept in what is applied: the manifests lack its parent, or it is not an object (spec.ignore)`,
+      )
+    return { _tag: "Configure", live, payload: resolved.payload }
   })
 
 /** The live object a plan was made against, if any. */
@@ -426,6 +444,7 @@ const execute = (
   item: Item,
   resource: ResourceRef,
   plan: Plan,
+  ignore: CompiledIgnoreRules | undefined,
 ): Effect.Effect<Executed, ApplyError> => {
   const fail = (e: KubeError, what: string) =>
     failure(
@@ -438,9 +457,11 @@ const execute = (
       [formatRef(item.ref)],
       isTransient(e),
     )
-  const apply = retryTransient(
-    client.apply<KubeObject>(resource, item.desired, { fieldManager, force: true }),
-  ).pipe(Effect.mapError((e) => fail(e, "apply failed")))
+  const applyOf = (payload: KubeObject) =>
+    retryTransient(client.apply<KubeObject>(resource, payload, { fieldManager, force: true })).pipe(
+      Effect.mapError((e) => fail(e, "apply failed")),
+    )
+  const apply = applyOf(item.desired)
   const done = (action: ChangeSetEntry["action"], object?: KubeObject): Executed => ({
     entry: { ref: item.ref, action },
     object,
@@ -473,9 +494,9 @@ const execute = (
             ),
             Effect.mapError((e) => fail(e, "managed fields cleanup failed")),
           )
-        const after = yield* apply
+        const after = yield* applyOf(plan.payload)
         // A takeover alone may change nothing a user sees: then the object counts as unchanged.
-        const changed = patch === undefined || hasDrifted(plan.live, after)
+        const changed = patch === undefined || hasDrifted(plan.live, after, ignoredPaths(ignore, after))
         return done(changed ? "configured" : "unchanged", after)
       })
     case "Recreate":

@@ -11,9 +11,10 @@ import { splitApiVersion } from "./object.ts"
  * - `InProgress`: still getting there,
  * - `Failed`: will not get there without a change (e.g. progress deadline exceeded, Job failed),
  * - `Terminating`: being deleted,
- * - `NotFound`: does not exist.
+ * - `NotFound`: does not exist,
+ * - `Unknown`: its status could not be computed (a `healthCheckExprs` expression failed to evaluate).
  */
-export type ObjectStatus = "Current" | "InProgress" | "Failed" | "Terminating" | "NotFound"
+export type ObjectStatus = "Current" | "InProgress" | "Failed" | "Terminating" | "NotFound" | "Unknown"
 
 export interface StatusResult {
   readonly status: ObjectStatus

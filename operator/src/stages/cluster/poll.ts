@@ -31,6 +31,15 @@ export interface PollOptions {
   readonly timeout: Duration.Input
   /** Stop at the first Failed object instead of waiting for the timeout. */
   readonly failFast: boolean
+  /** Judges the kinds it supports instead of the kstatus rules (`healthCheckExprs`). */
+  readonly reader?: StatusReader | undefined
+}
+
+/** A status reader for some groups and kinds, ahead of the built-in rules (kstatus' custom readers). */
+export interface StatusReader {
+  readonly supports: (group: string, kind: string) => boolean
+  /** Never fails: what cannot be judged is `Unknown`, with the reason as its message. */
+  readonly read: (obj: KubeObject) => Effect.Effect<StatusResult>
 }
 
 /** Reads one object's kstatus; a kind that no longer exists reads as NotFound. */
@@ -38,16 +47,22 @@ export const observe = (
   client: KubeClient["Service"],
   mapper: RESTMapper["Service"],
   ref: ObjectRef,
+  reader?: StatusReader,
 ): Effect.Effect<StatusResult, KubeError> =>
   mapper.resolve(joinApiVersion(ref.group, ref.version), ref.kind).pipe(
     Effect.flatMap((resource) =>
       client.getOption<KubeObject>(resource, ref.name, ref.namespace || undefined),
     ),
-    Effect.map((o) =>
+    Effect.flatMap((o) =>
       // A finished Job removed by its ttlSecondsAfterFinished did complete.
       o._tag === "None" && ref.group === "batch" && ref.kind === "Job"
-        ? { status: "Current" as const, message: "Job not found (finished and removed after its TTL)" }
-        : computeStatus(o._tag === "Some" ? o.value : undefined),
+        ? Effect.succeed({
+            status: "Current" as const,
+            message: "Job not found (finished and removed after its TTL)",
+          })
+        : o._tag === "Some" && reader?.supports(ref.group, ref.kind)
+          ? reader.read(o.value)
+          : Effect.succeed(computeStatus(o._tag === "Some" ? o.value : undefined)),
     ),
     Effect.catchTag("UnknownKindError", (_: UnknownKindError) =>
       Effect.succeed<StatusResult>({
@@ -72,7 +87,7 @@ export const pollUntilCurrent = (
       const statuses = yield* Effect.forEach(
         refs,
         (ref) =>
-          observe(client, mapper, ref).pipe(
+          observe(client, mapper, ref, options.reader).pipe(
             Effect.catch((e) =>
               Effect.succeed<StatusResult>({ status: "InProgress", message: `cannot read: ${e.message}` }),
             ),

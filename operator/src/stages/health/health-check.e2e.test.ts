@@ -1,10 +1,11 @@
 import { expect, layer } from "@effect/vitest"
-import { Effect } from "effect"
+import { type Duration, Effect } from "effect"
 import { testNamespace } from "../../../../e2e/support/cluster.ts"
 import { Applier } from "../apply/staged-apply.ts"
 import type { KubeObject } from "../cluster/object.ts"
 import { configMap, patchAs, stageTestLayer } from "../pipeline/testing/stage-test-layer.ts"
 import { HealthChecker, healthCheckTargets } from "./health-check.ts"
+import { compileHealthExpressions } from "./health-expressions.ts"
 
 const owner = { name: "apps", namespace: "flux-system" }
 
@@ -29,6 +30,28 @@ const setDeploymentStatus = (namespace: string, status: Record<string, unknown>)
     { apiVersion: "apps/v1", kind: "Deployment", name: "web", namespace, subresource: "status" },
     { status },
   )
+
+/** A CRD of our own with a status subresource: the test plays its controller. */
+const randomGroup = () => `h${Math.random().toString(36).slice(2, 8)}.example.com`
+const gadgetCrd = (group: string): KubeObject => ({
+  apiVersion: "apiextensions.k8s.io/v1",
+  kind: "CustomResourceDefinition",
+  metadata: { name: `gadgets.${group}` },
+  spec: {
+    group,
+    names: { kind: "Gadget", plural: "gadgets", singular: "gadget", listKind: "GadgetList" },
+    scope: "Namespaced",
+    versions: [
+      {
+        name: "v1",
+        served: true,
+        storage: true,
+        subresources: { status: {} },
+        schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } },
+      },
+    ],
+  },
+})
 
 const now = new Date().toISOString().replace(/\.\d+Z$/, "Z")
 const condition = (type: string, status: string, reason: string) => ({
@@ -135,26 +158,8 @@ layer(stageTestLayer, { timeout: 120_000, excludeTestServices: true })(
         const applier = yield* Applier
         const health = yield* HealthChecker
         const ns = yield* testNamespace("health-cr")
-        const group = `h${Math.random().toString(36).slice(2, 8)}.example.com`
-        const crd: KubeObject = {
-          apiVersion: "apiextensions.k8s.io/v1",
-          kind: "CustomResourceDefinition",
-          metadata: { name: `gadgets.${group}` },
-          spec: {
-            group,
-            names: { kind: "Gadget", plural: "gadgets", singular: "gadget", listKind: "GadgetList" },
-            scope: "Namespaced",
-            versions: [
-              {
-                name: "v1",
-                served: true,
-                storage: true,
-                subresources: { status: {} },
-                schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } },
-              },
-            ],
-          },
-        }
+        const group = randomGroup()
+        const crd = gadgetCrd(group)
         const gadget: KubeObject = {
           apiVersion: `${group}/v1`,
           kind: "Gadget",
@@ -192,6 +197,94 @@ layer(stageTestLayer, { timeout: 120_000, excludeTestServices: true })(
         yield* gadgetStatus({ observedGeneration: 2, conditions: [condition("Ready", "True", "Succeeded")] })
         yield* health.check({ refs, timeout: "5 seconds", interval: "500 millis" })
       }),
+    )
+
+    it.effect(
+      "healthCheckExprs: no status is Unknown, then inProgress, failed (early) and current as the expressions say",
+      () =>
+        Effect.gen(function* () {
+          const applier = yield* Applier
+          const health = yield* HealthChecker
+          const ns = yield* testNamespace("health-cel")
+          const group = randomGroup()
+          const gadget: KubeObject = {
+            apiVersion: `${group}/v1`,
+            kind: "Gadget",
+            metadata: { name: "g", namespace: ns },
+            spec: { n: 1 },
+          }
+          const { changeSet } = yield* applier.apply({ objects: [gadgetCrd(group), gadget], owner })
+          const compiled = compileHealthExpressions([
+            {
+              apiVersion: `${group}/v1`,
+              kind: "Gadget",
+              inProgress: "status.conditions.exists(e, e.type == 'Synced' && e.status == 'Unknown')",
+              failed: "status.conditions.filter(e, e.type == 'Synced').all(e, e.status == 'False')",
+              current:
+                "status.conditions.filter(e, e.type == 'Synced').all(e, e.status == 'True') && status.?ready.orValue(0) >= 1",
+            },
+          ])
+          if (!compiled.ok) return yield* Effect.die(new Error(compiled.error))
+          const reader = compiled.reader
+          // With wait, the CRD is judged by the built-in rules and the Gadget by the expressions.
+          const refs = healthCheckTargets({ wait: true }, { ...owner, namespace: ns }, changeSet)
+          const check = (timeout: Duration.Input) =>
+            health.check({ refs, timeout, interval: "300 millis", reader })
+          const gadgetStatus = (status: Record<string, unknown>) =>
+            patchAs(
+              "gadget-controller",
+              { apiVersion: `${group}/v1`, kind: "Gadget", name: "g", namespace: ns, subresource: "status" },
+              { status },
+            )
+
+          // No status at all: the expressions cannot be evaluated, the object is Unknown until the timeout.
+          const unknown = yield* Effect.flip(check("1 second"))
+          expect(unknown.message).toContain("timeout waiting for: [")
+          expect(unknown.message).toContain(
+            `Gadget/${ns}/g status: 'Unknown': spec.healthCheckExprs[0]: failed to evaluate the CEL expression`,
+          )
+          expect(unknown.message).not.toContain("CustomResourceDefinition")
+
+          yield* gadgetStatus({ conditions: [condition("Synced", "Unknown", "Syncing")] })
+          const inProgress = yield* Effect.flip(check("1 second"))
+          expect(inProgress.message).toContain(
+            `Gadget/${ns}/g status: 'InProgress': spec.healthCheckExprs[0].inProgress is true`,
+          )
+
+          // Failed ends the wait at once (fail-fast), long before the 30 s timeout.
+          yield* gadgetStatus({ conditions: [condition("Synced", "False", "Broken")] })
+          const failed = yield* Effect.flip(check("30 seconds"))
+          expect(failed.message).toContain(
+            `failed early due to stalled resources: [Gadget/${ns}/g status: 'Failed': spec.healthCheckExprs[0].failed is true]`,
+          )
+
+          // Synced but `ready` below 1: none of the expressions is true, which is InProgress.
+          yield* gadgetStatus({ conditions: [condition("Synced", "True", "Synced")] })
+          const none = yield* Effect.flip(check("1 second"))
+          expect(none.message).toContain(
+            `Gadget/${ns}/g status: 'InProgress': no expression of spec.healthCheckExprs[0] is true`,
+          )
+
+          yield* gadgetStatus({ ready: 2, conditions: [condition("Synced", "True", "Synced")] })
+          const passed = yield* check("10 seconds")
+          expect(passed.message).toMatch(/^Health check passed in /)
+          expect(passed.statuses.find((s) => s.ref.kind === "Gadget")?.result).toEqual({
+            status: "Current",
+            message: "spec.healthCheckExprs[0].current is true",
+          })
+
+          // A generation the status has not observed is InProgress before any expression runs.
+          yield* applier.apply({ objects: [gadgetCrd(group), { ...gadget, spec: { n: 2 } }], owner })
+          yield* gadgetStatus({
+            observedGeneration: 1,
+            ready: 2,
+            conditions: [condition("Synced", "True", "Synced")],
+          })
+          const stale = yield* Effect.flip(check("1 second"))
+          expect(stale.message).toContain(
+            `Gadget/${ns}/g status: 'InProgress': Generation 2 not yet observed (at 1)`,
+          )
+        }),
     )
   },
 )

@@ -11,7 +11,7 @@ import { HealthCheckError } from "../cluster/errors.ts"
 import { controllerIdentity, type Identity, KubeAccess } from "../cluster/impersonation.ts"
 import { formatRef, type ObjectRef, splitApiVersion } from "../cluster/object.ts"
 import type { Owner } from "../cluster/owner.ts"
-import { type ObjectStatusReport, pollUntilCurrent } from "../cluster/poll.ts"
+import { type ObjectStatusReport, pollUntilCurrent, type StatusReader } from "../cluster/poll.ts"
 
 /** `spec.healthChecks[]`: apiVersion defaults to `apps/v1`, namespace to the Kustomization's. */
 export interface HealthCheckRef {
@@ -35,6 +35,8 @@ export interface HealthCheckRequest {
    * quoted values only.
    */
   readonly redactor?: Redactor | undefined
+  /** `spec.healthCheckExprs`, compiled (`health-expressions.ts`): judges the kinds it names. */
+  readonly reader?: StatusReader | undefined
 }
 
 export interface HealthResult {
@@ -93,6 +95,7 @@ export class HealthChecker extends Context.Service<
           interval: request.interval ?? "5 seconds",
           timeout: request.timeout,
           failFast: !request.disableFailFast,
+          reader: request.reader,
         })
         const took = Duration.format(outcome.elapsed)
         if (outcome.outcome === "ready")

@@ -1,0 +1,142 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { compile, firstTrue, maxExpressionLength } from "./cel.ts"
+import { evaluateFirstTrue, evaluationTimeoutMs } from "./cel-evaluation.ts"
+import { compileHealthExpressions } from "./health-expressions.ts"
+
+const deployment = {
+  apiVersion: "apps/v1",
+  kind: "Deployment",
+  metadata: { name: "web", namespace: "apps", generation: 3, labels: { tier: "front" } },
+  spec: { replicas: 2 },
+  status: {
+    observedGeneration: 3,
+    replicas: 2,
+    readyReplicas: 2,
+    conditions: [
+      { type: "Available", status: "True", reason: "MinimumReplicasAvailable" },
+      { type: "Ready", status: "True", observedGeneration: 3 },
+    ],
+  },
+}
+
+describe("Flux's CEL environment", () => {
+  it("evaluates what Flux's health expressions use: macros, has, optional fields, string extensions, ints", () => {
+    const cases: ReadonlyArray<readonly [string, boolean]> = [
+      [
+        "status.conditions.filter(e, e.type == 'Ready').all(e, e.status == 'True' && e.observedGeneration == metadata.generation)",
+        true,
+      ],
+      ["has(status.conditions) && status.conditions.exists(e, e.type == 'Stalled')", false],
+      ["status.conditions.map(e, e.type).size() == 2", true],
+      ["status.conditions.exists_one(e, e.type == 'Available')", true],
+      // JSON integers are CEL ints, as in Go's unstructured objects.
+      ["status.readyReplicas + 1 == spec.replicas + 1", true],
+      ["status.readyReplicas >= 1.5", true],
+      ["status.?paused.orValue(false) == false", true],
+      ["metadata.?labels[?'tier'].orValue('none') == 'front'", true],
+      ["metadata.name.upperAscii().startsWith('WE') && 'a,b'.split(',').size() == 2", true],
+      ["metadata.name.charAt(1) == 'e' && metadata.name.replace('w', 'v') == 'veb'", true],
+      ["metadata.name.reverse() == 'bew'", true],
+      ["metadata.name.matches('^w[a-z]+$')", true],
+    ]
+    for (const [expression, want] of cases) {
+      expect(compile("health", expression).ok, expression).toBe(true)
+      expect(firstTrue("health", [expression], deployment), expression).toBe(want ? 0 : -1)
+    }
+  })
+
+  it("returns the first true expression, in order", () => {
+    expect(firstTrue("health", ["false", "status.replicas == 2", "true"], deployment)).toBe(1)
+    expect(firstTrue("health", ["false", "false"], deployment)).toBe(-1)
+  })
+
+  it("errors name the expression: a missing field, a result that is not a boolean", () => {
+    expect(() => firstTrue("health", ["status.missing == 1"], deployment)).toThrow(
+      /^failed to evaluate the CEL expression 'status.missing == 1': .*missing/,
+    )
+    expect(() => firstTrue("health", ["status.replicas"], deployment)).toThrow(
+      "failed to evaluate CEL expression as boolean: 'status.replicas'",
+    )
+  })
+
+  it("refuses what does not compile, in one line, with Flux's wording", () => {
+    const bad = compile("health", "status.conditions.all(e, e.status == 'True'")
+    expect(bad.ok).toBe(false)
+    if (!bad.ok) {
+      expect(bad.error).toMatch(
+        /^failed to parse the CEL expression 'status.conditions.all\(e, e.status == 'True'': /,
+      )
+      expect(bad.error).not.toContain("\n")
+    }
+    // Functions of Flux's environment that cel-js lacks are refused, never evaluated differently.
+    expect(compile("health", "sets.contains([1, 2], [1])").ok).toBe(false)
+    expect(compile("health", `${"a || ".repeat(maxExpressionLength / 5)}true`).ok).toBe(false)
+  })
+
+  it("readyExpr: self and dep only, and it must be a bool", () => {
+    expect(
+      compile("ready", "dep.status.conditions.exists(c, c.type == 'Ready' && c.status == 'True')").ok,
+    ).toBe(true)
+    const notBool = compile("ready", "dep.metadata.name")
+    expect(notBool.ok).toBe(false)
+    if (!notBool.ok) expect(notBool.error).toBe("CEL expression output type mismatch: expected bool, got dyn")
+    const unknown = compile("ready", "other.ready == true")
+    expect(unknown.ok).toBe(false)
+    if (!unknown.ok) expect(unknown.error).toContain("other")
+    expect(
+      firstTrue("ready", ["self.metadata.name != dep.metadata.name"], {
+        self: { metadata: { name: "app" } },
+        dep: { metadata: { name: "base" } },
+      }),
+    ).toBe(0)
+  })
+
+  it("compiles healthCheckExprs naming the field of an error, and matches kind before group", () => {
+    const bad = compileHealthExpressions([
+      { apiVersion: "apps/v1", kind: "Deployment", current: "true" },
+      { apiVersion: "example.com/v1", current: "true", failed: "status.(" },
+    ])
+    expect(bad).toMatchObject({ ok: false, field: "spec.healthCheckExprs[1].failed" })
+    const duplicate = compileHealthExpressions([
+      { apiVersion: "example.com/v1", current: "true" },
+      { apiVersion: "example.com/v2", current: "false" },
+    ])
+    expect(duplicate).toMatchObject({ ok: false, field: "spec.healthCheckExprs[1]" })
+    const good = compileHealthExpressions([
+      { apiVersion: "example.com/v1", current: "true" },
+      { apiVersion: "example.com/v1", kind: "Widget", current: "false" },
+    ])
+    expect(good.ok).toBe(true)
+    if (good.ok) {
+      expect(good.reader?.supports("example.com", "Gadget")).toBe(true)
+      expect(good.reader?.supports("apps", "Deployment")).toBe(false)
+    }
+  })
+
+  // Live clock: the deadline is real time.
+  it.live(
+    "a runaway evaluation ends at its deadline on a worker, and the event loop keeps running meanwhile",
+    () =>
+      Effect.gen(function* () {
+        // 3,000 entries nested three deep: 2.7·10^10 steps, hours of work for any evaluator.
+        const hostile = { status: { items: Array.from({ length: 3_000 }, (_, i) => i) } }
+        const expression = "status.items.all(a, status.items.all(b, status.items.all(c, a + b + c >= 0)))"
+        expect(compile("health", expression).ok).toBe(true)
+        let ticks = 0
+        const timer = setInterval(() => ticks++, 50)
+        const started = Date.now()
+        const failed = yield* Effect.flip(evaluateFirstTrue("health", [expression], hostile)).pipe(
+          Effect.ensuring(Effect.sync(() => clearInterval(timer))),
+        )
+        const took = Date.now() - started
+        expect(failed.message).toBe(`the CEL evaluation did not finish within ${evaluationTimeoutMs / 1000}s`)
+        expect(took).toBeLessThan(evaluationTimeoutMs + 1_500)
+        // The main thread was free: a 50 ms timer ran most of its ticks over the two seconds.
+        expect(ticks).toBeGreaterThan(evaluationTimeoutMs / 50 / 2)
+        // The pool goes on with a fresh worker.
+        expect(yield* evaluateFirstTrue("health", ["status.items.size() == 3000"], hostile)).toBe(0)
+      }),
+    20_000,
+  )
+})

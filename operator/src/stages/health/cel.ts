@@ -1,0 +1,172 @@
+/**
+ * Flux's CEL environment (fluxcd/pkg runtime/cel) on `@marcbachmann/cel-js`: optional syntax (`obj.?field`,
+ * `.orValue()`), homogeneous aggregate literals, the standard macros (`has`, `all`, `exists`, `exists_one`,
+ * `filter`, `map`) and string extensions (cel-js' own plus `charAt`, `replace` and `reverse`, registered here so
+ * the `ext.Strings` functions Flux users write are there). Not available: `sets.*`, `base64.*` and
+ * `string.format` (cel-js has no namespaced functions); an expression using them fails to compile, so it is
+ * refused naming its field rather than evaluated differently.
+ *
+ * Two kinds of expression, as in Flux:
+ * - health (`spec.healthCheckExprs[]`): the object's top-level fields are the variables (`status`, `metadata`,
+ *   `spec`, …), any name is accepted (Flux parses without declarations because not every CRD has the usual
+ *   five fields). JSON integers are CEL `int`s, as Go's unstructured objects hold int64, so
+ *   `status.readyReplicas + 1` works as in Flux.
+ * - readiness (`spec.dependsOn[].readyExpr`): `self` (the Kustomization) and `dep` (the dependency), declared
+ *   as maps (Flux: `google.protobuf.Struct`, so numbers are doubles) and type-checked to return `bool`.
+ *
+ * Compilation runs on the main thread and is bounded by the expression's length and cel-js' structural limits.
+ * Evaluation is not bounded by either library (no cost budget), and a nested comprehension over a large list
+ * or a backtracking `matches` can run for minutes, so it runs on the worker pool under a deadline
+ * (`health/cel-evaluation.ts`); this module is what both threads share.
+ *
+ * @module
+ */
+import { Environment } from "@marcbachmann/cel-js"
+
+export type CelKind = "health" | "ready"
+
+/** Longer expressions are refused before parsing (Flux's are a line or two). */
+export const maxExpressionLength = 4096
+
+const limits = {
+  maxAstNodes: 2000,
+  maxDepth: 48,
+  maxListElements: 256,
+  maxMapEntries: 256,
+  maxCallArguments: 16,
+}
+
+const withExtensions = (env: Environment): Environment =>
+  env
+    .registerFunction("string.charAt(int): string", (s: string, i: bigint) => {
+      const at = Number(i)
+      if (at < 0 || at > s.length) throw new Error(`index out of range: ${at}`)
+      return s.charAt(at)
+    })
+    .registerFunction("string.replace(string, string): string", (s: string, a: string, b: string) =>
+      s.replaceAll(a, b),
+    )
+    .registerFunction(
+      "string.replace(string, string, int): string",
+      (s: string, a: string, b: string, n: bigint) => {
+        let out = s
+        let from = 0
+        for (let left = Number(n); left !== 0 && a !== ""; left--) {
+          const at = out.indexOf(a, from)
+          if (at === -1) break
+          out = out.slice(0, at) + b + out.slice(at + a.length)
+          from = at + b.length
+        }
+        return n < 0n && a !== "" ? s.replaceAll(a, b) : out
+      },
+    )
+    .registerFunction("string.reverse(): string", (s: string) => [...s].reverse().join(""))
+
+const newEnvironment = (kind: CelKind): Environment => {
+  const env = new Environment({
+    unlistedVariablesAreDyn: kind === "health",
+    enableOptionalTypes: true,
+    homogeneousAggregateLiterals: true,
+    limits,
+  })
+  if (kind === "ready") env.registerVariable("self", "map").registerVariable("dep", "map")
+  return withExtensions(env)
+}
+
+const environments: Partial<Record<CelKind, Environment>> = {}
+const environment = (kind: CelKind): Environment => {
+  environments[kind] ??= newEnvironment(kind)
+  return environments[kind]
+}
+
+/** cel-js' messages carry a caret diagram over several lines; a condition wants one line. */
+const oneLine = (message: string) =>
+  message
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "")
+    .join(" ")
+
+export type Compiled = (variables: Record<string, unknown>) => unknown
+
+/**
+ * Parses and type-checks `expression`; the error is Flux's wording (`failed to parse the CEL expression …`).
+ * Readiness expressions must return `bool`, as Flux's `WithOutputType(BoolType)`.
+ */
+export const compile = (
+  kind: CelKind,
+  expression: string,
+): { readonly ok: true; readonly run: Compiled } | { readonly ok: false; readonly error: string } => {
+  if (expression.length > maxExpressionLength)
+    return { ok: false, error: `the CEL expression is longer than ${maxExpressionLength} characters` }
+  try {
+    const parsed = environment(kind).parse(expression)
+    const checked = parsed.check()
+    if (!checked.valid)
+      return {
+        ok: false,
+        error: `failed to parse the CEL expression '${expression}': ${oneLine(String(checked.error?.message ?? checked.error))}`,
+      }
+    if (kind === "ready" && checked.type !== "bool")
+      return { ok: false, error: `CEL expression output type mismatch: expected bool, got ${checked.type}` }
+    return { ok: true, run: (variables) => parsed(variables) }
+  } catch (e) {
+    return {
+      ok: false,
+      error: `failed to parse the CEL expression '${expression}': ${oneLine((e as Error).message)}`,
+    }
+  }
+}
+
+/** JSON integers as CEL ints (Go's unstructured int64); other values as they are. */
+const withIntegers = (value: unknown): unknown => {
+  if (typeof value === "number") return Number.isSafeInteger(value) ? BigInt(value) : value
+  if (Array.isArray(value)) return value.map(withIntegers)
+  if (typeof value === "object" && value !== null) {
+    const out: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(value)) out[k] = withIntegers(v)
+    return out
+  }
+  return value
+}
+
+/** Compiled programs of the worker, by kind and text (a Kustomization's few expressions, every poll). */
+const programs = new Map<string, Compiled>()
+const maxPrograms = 512
+
+const program = (kind: CelKind, expression: string): Compiled => {
+  const key = `${kind}\u0000${expression}`
+  const cached = programs.get(key)
+  if (cached !== undefined) return cached
+  const compiled = compile(kind, expression)
+  if (!compiled.ok) throw new Error(compiled.error)
+  if (programs.size >= maxPrograms) programs.delete(programs.keys().next().value as string)
+  programs.set(key, compiled.run)
+  return compiled.run
+}
+
+/**
+ * Evaluates the expressions in order and returns the index of the first that is `true` (-1: none). A result
+ * that is not a boolean is an error, as Flux's `EvaluateBoolean`. Synchronous and unbounded: the worker's.
+ */
+export const firstTrue = (
+  kind: CelKind,
+  expressions: ReadonlyArray<string>,
+  variables: Record<string, unknown>,
+): number => {
+  const vars = kind === "health" ? (withIntegers(variables) as Record<string, unknown>) : variables
+  for (const [i, expression] of expressions.entries()) {
+    let result: unknown
+    try {
+      result = program(kind, expression)(vars)
+    } catch (e) {
+      throw new Error(
+        `failed to evaluate the CEL expression '${expression}': ${oneLine((e as Error).message)}`,
+      )
+    }
+    if (typeof result !== "boolean")
+      throw new Error(`failed to evaluate CEL expression as boolean: '${expression}'`)
+    if (result) return i
+  }
+  return -1
+}
