@@ -10,13 +10,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
-import {
-  applyYaml,
-  createTestNamespace,
-  kubectl,
-  runKubectl,
-  testKubeconfigPath,
-} from "./support/cluster.ts"
+import { applyYaml, createTestNamespace, kubectl, runKubectl, testKubeconfigPath } from "./support/cluster.ts"
 import { eventually } from "./support/eventually.ts"
 import { fluxControllers, installCrdsForFlux } from "./support/flux-controllers.ts"
 import { commitFiles, createBareRepo, gitHttpServer } from "./support/git-server.ts"
