@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs"
 import { performance } from "node:perf_hooks"
 import { Effect } from "effect"
 import { decrypt, type Format, type Keyring, makeDataKeyCache } from "../operator/src/sops/index.ts"
+import { awsKmsService } from "../operator/src/sops/keys/aws-kms.ts"
 
 const [file, format, keyringPath, iterations, useCache] = process.argv.slice(2) as [
   string,
@@ -17,7 +18,27 @@ const [file, format, keyringPath, iterations, useCache] = process.argv.slice(2) 
   string,
 ]
 const bytes = new Uint8Array(readFileSync(file))
-const keyring: Keyring = JSON.parse(readFileSync(keyringPath, "utf8"))
+const stored = JSON.parse(readFileSync(keyringPath, "utf8")) as Keyring & {
+  /** AWS KMS through a KMS endpoint (moto's server) with static keys, as a decryption Secret gives them. */
+  readonly awsKms?: {
+    readonly endpoint: string
+    readonly accessKeyId: string
+    readonly secretAccessKey: string
+  }
+}
+const { awsKms, ...plain } = stored
+const keyring: Keyring =
+  awsKms === undefined
+    ? plain
+    : {
+        ...plain,
+        providers: [
+          awsKmsService({
+            env: { AWS_ENDPOINT_URL: awsKms.endpoint },
+            credentials: () => async () => awsKms,
+          }),
+        ],
+      }
 const cache = useCache === "1" ? makeDataKeyCache() : undefined
 const rssBefore = process.resourceUsage().maxRSS
 

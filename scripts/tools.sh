@@ -2,10 +2,10 @@
 # Builds or installs the real tools the tests talk to, caching binaries outside the repository in
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/kustodian/tools/<name>-<version>/
 # Versions live in scripts/tools/versions.env. Cached tools are skipped; concurrent runs serialise per tool (flock).
-# Usage: scripts/tools.sh [apt|kustomize|sandbox|sops|etcd|kubernetes|flux-controllers|flux-cli|notification-controller|core|flux ...]
+# Usage: scripts/tools.sh [apt|kustomize|sandbox|sops|etcd|kubernetes|moto|flux-controllers|flux-cli|notification-controller|core|flux ...]
 # No arguments: everything the tests need (CI). `core` is what the operator itself talks to (everything but Flux's
 # controllers and CLI, which only tests and benchmarks run); `flux` is Flux's source-, kustomize- and
-# notification-controller and the flux CLI.
+# notification-controller and the flux CLI; `moto` is the local AWS KMS/STS server of the AWS KMS tests.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=tools/versions.env
@@ -195,6 +195,18 @@ build_flux() {
   chmod 644 "$OUT"/crds/*.yaml
 }
 
+# ---------------------------------------------------------------------------------------------- moto (AWS KMS/STS)
+# moto's server speaks the AWS KMS and STS wire protocols on loopback: the real server the AWS KMS key provider
+# and the real sops are tested against. A venv from PyPI; the wrapper runs the venv's python by path (a venv's
+# scripts carry absolute shebangs, so they break when run_locked moves the finished directory into place).
+build_moto() {
+  command -v python3 >/dev/null || { log "moto: python3 not found"; return 1; }
+  python3 -m venv "$OUT/venv"
+  "$OUT/venv/bin/python" -m pip install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  printf '#!/bin/sh\nexec "$(dirname "$0")/venv/bin/python" -m moto.server "$@"\n' >"$OUT/moto-server"
+  chmod 755 "$OUT/moto-server"
+}
+
 # ---------------------------------------------------------------------------------------------- flux CLI
 # The real `flux` command line (the release that ships the controllers above), which the e2e tests point at
 # Kustodian. Its go.mod has no local replaces, so the module builds as published, except that cmd/flux embeds
@@ -240,7 +252,7 @@ main() {
     log "go not found: the tools are built from the Go module proxy and need Go >= 1.26 on PATH"
     return 1
   fi
-  ((${#want[@]})) || want=(core flux)
+  ((${#want[@]})) || want=(core flux moto)
   local expanded=() t
   for t in "${want[@]}"; do
     case "$t" in
@@ -259,6 +271,7 @@ main() {
     sops) run_locked sops "$CACHE/sops-$SOPS_VERSION" build_sops ;;
     etcd) run_locked etcd "$CACHE/etcd-$ETCD_VERSION" build_etcd ;;
     kubernetes | kube-apiserver | kubectl) run_locked kubernetes "$CACHE/kubernetes-$KUBERNETES_VERSION" build_kubernetes ;;
+    moto | moto-server) run_locked moto "$CACHE/moto-$MOTO_VERSION" build_moto ;;
     flux-controllers | source-controller | kustomize-controller)
       run_locked flux "$CACHE/flux-controllers-$FLUX_CONTROLLERS_VERSION" build_flux ;;
     flux-cli) run_locked flux-cli "$CACHE/flux-cli-$FLUX_CLI_VERSION" build_flux_cli ;;

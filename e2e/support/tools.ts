@@ -29,6 +29,7 @@ export type ToolName =
   | "kustomize-controller"
   | "flux"
   | "notification-controller"
+  | "moto-server"
 
 /** A tool is not installed or not built yet; the message says how to get it. */
 export class ToolMissingError extends Data.TaggedError("ToolMissingError")<{
@@ -65,6 +66,7 @@ export const toolsCacheDir = (): string =>
 const built: Partial<Record<ToolName, { dir: string; version: string }>> = {
   sops: { dir: "sops", version: "SOPS_VERSION" },
   kustomize: { dir: "kustomize", version: "KUSTOMIZE_VERSION" },
+  "moto-server": { dir: "moto", version: "MOTO_VERSION" },
   etcd: { dir: "etcd", version: "ETCD_VERSION" },
   "kube-apiserver": { dir: "kubernetes", version: "KUBERNETES_VERSION" },
   kubectl: { dir: "kubernetes", version: "KUBERNETES_VERSION" },
@@ -77,6 +79,7 @@ const built: Partial<Record<ToolName, { dir: string; version: string }>> = {
 
 /** The scripts/tools.sh argument that builds just this tool (the default run builds them all). */
 const optionalBuild: Partial<Record<ToolName, string>> = {
+  "moto-server": "moto",
   "source-controller": "flux-controllers",
   "kustomize-controller": "flux-controllers",
   flux: "flux-cli",

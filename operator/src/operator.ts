@@ -61,6 +61,12 @@ export interface OperatorOptions {
   /** `--sops-age-secret`: the Secret of global age keys, in the operator's namespace. */
   readonly globalAgeSecret?: { readonly namespace: string; readonly name: string } | undefined
   readonly defaultServiceAccount?: string | undefined
+  /** `--feature-gates=ObjectLevelWorkloadIdentity=true`: `spec.decryption.serviceAccountName` is honoured. */
+  readonly objectLevelWorkloadIdentity?: boolean | undefined
+  /** `--default-decryption-service-account`. */
+  readonly defaultDecryptionServiceAccount?: string | undefined
+  /** `--token-cache-max-size` (0: off) and `--token-cache-max-duration`. */
+  readonly tokenCache?: { readonly maxSize: number; readonly maxDurationMs: number } | undefined
   readonly noCrossNamespaceRefs: boolean
   /** `--insecure-kubeconfig-exec`, `--insecure-kubeconfig-tls`: what `spec.kubeConfig` kubeconfigs may use. */
   readonly kubeConfigPolicy?: KubeConfigPolicy | undefined
@@ -102,7 +108,16 @@ export const operatorLayer = (options: OperatorOptions) => {
     macPolicy: options.macPolicy,
     limits: options.limits,
     ...(options.globalAgeSecret ? { globalAgeSecret: options.globalAgeSecret } : {}),
-  }).pipe(Layer.provide(KeyProviders.none), Layer.provide(lookup))
+  }).pipe(
+    Layer.provide(
+      KeyProviders.layer({
+        objectLevelWorkloadIdentity: options.objectLevelWorkloadIdentity === true,
+        defaultDecryptionServiceAccount: options.defaultDecryptionServiceAccount,
+        ...(options.tokenCache === undefined ? {} : { tokenCache: options.tokenCache }),
+      }),
+    ),
+    Layer.provide(lookup),
+  )
   const build = Builder.layer({
     noRemoteBases: options.noRemoteBases,
     maxObjects: options.limits.maxBuildObjects,

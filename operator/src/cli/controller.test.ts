@@ -129,4 +129,31 @@ describe("kustodian controller flags", () => {
     ])
       expect(controllerUsage).toMatch(new RegExp(`^  --${flag}[ [=]`, "m"))
   })
+
+  it("--feature-gates=ObjectLevelWorkloadIdentity=true enables serviceAccountName; a default decryption ServiceAccount needs it; unknown gates are refused", () => {
+    expect(parse().objectLevelWorkloadIdentity).toBe(false)
+    expect(parse("--feature-gates=ObjectLevelWorkloadIdentity=true").objectLevelWorkloadIdentity).toBe(true)
+    expect(
+      parse("--feature-gates=ObjectLevelWorkloadIdentity=true", "--default-decryption-service-account=kms"),
+    ).toMatchObject({ objectLevelWorkloadIdentity: true, defaultDecryptionServiceAccount: "kms" })
+    expect(() => parse("--default-decryption-service-account=kms")).toThrow(
+      "--default-decryption-service-account needs --feature-gates=ObjectLevelWorkloadIdentity=true",
+    )
+    expect(() => parse("--feature-gates=NoSuchGate=true")).toThrow(
+      "--feature-gates: unknown feature gate NoSuchGate",
+    )
+    expect(() => parse("--feature-gates=ObjectLevelWorkloadIdentity=maybe")).toThrow(UsageError)
+  })
+
+  it("--token-cache-max-size and --token-cache-max-duration as Flux's (an hour at most; 0 turns the cache off)", () => {
+    expect(parse().tokenCache).toEqual({ maxSize: 100, maxDurationMs: 3_600_000 })
+    expect(parse("--token-cache-max-size=0", "--token-cache-max-duration=30m").tokenCache).toEqual({
+      maxSize: 0,
+      maxDurationMs: 1_800_000,
+    })
+    expect(parse("--token-cache-max-duration=2h").tokenCache?.maxDurationMs).toBe(3_600_000)
+    expect(parse("--token-cache-max-duration=1h").tokenCache?.maxDurationMs).toBe(3_600_000)
+    expect(() => parse("--token-cache-max-size=-1")).toThrow("--token-cache-max-size")
+    expect(() => parse("--token-cache-max-duration=soon")).toThrow("--token-cache-max-duration")
+  })
 })

@@ -42,6 +42,12 @@ export const controllerUsage = `kustodian controller [flags]
   --sops-age-secret NAME            Secret in $RUNTIME_NAMESPACE whose *.agekey entries decrypt for
                                     Kustomizations with spec.decryption but no secretRef (as Flux's flag)
   --default-service-account NAME    impersonated when a Kustomization names no serviceAccountName
+  --feature-gates G=BOOL[,…]        ObjectLevelWorkloadIdentity=true: spec.decryption.serviceAccountName
+                                    authenticates to AWS KMS (TokenRequest + STS web identity)
+  --default-decryption-service-account NAME   the decryption ServiceAccount when a Kustomization names none
+                                    (needs ObjectLevelWorkloadIdentity, as in Flux)
+  --token-cache-max-size N          workload-identity credentials cached (default 100; 0 turns the cache off)
+  --token-cache-max-duration D      longest a credential is cached (default 1h, at most 1h)
   --no-cross-namespace-refs         refuse sources and dependencies in other namespaces
   --no-remote-bases                 refuse kustomize bases outside the source (e.g. remote Git URLs)
   --insecure-kubeconfig-exec        allow exec credential plugins in spec.kubeConfig kubeconfigs (runs them here)
@@ -95,17 +101,13 @@ const fluxOnlyFlags: ReadonlySet<string> = new Set([
   "leader-election-release-on-cancel",
   "min-retry-delay",
   "max-retry-delay",
-  "feature-gates",
   "interval-jitter-percentage",
   "concurrent-ssa",
   "http-retry",
   "sops-vault-configmap",
   "override-manager",
   "custom-apply-stage-kinds",
-  "default-decryption-service-account",
   "default-kubeconfig-service-account",
-  "token-cache-max-size",
-  "token-cache-max-duration",
   "artifact-retention-ttl",
   "artifact-retention-records",
   "artifact-digest-algo",
@@ -153,6 +155,38 @@ const bool = (flag: string, value: string | boolean | undefined, fallback: boole
   throw new UsageError(`--${flag}: expected true or false, got ${value}`)
 }
 
+const hourMs = 3_600_000
+
+/** Go's duration syntax with hours too (`1h`, `1h30m`, `45m`, `90s`). */
+const parseHours = (text: string): number | undefined => {
+  const m = /^(?:(\d+)h)?(.*)$/.exec(text)
+  if (m === null) return undefined
+  const hours = m[1] === undefined ? 0 : Number(m[1]) * hourMs
+  if (m[2] === "") return hours > 0 ? hours : undefined
+  const rest = parseGrace(m[2]!)
+  return rest === undefined ? undefined : hours + rest
+}
+
+/** The feature gates this controller implements; any other is refused by name (none is silently ignored). */
+const knownGates = ["ObjectLevelWorkloadIdentity"] as const
+
+/** `--feature-gates=A=true,B=false` (repeatable), as Flux's controllers take it. */
+const featureGates = (
+  texts: ReadonlyArray<string>,
+): Partial<Record<(typeof knownGates)[number], boolean>> => {
+  const out: Record<string, boolean> = {}
+  for (const part of texts
+    .flatMap((t) => t.split(","))
+    .map((p) => p.trim())
+    .filter((p) => p !== "")) {
+    const [name = "", value = "true"] = part.split("=", 2)
+    if (!(knownGates as ReadonlyArray<string>).includes(name))
+      throw new UsageError(`--feature-gates: unknown feature gate ${name} (known: ${knownGates.join(", ")})`)
+    out[name] = bool(`feature-gates ${name}`, value, true)
+  }
+  return out
+}
+
 /** Parses the flags of `kustodian controller` into operator options. */
 export const parseControllerFlags = (
   argv: ReadonlyArray<string>,
@@ -180,6 +214,10 @@ export const parseControllerFlags = (
       "sops-mac-policy": { type: "string" },
       "sops-age-secret": { type: "string" },
       "default-service-account": { type: "string" },
+      "feature-gates": { type: "string", multiple: true },
+      "default-decryption-service-account": { type: "string" },
+      "token-cache-max-size": { type: "string" },
+      "token-cache-max-duration": { type: "string" },
       "no-cross-namespace-refs": { type: "boolean" },
       "no-remote-bases": { type: "boolean" },
       "insecure-kubeconfig-exec": { type: "boolean" },
@@ -249,6 +287,23 @@ export const parseControllerFlags = (
   const graceMs = graceText === undefined ? defaultGraceMs : parseGrace(graceText)
   if (graceMs === undefined)
     throw new UsageError(`--graceful-shutdown-timeout: expected a duration such as 8s, got ${graceText}`)
+  const gates = featureGates(values["feature-gates"] ?? [])
+  const objectLevelWorkloadIdentity = gates.ObjectLevelWorkloadIdentity === true
+  const defaultDecryptionServiceAccount = values["default-decryption-service-account"] || undefined
+  // Flux refuses to start with a default ServiceAccount for workload identity but the gate off.
+  if (defaultDecryptionServiceAccount !== undefined && !objectLevelWorkloadIdentity)
+    throw new UsageError(
+      "--default-decryption-service-account needs --feature-gates=ObjectLevelWorkloadIdentity=true",
+    )
+  const tokenCacheSize = Number(values["token-cache-max-size"] ?? "100")
+  if (!Number.isInteger(tokenCacheSize) || tokenCacheSize < 0)
+    throw new UsageError("--token-cache-max-size: expected a non-negative integer")
+  const durationText = values["token-cache-max-duration"]
+  const tokenCacheMaxMs = durationText === undefined ? hourMs : parseHours(durationText)
+  if (tokenCacheMaxMs === undefined)
+    throw new UsageError(
+      `--token-cache-max-duration: expected a duration such as 30m or 1h, got ${durationText}`,
+    )
   const limits: { -readonly [K in keyof Limits]: Limits[K] } = { ...defaultLimits }
   for (const f of limitFlags) {
     const text = (values as Record<string, string | boolean | undefined>)[f.flag]
@@ -291,6 +346,10 @@ export const parseControllerFlags = (
       ? {}
       : { globalAgeSecret: { namespace: runtimeNamespace as string, name: sopsAgeSecret } }),
     defaultServiceAccount: values["default-service-account"],
+    objectLevelWorkloadIdentity,
+    // Flux caps the duration at an hour whatever the flag says
+    tokenCache: { maxSize: tokenCacheSize, maxDurationMs: Math.min(tokenCacheMaxMs, hourMs) },
+    ...(defaultDecryptionServiceAccount === undefined ? {} : { defaultDecryptionServiceAccount }),
     noCrossNamespaceRefs: values["no-cross-namespace-refs"] === true,
     noRemoteBases: values["no-remote-bases"] === true,
     kubeConfigPolicy: {

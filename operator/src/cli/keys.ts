@@ -1,6 +1,8 @@
 /**
  * The keys the CLI uses, found where sops looks: `SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY_CMD`, the
- * default `<config dir>/sops/age/keys.txt`, and the gpg keyring (`GNUPGHOME`, `SOPS_GPG_EXEC`).
+ * default `<config dir>/sops/age/keys.txt`, the gpg keyring (`GNUPGHOME`, `SOPS_GPG_EXEC`), and AWS KMS with the
+ * AWS SDK's credential chain (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, `AWS_PROFILE`
+ * and the shared files, a web identity token file, container or instance credentials).
  *
  * @module
  */
@@ -9,6 +11,7 @@ import { existsSync, readFileSync } from "node:fs"
 import { homedir } from "node:os"
 import { join } from "node:path"
 import type { Keyring } from "../sops/index.ts"
+import { awsKmsService } from "../sops/keys/aws-kms.ts"
 
 /** `$XDG_CONFIG_HOME/sops/age/keys.txt`, else `~/.config/sops/age/keys.txt` (macOS: Application Support). */
 export const defaultAgeKeyFile = (env: NodeJS.ProcessEnv): string => {
@@ -47,7 +50,30 @@ export const ageKeyTexts = (env: NodeJS.ProcessEnv): Array<string> => {
   return texts
 }
 
-/** The keyring of a CLI invocation: age identities from the environment, PGP through gpg. */
+/**
+ * AWS KMS for the CLI: an entry's `aws_profile` (or `AWS_PROFILE`) names a shared-files profile; otherwise keys
+ * in the invocation's environment, else the SDK's default chain. The invocation's environment is read
+ * explicitly because it need not be the process's.
+ */
+const cliAwsKms = (env: NodeJS.ProcessEnv) => {
+  const id = env.AWS_ACCESS_KEY_ID
+  const secret = env.AWS_SECRET_ACCESS_KEY
+  const token = env.AWS_SESSION_TOKEN
+  const fromEnv =
+    id && secret
+      ? { accessKeyId: id, secretAccessKey: secret, ...(token ? { sessionToken: token } : {}) }
+      : undefined
+  return awsKmsService({
+    env,
+    useProfiles: true,
+    // keys in the environment win over AWS_PROFILE, as in the SDK's chain
+    ...(fromEnv === undefined && env.AWS_PROFILE ? { defaultProfile: env.AWS_PROFILE } : {}),
+    ...(fromEnv === undefined ? {} : { credentials: () => async () => fromEnv }),
+    secrets: [secret, token].filter((s): s is string => typeof s === "string"),
+  })
+}
+
+/** The keyring of a CLI invocation: age identities from the environment, PGP through gpg, AWS KMS. */
 export const cliKeyring = (env: NodeJS.ProcessEnv): Keyring => ({
   scope: "cli",
   age: ageKeyTexts(env),
@@ -56,4 +82,5 @@ export const cliKeyring = (env: NodeJS.ProcessEnv): Keyring => ({
     ...(env.SOPS_GPG_EXEC ? { exec: env.SOPS_GPG_EXEC } : {}),
     ...(env.GNUPGHOME ? { home: env.GNUPGHOME } : {}),
   },
+  providers: [cliAwsKms(env)],
 })

@@ -16,14 +16,20 @@ export const splitList = (s: string): Array<string> =>
 export const ageRecipient = (s: string): KeyRecipient => ({ type: "age", recipient: s.trim() })
 export const pgpRecipient = (s: string): KeyRecipient => ({ type: "pgp", fp: s.replace(/\s/g, "") })
 
-/** `arn[+role_arn]`; the context comes from `--encryption-context` or a key group entry. */
+/**
+ * `arn[+role_arn]`, spaces removed, split where `+arn:` starts the role as sops does; the context comes from
+ * `--encryption-context` or a key group entry.
+ */
 export const kmsRecipient = (
   s: string,
   context: Readonly<Record<string, string>> = {},
   awsProfile = "",
 ): KeyRecipient => {
-  const [arn, role] = s.trim().split("+", 2) as [string, string | undefined]
-  return { type: "kms", arn, role: role ?? "", context, awsProfile }
+  const text = s.replaceAll(" ", "")
+  const i = text.indexOf("+arn:")
+  return i > 0
+    ? { type: "kms", arn: text.slice(0, i), role: text.slice(i + 1), context, awsProfile }
+    : { type: "kms", arn: text, role: "", context, awsProfile }
 }
 
 export const gcpKmsRecipient = (s: string): KeyRecipient => ({ type: "gcp_kms", resourceId: s.trim() })

@@ -14,7 +14,7 @@ import { BuildFailed } from "../build/errors.ts"
 import type { Decryption } from "../build/spec.ts"
 import { type CountingCache, makeCountingCache, withCacheMetrics } from "./data-key-cache.ts"
 import { type IgnoredEntry, ignoredHint, keysFromSecret, type ProviderType } from "./keys.ts"
-import { KeyProviders, providerNames } from "./providers.ts"
+import { KeyProviders, type ProviderRequest, providerNames } from "./providers.ts"
 
 /** The keys of one build. */
 export interface DecryptionKeys {
@@ -111,7 +111,12 @@ export class Decryptor extends Context.Service<
     /** The cache, exposed for benchmarks and metrics (hits/misses as plain numbers). */
     readonly cache: CountingCache
     /** The keys for a Kustomization in `namespace` with `decryption`. */
-    readonly keys: (namespace: string, decryption: Decryption) => Effect.Effect<DecryptionKeys, BuildFailed>
+    readonly keys: (
+      namespace: string,
+      decryption: Decryption,
+      /** The Kustomization's name (labels the token-cache metrics). */
+      name?: string,
+    ) => Effect.Effect<DecryptionKeys, BuildFailed>
     /** Decrypts one file or value; a MAC mismatch under `warn` comes back as a warning. */
     readonly decrypt: (
       request: DecryptRequest,
@@ -131,20 +136,24 @@ export class Decryptor extends Context.Service<
         const fromSecret = Effect.fn("Decryptor.fromSecret")(function* (
           secret: SecretData,
           ageOnly: boolean,
+          request: Omit<ProviderRequest, "credentials">,
         ) {
           const k = yield* keysFromSecret(secret)
-          const services = ageOnly ? [] : providers.services(k.providers)
+          // The global age Secret's other entries are not read (as in Flux); KMS then uses the ServiceAccount or
+          // the controller's identity.
+          const made = providers.services({ ...request, credentials: ageOnly ? [] : k.providers })
           return {
             keyring: {
-              // A new resourceVersion (rotated keys) or a re-created Secret (new uid) starts a cold scope.
-              scope: `${secret.uid || `${secret.namespace}/${secret.name}`}@${secret.resourceVersion}`,
+              // A new resourceVersion (rotated keys) or a re-created Secret (new uid) starts a cold scope; keys
+              // opened through a workload identity are scoped to it as well.
+              scope: `${secret.uid || `${secret.namespace}/${secret.name}`}@${secret.resourceVersion}${made.identity === "secret" ? "" : `+${made.identity}`}`,
               age: k.age,
               pgp: ageOnly ? [] : k.pgp,
-              providers: services,
+              providers: made.services,
             },
             secret: { namespace: secret.namespace, name: secret.name },
             ignored: k.ignored,
-            providers: services.map((s) => s.type as ProviderType),
+            providers: made.services.map((s) => s.type as ProviderType),
             decrypted: { values: 0 },
           } satisfies DecryptionKeys as DecryptionKeys
         })
@@ -178,9 +187,9 @@ export class Decryptor extends Context.Service<
           macPolicy,
           limits,
           cache,
-          keys: Effect.fn("Decryptor.keys")(function* (namespace: string, decryption: Decryption) {
-            if (decryption.serviceAccountName) {
-              // Workload identity for KMS is not implemented; Flux says the same when its gate is off.
+          keys: Effect.fn("Decryptor.keys")(function* (namespace: string, decryption: Decryption, name = "") {
+            if (decryption.serviceAccountName && !providers.objectLevelWorkloadIdentity) {
+              // Flux's message when its gate is off.
               return yield* new BuildFailed({
                 message:
                   "to use spec.decryption.serviceAccountName for decryption authentication please enable the ObjectLevelWorkloadIdentity feature gate in the controller",
@@ -188,16 +197,18 @@ export class Decryptor extends Context.Service<
                 terminal: true,
               })
             }
+            const request = { namespace, name, serviceAccountName: decryption.serviceAccountName }
             if (decryption.secretRef)
-              return yield* fromSecret(yield* getSecret(namespace, decryption.secretRef.name), false)
+              return yield* fromSecret(yield* getSecret(namespace, decryption.secretRef.name), false, request)
             if (options.globalAgeSecret) {
               const g = options.globalAgeSecret
-              return yield* fromSecret(yield* getSecret(g.namespace, g.name), true)
+              return yield* fromSecret(yield* getSecret(g.namespace, g.name), true, request)
             }
+            const made = providers.services({ ...request, credentials: [] })
             return {
-              keyring: { scope: "<no keys>", age: [], pgp: [] },
+              keyring: { scope: `<no keys>+${made.identity}`, age: [], pgp: [], providers: made.services },
               ignored: [],
-              providers: [],
+              providers: made.services.map((s) => s.type as ProviderType),
               decrypted: { values: 0 },
             } as DecryptionKeys
           }),

@@ -1,13 +1,22 @@
 /**
- * Routes provider credentials from a decryption Secret (Vault token, AWS/Azure/GCP KMS credentials) to
- * the SOPS engine's key providers. Providers plug in here as they are written; until one exists for a key
- * type, a file that needs it fails with an error naming the missing provider.
+ * Routes provider credentials to the SOPS engine's key providers, as Flux's decryptor does: credentials from
+ * the decryption Secret win (`sops.aws-kms`); otherwise the decryption ServiceAccount (the Kustomization's
+ * `spec.decryption.serviceAccountName`, else `--default-decryption-service-account`) authenticates through
+ * workload identity; otherwise the controller's own environment (the SDK's default chain, e.g. IRSA on the
+ * controller's pod). Each provider is one module behind {@link MasterKeyService}; Vault transit, GCP KMS and
+ * Azure Key Vault slot in here the same way. Until one exists for a key type, a file that needs it fails with
+ * an error naming the missing provider.
  *
  * @module
  */
-import { Context, Layer } from "effect"
+import { createHash } from "node:crypto"
+import { Context, Effect, Layer } from "effect"
+import { KubeClient } from "../../kube/client.ts"
 import type { MasterKeyService } from "../../sops/index.ts"
+import { type AwsCredentials, awsKmsService } from "../../sops/keys/aws-kms.ts"
 import type { ProviderCredentials, ProviderType } from "./keys.ts"
+import { makeTokenCache } from "./token-cache.ts"
+import { webIdentityCredentials } from "./workload-identity.ts"
 
 /** Human names of the provider key types, as errors show them. */
 export const providerNames: Record<string, string> = {
@@ -18,16 +27,150 @@ export const providerNames: Record<string, string> = {
   hckms: "HuaweiCloud KMS",
 }
 
+/** What one build's key services are made for. */
+export interface ProviderRequest {
+  /** Parsed provider entries of the decryption Secret (none without one). */
+  readonly credentials: ReadonlyArray<ProviderCredentials>
+  /** The Kustomization (its namespace holds the ServiceAccount; names label the token-cache metrics). */
+  readonly namespace: string
+  readonly name: string
+  /** `spec.decryption.serviceAccountName`. */
+  readonly serviceAccountName?: string | undefined
+}
+
+/** The identity a build's provider credentials come from: part of its data-key cache scope. */
+export type ProviderIdentity = "secret" | `serviceaccount:${string}` | "controller"
+
+/** `--feature-gates=ObjectLevelWorkloadIdentity=true` and `--default-decryption-service-account`. */
+export interface KeyProviderOptions {
+  readonly objectLevelWorkloadIdentity: boolean
+  readonly defaultDecryptionServiceAccount?: string | undefined
+  /** Where `AWS_ENDPOINT_URL[_KMS|_STS]` are read; default `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>>
+  /** `--token-cache-max-size` (default 100, 0 = no cache) and `--token-cache-max-duration` (default 1 h). */
+  readonly tokenCache?: { readonly maxSize: number; readonly maxDurationMs: number }
+}
+
 /** Builds key services from credentials. */
 export class KeyProviders extends Context.Service<
   KeyProviders,
   {
     /** The key types this build can open (with or without credentials from the Secret). */
     readonly available: ReadonlyArray<ProviderType>
-    /** Services for the given credentials (credentials for unavailable types are dropped). */
-    readonly services: (credentials: ReadonlyArray<ProviderCredentials>) => ReadonlyArray<MasterKeyService>
+    /** Whether `spec.decryption.serviceAccountName` may be used (the ObjectLevelWorkloadIdentity gate). */
+    readonly objectLevelWorkloadIdentity: boolean
+    /** The ServiceAccount a request authenticates as, when workload identity applies. */
+    readonly serviceAccountFor: (request: ProviderRequest) => string | undefined
+    /** Services for a build, and the identity their credentials come from. */
+    readonly services: (request: ProviderRequest) => {
+      readonly services: ReadonlyArray<MasterKeyService>
+      readonly identity: ProviderIdentity
+    }
   }
 >()("kustodian/stages/decrypt/KeyProviders") {
-  /** No provider beyond age and OpenPGP yet. */
-  static readonly none = Layer.succeed(KeyProviders, KeyProviders.of({ available: [], services: () => [] }))
+  /** No provider beyond age and OpenPGP (tests of the engine without a cloud). */
+  static readonly none = Layer.succeed(
+    KeyProviders,
+    KeyProviders.of({
+      available: [],
+      objectLevelWorkloadIdentity: false,
+      serviceAccountFor: () => undefined,
+      services: () => ({ services: [], identity: "controller" }),
+    }),
+  )
+
+  /** AWS KMS, with workload identity through the API server's TokenRequest. */
+  static layer(options: KeyProviderOptions) {
+    return Layer.effect(
+      KeyProviders,
+      Effect.gen(function* () {
+        const kube = yield* KubeClient
+        // Credential lookups run inside the SDK's promise-based resolution: with this fiber's services, so
+        // metrics and tracing land where the rest of the operator's do.
+        const services = yield* Effect.context<never>()
+        const run = Effect.runPromiseWith(services)
+        const env = options.env ?? process.env
+        const stsEndpoint = env.AWS_ENDPOINT_URL_STS || env.AWS_ENDPOINT_URL || undefined
+        const cache = makeTokenCache<AwsCredentials>(
+          options.tokenCache?.maxSize ?? 100,
+          options.tokenCache?.maxDurationMs,
+        )
+        // Services for static keys are shared between builds with the same keys: their SDK clients keep
+        // connections (and assumed-role credentials) instead of opening new ones per reconcile. Bounded.
+        const controllerKms = awsKmsService({ env })
+        const shared = new Map<string, MasterKeyService>()
+        const reuse = (key: string, make: () => MasterKeyService) => {
+          let service = shared.get(key)
+          if (service === undefined) {
+            service = make()
+            shared.set(key, service)
+            if (shared.size > 256) shared.delete(shared.keys().next().value!)
+          }
+          return service
+        }
+
+        const serviceAccountFor = (r: ProviderRequest) =>
+          r.serviceAccountName || options.defaultDecryptionServiceAccount || undefined
+
+        return KeyProviders.of({
+          available: ["kms"],
+          objectLevelWorkloadIdentity: options.objectLevelWorkloadIdentity,
+          serviceAccountFor,
+          services: (r) => {
+            const fromSecret = r.credentials.find((c) => c.type === "kms")
+            if (fromSecret !== undefined && fromSecret.type === "kms") {
+              const creds: AwsCredentials = {
+                accessKeyId: fromSecret.accessKeyId,
+                secretAccessKey: fromSecret.secretAccessKey,
+                ...(fromSecret.sessionToken ? { sessionToken: fromSecret.sessionToken } : {}),
+              }
+              // keyed by a digest of the credentials, so rotated keys get a service of their own
+              const id = createHash("sha256")
+                .update(`${creds.accessKeyId}\u0000${creds.secretAccessKey}\u0000${creds.sessionToken ?? ""}`)
+                .digest("hex")
+              return {
+                services: [
+                  reuse(`secret:${id}`, () =>
+                    awsKmsService({
+                      env,
+                      credentials: () => async () => creds,
+                      secrets: [fromSecret.secretAccessKey, fromSecret.sessionToken ?? ""],
+                    }),
+                  ),
+                ],
+                identity: "secret",
+              }
+            }
+            const sa = serviceAccountFor(r)
+            if (sa === undefined) return { services: [controllerKms], identity: "controller" }
+            const involved = {
+              kind: "Kustomization",
+              name: r.name,
+              namespace: r.namespace,
+              operation: "decrypt_with_aws",
+            }
+            return {
+              services: [
+                // One per build: the ServiceAccount is read and the token cache consulted on every build (as
+                // in Flux), where a shared client would keep its credentials until they expire.
+                awsKmsService({
+                  env,
+                  credentials: (region) => () =>
+                    run(
+                      webIdentityCredentials(
+                        { kube, cache, stsEndpoint },
+                        { namespace: r.namespace, name: sa },
+                        region,
+                        involved,
+                      ),
+                    ),
+                }),
+              ],
+              identity: `serviceaccount:${r.namespace}/${sa}`,
+            }
+          },
+        })
+      }),
+    )
+  }
 }

@@ -130,7 +130,7 @@ export class Builder extends Context.Service<
 
               // Keys first: a missing decryption Secret fails before any work, as in Flux.
               const keys = spec.decryption
-                ? yield* decryptor.keys(request.namespace, spec.decryption)
+                ? yield* decryptor.keys(request.namespace, spec.decryption, request.name)
                 : undefined
 
               // The build's own kustomization file, when Flux would generate or edit one: kept in memory.
