@@ -63,6 +63,12 @@ export interface OperatorOptions {
   readonly defaultServiceAccount?: string | undefined
   /** `--feature-gates=ObjectLevelWorkloadIdentity=true`: `spec.decryption.serviceAccountName` is honoured. */
   readonly objectLevelWorkloadIdentity?: boolean | undefined
+  /** `--feature-gates=CancelHealthCheckOnNewRevision=true`: a new source revision cancels a waiting health check. */
+  readonly cancelHealthCheckOnNewRevision?: boolean | undefined
+  /** `--feature-gates=AdditiveCELDependencyCheck=true`: `readyExpr` adds to the Ready check, not replaces it. */
+  readonly additiveCelDependencyCheck?: boolean | undefined
+  /** `--feature-gates=StrictPostBuildSubstitutions` (default true): an unset variable without a default fails. */
+  readonly strictPostBuildSubstitutions?: boolean | undefined
   /** `--default-decryption-service-account`. */
   readonly defaultDecryptionServiceAccount?: string | undefined
   /** `--token-cache-max-size` (0: off) and `--token-cache-max-duration`. */
@@ -120,6 +126,7 @@ export const operatorLayer = (options: OperatorOptions) => {
   )
   const build = Builder.layer({
     noRemoteBases: options.noRemoteBases,
+    strictSubstitution: options.strictPostBuildSubstitutions !== false,
     maxObjects: options.limits.maxBuildObjects,
     maxSubstitutedSize: options.limits.maxSubstitutedSize,
     serviceCidrs: options.serviceCidrs ?? [],
@@ -172,6 +179,8 @@ export const runOperator = (options: OperatorOptions) =>
           instance,
           kubeConfig: options.kubeConfigPolicy,
           requeueDependencyMs: options.requeueDependencyMs,
+          cancelHealthCheckOnNewRevision: options.cancelHealthCheckOnNewRevision === true,
+          additiveCelDependencyCheck: options.additiveCelDependencyCheck === true,
         })),
         namespace: options.namespace,
         labelSelector: options.watchLabelSelector,

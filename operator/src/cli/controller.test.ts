@@ -143,6 +143,22 @@ describe("kustodian controller flags", () => {
       "--feature-gates: unknown feature gate NoSuchGate",
     )
     expect(() => parse("--feature-gates=ObjectLevelWorkloadIdentity=maybe")).toThrow(UsageError)
+    // Flux's other gates, with Flux's defaults.
+    expect(parse()).toMatchObject({
+      cancelHealthCheckOnNewRevision: false,
+      additiveCelDependencyCheck: false,
+      strictPostBuildSubstitutions: true,
+    })
+    expect(
+      parse(
+        "--feature-gates=CancelHealthCheckOnNewRevision=true,AdditiveCELDependencyCheck=true",
+        "--feature-gates=StrictPostBuildSubstitutions=false",
+      ),
+    ).toMatchObject({
+      cancelHealthCheckOnNewRevision: true,
+      additiveCelDependencyCheck: true,
+      strictPostBuildSubstitutions: false,
+    })
   })
 
   it("--token-cache-max-size and --token-cache-max-duration as Flux's (an hour at most; 0 turns the cache off)", () => {

@@ -42,8 +42,12 @@ export const controllerUsage = `kustodian controller [flags]
   --sops-age-secret NAME            Secret in $RUNTIME_NAMESPACE whose *.agekey entries decrypt for
                                     Kustomizations with spec.decryption but no secretRef (as Flux's flag)
   --default-service-account NAME    impersonated when a Kustomization names no serviceAccountName
-  --feature-gates G=BOOL[,…]        ObjectLevelWorkloadIdentity=true: spec.decryption.serviceAccountName
-                                    authenticates to AWS KMS (TokenRequest + STS web identity)
+  --feature-gates G=BOOL[,…]        Flux's gates, with Flux's defaults: ObjectLevelWorkloadIdentity (false:
+                                    spec.decryption.serviceAccountName authenticates to AWS KMS through a
+                                    TokenRequest and STS web identity), CancelHealthCheckOnNewRevision (false:
+                                    a new source revision cancels a waiting health check),
+                                    AdditiveCELDependencyCheck (false: dependsOn readyExpr also needs Ready),
+                                    StrictPostBuildSubstitutions (true: an unset variable without a default fails)
   --default-decryption-service-account NAME   the decryption ServiceAccount when a Kustomization names none
                                     (needs ObjectLevelWorkloadIdentity, as in Flux)
   --token-cache-max-size N          workload-identity credentials cached (default 100; 0 turns the cache off)
@@ -168,7 +172,12 @@ const parseHours = (text: string): number | undefined => {
 }
 
 /** The feature gates this controller implements; any other is refused by name (none is silently ignored). */
-const knownGates = ["ObjectLevelWorkloadIdentity"] as const
+const knownGates = [
+  "ObjectLevelWorkloadIdentity",
+  "CancelHealthCheckOnNewRevision",
+  "AdditiveCELDependencyCheck",
+  "StrictPostBuildSubstitutions",
+] as const
 
 /** `--feature-gates=A=true,B=false` (repeatable), as Flux's controllers take it. */
 const featureGates = (
@@ -347,6 +356,9 @@ export const parseControllerFlags = (
       : { globalAgeSecret: { namespace: runtimeNamespace as string, name: sopsAgeSecret } }),
     defaultServiceAccount: values["default-service-account"],
     objectLevelWorkloadIdentity,
+    cancelHealthCheckOnNewRevision: gates.CancelHealthCheckOnNewRevision === true,
+    additiveCelDependencyCheck: gates.AdditiveCELDependencyCheck === true,
+    strictPostBuildSubstitutions: gates.StrictPostBuildSubstitutions !== false,
     // Flux caps the duration at an hour whatever the flag says
     tokenCache: { maxSize: tokenCacheSize, maxDurationMs: Math.min(tokenCacheMaxMs, hourMs) },
     ...(defaultDecryptionServiceAccount === undefined ? {} : { defaultDecryptionServiceAccount }),

@@ -3,8 +3,8 @@
  * In order, for each dependency:
  * - it exists (read from the API server, not the cache, so a fresh status counts);
  * - with `readyExpr`, the expression over `self` (this Kustomization) and `dep` (the dependency) is true, and
- *   it then replaces the built-in check (Flux's default; its `AdditiveCELDependencyCheck` gate, which adds it
- *   instead, is off by default and not offered here);
+ *   it then replaces the built-in check (Flux's default), or adds to it under the `AdditiveCELDependencyCheck`
+ *   gate;
  * - otherwise it is Ready for its current generation, and, when it builds from the same source, has applied
  *   the revision this one is about to apply (so a dependent never runs ahead of its dependency on a new
  *   commit).
@@ -69,6 +69,8 @@ export const checkDependencies = Effect.fn("Kustomization.checkDependencies")(fu
   revision: string,
   /** `--requeue-dependency`: when a Kustomization waiting on a dependency looks again. */
   retryAfterMs: number,
+  /** `--feature-gates=AdditiveCELDependencyCheck`: a `readyExpr` is checked on top of Ready, not instead. */
+  additive = false,
 ) {
   const waitFor = (message: string) => notReady(message, retryAfterMs)
   for (const dependency of ks.spec.dependsOn ?? []) {
@@ -84,7 +86,7 @@ export const checkDependencies = Effect.fn("Kustomization.checkDependencies")(fu
         Effect.mapError((e) => waitFor(`dependency '${name}': ${e.message}`)),
       )
       if (first !== 0) return yield* waitFor(`dependency '${name}' is not ready according to readyExpr eval`)
-      continue
+      if (!additive) continue
     }
     const status = (dep.status ?? {}) as DependencyStatus
     const ready = status.conditions?.find((c) => c.type === ConditionType.Ready)

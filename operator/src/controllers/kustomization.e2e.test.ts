@@ -74,6 +74,8 @@ beforeAll(async () => {
         flags: [
           // Flux's global age keys: a Secret in the operator's namespace (RUNTIME_NAMESPACE is this test's).
           "--sops-age-secret=global-age",
+          // Flux's gate (off by default) under which a new revision cancels a waiting health check.
+          "--feature-gates=CancelHealthCheckOnNewRevision=true",
           // The admin's exception for an in-cluster mirror over http, so a remote base may point at it.
           `--trusted-remote-prefix=${silentGitUrl}/`,
         ],

@@ -73,6 +73,10 @@ export interface KustomizationControllerOptions extends AccessSettings {
   readonly instance?: string | undefined
   /** `--insecure-kubeconfig-exec`, `--insecure-kubeconfig-tls`: what a `spec.kubeConfig` may use. */
   readonly kubeConfig?: KubeConfigPolicy | undefined
+  /** `--feature-gates=CancelHealthCheckOnNewRevision`: a new source revision cancels a waiting health check. */
+  readonly cancelHealthCheckOnNewRevision?: boolean | undefined
+  /** `--feature-gates=AdditiveCELDependencyCheck`: `readyExpr` is checked on top of Ready, not instead. */
+  readonly additiveCelDependencyCheck?: boolean | undefined
   /** `--requeue-dependency` (default 30 s). */
   readonly requeueDependencyMs?: number | undefined
 }
@@ -209,24 +213,30 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
     /**
      * Fails with HealthCheckCanceled once the source has an artifact other than `revision`, so a health check
      * waiting on a broken revision gives way to its fix at once (Flux's CancelHealthCheckOnNewRevision). The
-     * watch cache of sources is read, no request.
+     * watch cache of sources is read, no request. Without the gate (Flux's default) the check runs to its end.
      */
-    const newRevision = (ctx: ReconcileContext<KubeObject>, ks: Kustomization, revision: string) =>
-      Effect.gen(function* () {
-        const namespace = sourceNamespace(ks)
-        const key = objectKey(namespace, ks.spec.sourceRef.name)
-        for (;;) {
-          yield* Effect.sleep(cancelCheckMs)
-          const source = ctx.cache(gitRepositoryRef)?.get(key)
-          const current = source === undefined ? undefined : artifactRevision(source)
-          if (current !== undefined && current !== revision)
-            return yield* fail(
-              Reason.HealthCheckCanceled,
-              `New reconciliation triggered by ${ks.spec.sourceRef.kind}/${namespace}/${ks.spec.sourceRef.name}`,
-              { retryAfterMs: 0 },
-            )
-        }
-      })
+    const newRevision = (
+      ctx: ReconcileContext<KubeObject>,
+      ks: Kustomization,
+      revision: string,
+    ): Effect.Effect<never, StageError> =>
+      options.cancelHealthCheckOnNewRevision !== true
+        ? Effect.never
+        : Effect.gen(function* () {
+            const namespace = sourceNamespace(ks)
+            const key = objectKey(namespace, ks.spec.sourceRef.name)
+            for (;;) {
+              yield* Effect.sleep(cancelCheckMs)
+              const source = ctx.cache(gitRepositoryRef)?.get(key)
+              const current = source === undefined ? undefined : artifactRevision(source)
+              if (current !== undefined && current !== revision)
+                return yield* fail(
+                  Reason.HealthCheckCanceled,
+                  `New reconciliation triggered by ${ks.spec.sourceRef.kind}/${namespace}/${ks.spec.sourceRef.name}`,
+                  { retryAfterMs: 0 },
+                )
+            }
+          })
 
     /** The source's current artifact; a missing source or artifact is retried, as in Flux. */
     const resolveSource = (ks: Kustomization, ctx: ReconcileContext<KubeObject>) =>
