@@ -80,6 +80,8 @@ export type DomainEvent =
       readonly message: string
       readonly terminal: boolean
       readonly durationMs?: number | undefined
+      /** How the failure is announced, when not as a Warning with the message; `null`: not at all. */
+      readonly event?: { readonly type: "Normal" | "Warning"; readonly note: string } | null | undefined
     }
   /** The reconcile succeeded; `message` becomes Ready's message (Flux: "Applied revision: <rev>"). */
   | {

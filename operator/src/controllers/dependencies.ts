@@ -14,6 +14,7 @@
  */
 import { Effect, Option } from "effect"
 import { ConditionType, Reason } from "../../../model/condition.ts"
+import { formatDuration } from "../../../model/duration.ts"
 import type { Kustomization } from "../../../model/kustomization.ts"
 import type { KubeClient } from "../kube/client.ts"
 import type { KubeObject, ResourceRef } from "../kube/resource.ts"
@@ -42,8 +43,17 @@ interface DependencyStatus {
   readonly conditions?: ReadonlyArray<{ readonly type: string; readonly status: string }>
 }
 
+/** Ready names the dependency; the Event is Flux's one line for every such wait. */
 const notReady = (message: string, retryAfterMs: number) =>
-  new StageError({ reason: Reason.DependencyNotReady, message, retryAfterMs })
+  new StageError({
+    reason: Reason.DependencyNotReady,
+    message,
+    retryAfterMs,
+    event: {
+      type: "Normal",
+      note: `Dependencies do not meet ready condition, retrying in ${formatDuration(retryAfterMs)}`,
+    },
+  })
 
 /** Same kind, name and namespace (each defaulted as Flux does) of the source reference. */
 const sameSource = (ks: Kustomization, dep: KubeObject): boolean => {

@@ -10,6 +10,7 @@ import { Effect, Layer, Option } from "effect"
 import { FluxFinalizer } from "../../../model/api-resource.ts"
 import { Reason } from "../../../model/condition.ts"
 import { decodeGitRepository, decodeKustomization } from "../../../model/decode.ts"
+import { formatDuration } from "../../../model/duration.ts"
 import type { DomainEvent } from "../../../model/events.ts"
 import {
   intervalMillis,
@@ -24,7 +25,13 @@ import { CoreResources, type KubeObject, objectKey, type ResourceRef } from "../
 import { RESTMapper } from "../kube/restmapper.ts"
 import type { KubeConfigPolicy } from "../kube/untrusted-kubeconfig.ts"
 import { makeRedactor, type Redactor } from "../redaction/redactor.ts"
-import { Action, defineController, type ReconcileContext, StageError } from "../runtime/controller.ts"
+import {
+  Action,
+  defineController,
+  type FailureEvent,
+  type ReconcileContext,
+  StageError,
+} from "../runtime/controller.ts"
 import { makeRecorder } from "../runtime/recorder.ts"
 import { firstDrifted } from "../stages/apply/drift-check.ts"
 import { compileIgnoreRules, IgnoreRuleError } from "../stages/apply/ignore-rules.ts"
@@ -116,8 +123,11 @@ const unsupportedField = (spec: Kustomization["spec"]): { field: string; why: st
   return undefined
 }
 
-const fail = (reason: string, message: string, extra: { terminal?: boolean; retryAfterMs?: number } = {}) =>
-  new StageError({ reason, message, ...extra })
+const fail = (
+  reason: string,
+  message: string,
+  extra: { terminal?: boolean; retryAfterMs?: number; event?: FailureEvent | null } = {},
+) => new StageError({ reason, message, ...extra })
 
 const artifactRevision = (obj: KubeObject): string | undefined =>
   (obj.status as { artifact?: { revision?: string } } | undefined)?.artifact?.revision
@@ -260,13 +270,19 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
                     fail(Reason.ArtifactFailed, `failed to get ${subject}: ${e.message}`),
                   ),
                 )
-        if (Option.isNone(found)) return yield* fail(Reason.ArtifactFailed, `Source ${subject} not found`)
+        // Waits on the source are logged, not announced, as in Flux: they resolve themselves.
+        if (Option.isNone(found))
+          return yield* fail(Reason.ArtifactFailed, `Source ${subject} not found`, { event: null })
         const repo = yield* decodeGitRepository(found.value).pipe(
           Effect.mapError(() => fail(Reason.ArtifactFailed, `Source ${subject} is invalid`)),
         )
         const artifact = sourceArtifactOf(repo)
         if (artifact === undefined)
-          return yield* fail(Reason.ArtifactFailed, `Source ${subject} is not ready, artifact not found`)
+          return yield* fail(
+            Reason.ArtifactFailed,
+            `Source artifact not found, retrying in ${formatDuration(requeueDependencyMs)}`,
+            { retryAfterMs: requeueDependencyMs, event: null },
+          )
         return artifact
       })
 

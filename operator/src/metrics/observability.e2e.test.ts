@@ -174,7 +174,12 @@ describe("Flux's observability against Kustodian", () => {
         expect(failure.message).toContain("missing")
 
         const waiting = yield* received("obs-dep's wait", (e) => e.involvedObject.name === "obs-dep")
-        expect(waiting).toMatchObject({ severity: "info", reason: "DependencyNotReady" })
+        // Flux's one line for every wait; the Ready condition names the dependency.
+        expect(waiting).toMatchObject({
+          severity: "info",
+          reason: "DependencyNotReady",
+          message: "Dependencies do not meet ready condition, retrying in 30s",
+        })
         expect(
           receiver.requests.every((r) => r.method === "POST" && r.contentType === "application/json"),
         ).toBe(true)

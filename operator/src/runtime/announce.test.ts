@@ -77,4 +77,35 @@ describe("announce", () => {
       { type: "Normal", reason: "DependencyNotReady", note: "dependency 'apps/base' is not ready" },
     ])
   })
+
+  it("a failure the controller announces in its own words, or not at all (the condition says it either way)", () => {
+    const failure = (event: { type: "Normal" | "Warning"; note: string } | null) =>
+      rec([
+        { _tag: "ReconcileStarted", generation: 1 },
+        {
+          _tag: "StageFailed",
+          stage: "fetch",
+          reason: "ArtifactFailed",
+          message: "Source artifact not found, retrying in 30s",
+          terminal: false,
+          event,
+        },
+      ])
+    const quiet = failure(null)
+    expect(announce(quiet, {}, project({}, quiet), 600_000)).toEqual([])
+    expect(project({}, quiet).conditions?.find((c) => c.type === "Ready")?.message).toBe(
+      "Source artifact not found, retrying in 30s",
+    )
+    const worded = failure({
+      type: "Normal",
+      note: "Dependencies do not meet ready condition, retrying in 30s",
+    })
+    expect(announce(worded, {}, project({}, worded), 600_000)).toEqual([
+      {
+        type: "Normal",
+        reason: "ArtifactFailed",
+        note: "Dependencies do not meet ready condition, retrying in 30s",
+      },
+    ])
+  })
 })

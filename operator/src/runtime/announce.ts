@@ -49,11 +49,12 @@ export const announce = (
         break
       }
       case "StageFailed":
-        // Flux announces a dependency that is not ready yet as information (it is waited for), not an error.
+        // The controller may choose the Event (Flux's words for a wait, or none at all).
+        if (event.event === null) break
         out.push({
-          type: event.reason === "DependencyNotReady" ? "Normal" : "Warning",
+          type: event.event?.type ?? (event.reason === "DependencyNotReady" ? "Normal" : "Warning"),
           reason: event.reason,
-          note: event.message,
+          note: event.event?.note ?? event.message,
         })
         break
       case "Succeeded": {

@@ -27,6 +27,18 @@ export interface ReconcileFailure {
   readonly terminal?: boolean | undefined
   /** Retry after this long instead of the backoff (e.g. Flux's `--requeue-dependency`). */
   readonly retryAfterMs?: number | undefined
+  /**
+   * The Event this failure is announced with, when it is not the default (a Warning with the message): Flux
+   * announces some waits in words of their own (DependencyNotReady) and others not at all (a source without an
+   * artifact yet: `null`), so Alerts do not fire on what resolves itself.
+   */
+  readonly event?: FailureEvent | null | undefined
+}
+
+/** The Kubernetes Event of a failure, when the controller chooses it. */
+export interface FailureEvent {
+  readonly type: "Normal" | "Warning"
+  readonly note: string
 }
 
 /** A ready-made stage error for controllers without their own error types. */
@@ -35,6 +47,7 @@ export class StageError extends Data.TaggedError("StageError")<{
   readonly message: string
   readonly terminal?: boolean
   readonly retryAfterMs?: number
+  readonly event?: FailureEvent | null
 }> {}
 
 /** What a reconcile sees: the object, its last status, and how to record events and stages. */
@@ -152,6 +165,7 @@ const rawFailure = (error: unknown): ReconcileFailure => {
         message: e.message,
         terminal: e.terminal === true,
         ...(typeof e.retryAfterMs === "number" ? { retryAfterMs: e.retryAfterMs } : {}),
+        ...(e.event !== undefined ? { event: e.event } : {}),
       }
     }
     if (typeof e.message === "string" && e.message !== "")

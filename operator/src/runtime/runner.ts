@@ -415,6 +415,7 @@ export const runController = <K extends KubeObject, R>(
             message: failure.message,
             terminal: failure.terminal === true,
             durationMs,
+            ...(failure.event !== undefined ? { event: failure.event } : {}),
           })
         } else {
           const i = entries.findIndex((e) => isOutcome(e.event))
