@@ -235,6 +235,20 @@ const gitSource = (name: string) => ({ sourceRef: { kind: "GitRepository", name 
 
 const dataOf = (kind: string, name: string) => get(kind, name).pipe(Effect.map((o) => o?.data))
 
+/** An age key pair made by the real age-keygen in `dir`. */
+const ageKeyIn = (dir: string) =>
+  Effect.promise(() => mkdir(dir, { recursive: true }).then(() => generateAgeKey(dir)))
+
+/** A Secret `name` with one `password`, encrypted by the real sops for `recipient` into `<work>/repo/<file>`. */
+const sopsSecret = (work: string, file: string, name: string, password: string, recipient: string) =>
+  Effect.promise(async () =>
+    sopsEncryptInPlace(join(work, "repo", file), await secretManifest(ns, name, { password }), [
+      `--age=${recipient}`,
+      "--encrypted-regex",
+      "^(data|stringData)$",
+    ]),
+  )
+
 // ------------------------------------------------------------------------------------------ scenarios
 
 describe("Kustomization controller", () => {
@@ -691,18 +705,10 @@ rules: []
     () =>
       Effect.gen(function* () {
         const work = yield* scratchDir("kustodian-ks-global-age-")
-        const keyIn = (dir: string) =>
-          Effect.promise(() => mkdir(dir, { recursive: true }).then(() => generateAgeKey(dir)))
-        const global = yield* keyIn(join(work, "global"))
-        const own = yield* keyIn(join(work, "own"))
+        const global = yield* ageKeyIn(join(work, "global"))
+        const own = yield* ageKeyIn(join(work, "own"))
         const encrypted = (file: string, name: string, recipient: string) =>
-          Effect.promise(async () =>
-            sopsEncryptInPlace(
-              join(work, "repo", file),
-              await secretManifest(ns, name, { password: `${name}-plaintext` }),
-              [`--age=${recipient}`, "--encrypted-regex", "^(data|stringData)$"],
-            ),
-          )
+          sopsSecret(work, file, name, `${name}-plaintext`, recipient)
         yield* kube(
           "create",
           "secret",
@@ -747,18 +753,10 @@ rules: []
     () =>
       Effect.gen(function* () {
         const work = yield* scratchDir("kustodian-ks-sops-")
-        const keyIn = (dir: string) =>
-          Effect.promise(() => mkdir(dir, { recursive: true }).then(() => generateAgeKey(dir)))
-        const right = yield* keyIn(join(work, "right"))
-        const wrong = yield* keyIn(join(work, "wrong"))
+        const right = yield* ageKeyIn(join(work, "right"))
+        const wrong = yield* ageKeyIn(join(work, "wrong"))
         const encrypt = (file: string, name: string, value: string) =>
-          Effect.promise(async () =>
-            sopsEncryptInPlace(
-              join(work, "repo", file),
-              await secretManifest(ns, name, { password: value }),
-              [`--age=${right.recipient}`, "--encrypted-regex", "^(data|stringData)$"],
-            ),
-          )
+          sopsSecret(work, file, name, value, right.recipient)
         const secretFor = (name: string, keyFile: string) =>
           Effect.promise(async () =>
             kubectl(["-n", ns, "create", "secret", "generic", name, `--from-file=age.agekey=${keyFile}`]),
