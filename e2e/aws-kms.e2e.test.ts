@@ -22,6 +22,7 @@ import {
   runKubectl,
   testKubeconfigPath,
 } from "./support/cluster.ts"
+import { applyKustomization, gitSourceRef } from "./support/flux-objects.ts"
 import { commitFiles, createBareRepo, type GitHttpServer, gitHttpServer } from "./support/git-server.ts"
 import type { Obj } from "./support/kube-objects.ts"
 import { type Moto, motoCredentials, motoServer } from "./support/moto.ts"
@@ -143,22 +144,11 @@ const source = (name: string, files: Readonly<Record<string, string>>) =>
   })
 
 const kustomization = (name: string, src: string, path: string, decryption: Record<string, unknown>) =>
-  Effect.promise(() =>
-    applyYaml(
-      JSON.stringify({
-        apiVersion: "kustomize.toolkit.fluxcd.io/v1",
-        kind: "Kustomization",
-        metadata: { name, namespace: ns },
-        spec: {
-          interval: "1h",
-          prune: true,
-          path,
-          sourceRef: { kind: "GitRepository", name: src },
-          decryption: { provider: "sops", ...decryption },
-        },
-      }),
-    ),
-  )
+  applyKustomization(ns, name, {
+    ...gitSourceRef(src),
+    path,
+    decryption: { provider: "sops", ...decryption },
+  })
 
 /** A Secret manifest encrypted by the real sops with `--kms arn`, its data only. */
 const kmsEncrypted = (work: string, file: string, name: string, password: string, arn: string) =>

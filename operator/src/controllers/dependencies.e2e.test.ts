@@ -12,6 +12,7 @@ import {
   testKubeconfigPath,
   testNamespace,
 } from "../../../e2e/support/cluster.ts"
+import { gitSourceRef, kustomizationManifest } from "../../../e2e/support/flux-objects.ts"
 import { decodeKustomization } from "../../../model/decode.ts"
 import { KubeClient } from "../kube/client.ts"
 import { checkDependencies } from "./dependencies.ts"
@@ -20,17 +21,7 @@ import { kustomizationRef } from "./kustomization.ts"
 const kube = () => KubeClient.layer({ _tag: "File", path: testKubeconfigPath() })
 
 const manifest = (ns: string, name: string, dependsOn: ReadonlyArray<Record<string, string>> = []) =>
-  JSON.stringify({
-    apiVersion: "kustomize.toolkit.fluxcd.io/v1",
-    kind: "Kustomization",
-    metadata: { name, namespace: ns },
-    spec: {
-      interval: "1h",
-      prune: true,
-      sourceRef: { kind: "GitRepository", name: name === "app" ? "app-repo" : "base-repo" },
-      dependsOn,
-    },
-  })
+  kustomizationManifest(ns, name, { ...gitSourceRef(`${name}-repo`), dependsOn })
 
 describe("dependsOn with readyExpr", () => {
   it.live(

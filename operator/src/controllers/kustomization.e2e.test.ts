@@ -21,6 +21,7 @@ import {
   runKubectl,
   testKubeconfigPath,
 } from "../../../e2e/support/cluster.ts"
+import { applyKustomization, gitSourceRef } from "../../../e2e/support/flux-objects.ts"
 import {
   commitFiles,
   createBareRepo,
@@ -220,18 +221,9 @@ spec:
   })
 
 const kustomization = (name: string, spec: Readonly<Record<string, unknown>>) =>
-  Effect.promise(() =>
-    applyYaml(
-      JSON.stringify({
-        apiVersion: "kustomize.toolkit.fluxcd.io/v1",
-        kind: "Kustomization",
-        metadata: { name, namespace: ns },
-        spec: { interval: "1h", prune: true, path: "./", ...spec },
-      }),
-    ),
-  )
+  applyKustomization(ns, name, spec)
 
-const gitSource = (name: string) => ({ sourceRef: { kind: "GitRepository", name } })
+const gitSource = gitSourceRef
 
 const dataOf = (kind: string, name: string) => get(kind, name).pipe(Effect.map((o) => o?.data))
 

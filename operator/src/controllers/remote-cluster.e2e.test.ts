@@ -26,6 +26,7 @@ import {
   testKubeconfigPath,
 } from "../../../e2e/support/cluster.ts"
 import { eventually } from "../../../e2e/support/eventually.ts"
+import { applyKustomization } from "../../../e2e/support/flux-objects.ts"
 import {
   commitFiles,
   createBareRepo,
@@ -178,17 +179,7 @@ const source = (ns: string, name: string, files: Readonly<Record<string, string>
     return { name, revision: `main@sha1:${first}`, push }
   })
 
-const kustomization = (ns: string, name: string, spec: Readonly<Record<string, unknown>>) =>
-  Effect.promise(() =>
-    applyYaml(
-      JSON.stringify({
-        apiVersion: "kustomize.toolkit.fluxcd.io/v1",
-        kind: "Kustomization",
-        metadata: { name, namespace: ns },
-        spec: { interval: "1h", prune: true, path: "./", ...spec },
-      }),
-    ),
-  )
+const kustomization = applyKustomization
 
 /** A kubeconfig Secret on the management cluster, labelled for the watch as Flux's docs ask. */
 const kubeconfigSecret = (ns: string, name: string, data: Readonly<Record<string, string>>) =>

@@ -19,6 +19,7 @@ import {
   waitForCrds,
 } from "../../../e2e/support/cluster.ts"
 import { eventually } from "../../../e2e/support/eventually.ts"
+import { applyKustomization, gitSourceRef } from "../../../e2e/support/flux-objects.ts"
 import { commitFiles, createBareRepo, gitHttpServer } from "../../../e2e/support/git-server.ts"
 import type { Obj } from "../../../e2e/support/kube-objects.ts"
 import { type OperatorProcess, operatorProcess } from "../../../e2e/support/operator-process.ts"
@@ -156,22 +157,8 @@ describe.skipIf(!available)("Flux's notification-controller receives Kustodian's
         for (const [name, path] of [
           ["nc-ok", "./"],
           ["nc-bad", "./missing"],
-        ])
-          yield* Effect.promise(() =>
-            applyYaml(
-              JSON.stringify({
-                apiVersion: "kustomize.toolkit.fluxcd.io/v1",
-                kind: "Kustomization",
-                metadata: { name, namespace: ns },
-                spec: {
-                  interval: "1h",
-                  prune: true,
-                  path,
-                  sourceRef: { kind: "GitRepository", name: "nc-src" },
-                },
-              }),
-            ),
-          )
+        ] as const)
+          yield* applyKustomization(ns, name, { ...gitSourceRef("nc-src"), path })
         const forwarded = (what: string, match: (e: EventReceiver["events"][number]) => boolean) =>
           eventually(
             `notification-controller to forward ${what} (operator log: ${operator.logFile})`,

@@ -17,6 +17,7 @@ import {
   testKubeconfigPath,
 } from "../../../e2e/support/cluster.ts"
 import { eventually } from "../../../e2e/support/eventually.ts"
+import { applyKustomization, gitSourceRef } from "../../../e2e/support/flux-objects.ts"
 import {
   commitFiles,
   createBareRepo,
@@ -71,16 +72,7 @@ spec:
 afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)), 60_000)
 
 const kustomization = (name: string, spec: Readonly<Record<string, unknown>>) =>
-  Effect.promise(() =>
-    applyYaml(
-      JSON.stringify({
-        apiVersion: "kustomize.toolkit.fluxcd.io/v1",
-        kind: "Kustomization",
-        metadata: { name, namespace: ns },
-        spec: { interval: "1h", prune: true, sourceRef: { kind: "GitRepository", name: "obs-src" }, ...spec },
-      }),
-    ),
-  )
+  applyKustomization(ns, name, { ...gitSourceRef("obs-src"), ...spec })
 
 const ready = (kind: string, name: string, status = "True", timeoutMs = 60_000) =>
   eventually(
