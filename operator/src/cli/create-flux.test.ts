@@ -48,6 +48,9 @@ const same: ReadonlyArray<ReadonlyArray<string>> = [
   ["create", "source", "git", "app", "--url=https://h/x", "--commit=abc123", "--branch=main"],
   ["create", "source", "git", "app", "--url=https://h/x", "--tag-semver=>=1.0.0", "-n", "apps"],
   ["create", "source", "git", "app", "--url=https://h/x", "--tag-semver=~1.2", "--label=team=y,tier=1"],
+  ["create", "source", "git", "app", "--url=https://h/x", "--tag=0o17", "--label=ex.com/a_b=on,n=012,e="],
+  ["create", "source", "git", "app", "--url=https://h/x", "--tag=.5_", "--ref-name=refs/tags/é"],
+  ["create", "source", "git", "app", "--url=https://h/x?a=b#frag", "--tag=a:b"],
   [
     "create",
     "source",
@@ -70,6 +73,17 @@ const same: ReadonlyArray<ReadonlyArray<string>> = [
     "--recurse-submodules",
   ],
   ["create", "source", "git", "app", "--url=https://h/x", "--branch=main", "--ignore-paths=a,b/c"],
+  ["create", "source", "git", "app", "--url=https://h/x", "--branch=main", "--provider=generic"],
+  [
+    "create",
+    "source",
+    "git",
+    "app",
+    "--url=https://h/x",
+    "--branch=main",
+    "--sparse-checkout-paths=a,b",
+    "--proxy-secret-ref=px",
+  ],
   ["create", "source", "git", "app", "--url", "http://h/x", "--branch", "main", "--namespace", "team-a"],
   [
     "create",
@@ -82,6 +96,7 @@ const same: ReadonlyArray<ReadonlyArray<string>> = [
   ],
   ["create", "kustomization", "apps", "--source=app"],
   ["create", "kustomization", "apps", "--source=app", "--path=../../x"],
+  ["create", "kustomization", "apps", "--source=app.ns", "--path=a//b/./c/", "--retry-interval=0s"],
   ["create", "kustomization", "apps", "--source=app", "--path=/abs/"],
   [
     "create",
@@ -131,6 +146,9 @@ describe("create source git / kustomization --export", () => {
     [["create", "kustomization", "a", "--source=app"], /name 'a' is invalid/],
     [["create", "kustomization", "apps", "--source=Foo/app"], /source kind 'Foo' is not supported/],
     [["create", "kustomization", "apps", "--source=app", "--interval=bad"], /time: invalid duration "bad"/],
+    [["create", "kustomization", "apps", "--source=app", "--label=a=:x"], /invalid label value ':x'/],
+    [["create", "kustomization", "apps", "--source=app", "--label=-a=b"], /invalid label '-a'/],
+    [["create", "kustomization", "apps", "--source=app", "--label=bad"], /invalid label format 'bad'/],
     [
       ["create", "kustomization", "apps", "--source=app", "--decryption-provider=foo"],
       /unsupported decryption provider 'foo'/,

@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { homedir } from "node:os"
+import { join } from "node:path"
 import { Effect } from "effect"
 import { KubeClient } from "../kube/client.ts"
 import type { KubeConfigSource } from "../kube/connection.ts"
@@ -43,11 +45,16 @@ export const emit = Effect.fn("emit")(function* (
     yield* Effect.sync(() => process.stdout.write(text))
     return
   }
-  const kubeconfig = value(p, "kubeconfig") ?? process.env.KUBECONFIG?.split(":")[0]
+  // without flags, the client's default lookup ($KUBECONFIG with its merging, ~/.kube/config, in-cluster); a
+  // context needs one file to select it in: the flag's, else the first of $KUBECONFIG, else ~/.kube/config
+  const context = value(p, "context")
+  const kubeconfig =
+    value(p, "kubeconfig") ??
+    (context === undefined
+      ? undefined
+      : process.env.KUBECONFIG?.split(":")[0] || join(homedir(), ".kube", "config"))
   const source: KubeConfigSource =
-    kubeconfig === undefined
-      ? { _tag: "Default" }
-      : { _tag: "File", path: kubeconfig, context: value(p, "context") }
+    kubeconfig === undefined ? { _tag: "Default" } : { _tag: "File", path: kubeconfig, context }
   yield* Effect.gen(function* () {
     const client = yield* KubeClient
     yield* client.apply(ref, obj, { fieldManager, force: true })

@@ -127,7 +127,7 @@ export const gitRepositoryFromArgs = (argv: ReadonlyArray<string>) => {
       interval: durationFlag(p, "interval", "1m0s")!,
       ref,
       ...(p.flags.has("recurse-submodules") ? { recurseSubmodules: true } : {}),
-      ...(provider !== undefined && provider !== "generic" ? { provider } : {}),
+      ...(provider !== undefined ? { provider } : {}),
       ...(ignore.length > 0 ? { ignore: ignore.join("\n") } : {}),
       ...(sparse.length > 0 ? { sparseCheckout: sparse } : {}),
       ...(secretRef ? { secretRef: { name: secretRef } } : {}),

@@ -35,13 +35,42 @@ export const durationFlag = (p: Parsed, flag: string, fallback: string | undefin
 export const sliceFlag = (p: Parsed, flag: string): ReadonlyArray<string> =>
   all(p, flag).flatMap((v) => (v === "" ? [] : v.split(",")))
 
-/** `--label a=b,c=d` → labels (flux refuses a label without `=`). */
+const labelPart = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/
+const dnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
+
+/** Why a label key is not a Kubernetes qualified name (`[prefix/]name`), or undefined. */
+const labelKeyProblem = (key: string): string | undefined => {
+  const slash = key.indexOf("/")
+  const prefix = slash < 0 ? undefined : key.slice(0, slash)
+  const name = slash < 0 ? key : key.slice(slash + 1)
+  if (prefix !== undefined && (prefix.length > 253 || !dnsSubdomain.test(prefix)))
+    return "the prefix must be a lower-case DNS subdomain"
+  if (name.length > 63) return "the name part must be no more than 63 characters"
+  if (!labelPart.test(name))
+    return "the name part must be alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric"
+  return undefined
+}
+
+/** Why a label value is not valid, or undefined (empty is valid). */
+const labelValueProblem = (v: string): string | undefined =>
+  v.length > 63
+    ? "must be no more than 63 bytes"
+    : v === "" || labelPart.test(v)
+      ? undefined
+      : "must be empty or alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric"
+
+/** `--label a=b,c=d` → labels, checked as the API server (and flux) check them. */
 export const labelsFlag = (p: Parsed): Record<string, string> | undefined => {
   const labels: Record<string, string> = {}
   for (const pair of sliceFlag(p, "label")) {
     const eq = pair.indexOf("=")
-    if (eq <= 0) throw new UsageError(`invalid label format '${pair}', must be key=value`)
-    labels[pair.slice(0, eq)] = pair.slice(eq + 1)
+    if (eq < 0) throw new UsageError(`invalid label format '${pair}', must be key=value`)
+    const [key, v] = [pair.slice(0, eq), pair.slice(eq + 1)]
+    const keyProblem = labelKeyProblem(key)
+    if (keyProblem !== undefined) throw new UsageError(`invalid label '${key}': ${keyProblem}`)
+    const valueProblem = labelValueProblem(v)
+    if (valueProblem !== undefined) throw new UsageError(`invalid label value '${v}': ${valueProblem}`)
+    labels[key] = v
   }
   return Object.keys(labels).length === 0 ? undefined : labels
 }

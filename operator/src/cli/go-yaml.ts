@@ -15,9 +15,29 @@ export type GoYamlValue =
   | ReadonlyArray<GoYamlValue>
   | { readonly [key: string]: GoYamlValue | undefined }
 
-/** YAML 1.1 scalars go-yaml resolves to a non-string (its resolve table and number forms). */
-const nonString =
-  /^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|~|null|Null|NULL|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0[0-7_]+|[-+]?0x[0-9a-fA-F_]+|[-+]?0b[01_]+|[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?|<<)$/
+/** The words go-yaml's resolve table maps to booleans, null (also the empty string), infinities and NaN. */
+const specialWord =
+  /^(?:|y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|~|null|Null|NULL|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$/
+
+/**
+ * Numbers as go-yaml resolves them: underscores dropped, then Go's `ParseInt(s, 0, 64)` forms (decimal, `0x`,
+ * `0o`, `0b`, leading-zero octal), its YAML float form, and YAML 1.1 sexagesimal (`1:20`).
+ */
+const isNumber = (s: string): boolean => {
+  // only scalars starting like a number are tried (go-yaml's first-character hint)
+  if (!/^[-+.0-9]/.test(s)) return false
+  // a leading dot goes to Go's ParseFloat as written, underscores and all
+  if (s.startsWith(".")) return /^\.[0-9]+(?:[eE][-+]?[0-9]+)?$/.test(s)
+  const plain = s.replaceAll("_", "")
+  return (
+    /^[-+]?(?:[0-9]+|0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+)$/.test(plain) ||
+    /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$/.test(plain) ||
+    /^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$/.test(s)
+  )
+}
+
+/** YAML 1.1 scalars go-yaml resolves to a non-string. */
+const nonString = { test: (s: string): boolean => specialWord.test(s) || isNumber(s) }
 
 /** Whether libyaml's emitter may write `s` as a plain scalar in block context (its analyze_scalar rules). */
 const plainAllowed = (s: string): boolean => {
@@ -28,16 +48,19 @@ const plainAllowed = (s: string): boolean => {
   if ("#,[]{}&*!|>'\"%@`".includes(first)) return false
   if ("-?:".includes(first) && (s.length === 1 || /\s/.test(s[1]!))) return false
   if (/: |:$| #|[\t]/.test(s)) return false
-  // libyaml writes only printable ASCII plainly here; anything else is quoted (double quotes, below)
-  return /^[\x20-\x7e]*$/.test(s)
+  return printable(s)
 }
+
+/** go-yaml emits in unicode mode: printable characters other than ASCII stay as they are. */
+const printable = (s: string): boolean =>
+  /^[\x20-\x7e\u00a0-\ud7ff\ue000-\ufefe\uff00-\ufffd\u{10000}-\u{10ffff}]*$/u.test(s)
 
 const doubleQuoted = (s: string): string => JSON.stringify(s)
 
 const scalar = (s: string): string => {
   if (nonString.test(s)) return doubleQuoted(s)
   if (plainAllowed(s)) return s
-  if (/^[\x20-\x7e]*$/.test(s)) return `'${s.replaceAll("'", "''")}'`
+  if (printable(s)) return `'${s.replaceAll("'", "''")}'`
   return doubleQuoted(s)
 }
 
