@@ -7,11 +7,14 @@
 import { Cause, Effect, Exit } from "effect"
 import type { SopsError } from "../sops/index.ts"
 import { UsageError } from "./args.ts"
+import { runCommand } from "./command.ts"
 import { controllerCommand, controllerUsage } from "./controller.ts"
+import { createCommand } from "./create.ts"
 import { decryptCommand, decryptUsage } from "./decrypt.ts"
 import { demoCommand } from "./demo.ts"
 import { encryptCommand, encryptUsage } from "./encrypt.ts"
 import type { FileError } from "./io.ts"
+import { keygenCommand } from "./keygen.ts"
 
 export const usage = `usage: kustodian <command> [flags]
 
@@ -21,6 +24,10 @@ commands:
                  PGP through gpg / GNUPGHOME / SOPS_GPG_EXEC)
   encrypt FILE   encrypt a file for the keys given by flags or .sops.yaml
   demo           encrypt and decrypt a sample Secret with a generated age key (nothing written to disk)
+  keygen age|pgp a new age identity or OpenPGP key (the seed's parameters); kustodian help keygen
+  create KIND    a decryption Secret (secret sops-age|sops-gpg|sops-hcvault), a GitRepository (source git) or a
+                 Kustomization, printed as flux create … --export prints it or applied; kustodian help create
+  help CMD       a command's usage
 
 ${controllerUsage}
 
@@ -66,6 +73,10 @@ export const run = async (
 ): Promise<number> => {
   const [command, ...rest] = argv
   if (command === "controller") return controllerCommand(rest, env)
+  if (command === "keygen") return runCommand(keygenCommand(rest))
+  if (command === "create") return runCommand(createCommand(rest))
+  if (command === "help" && rest[0] !== undefined && ["keygen", "create"].includes(rest[0]))
+    return run([rest[0], ...rest.slice(1), "--help"], env)
   let program: Effect.Effect<void, CliError>
   switch (command) {
     case "decrypt":
