@@ -36,6 +36,21 @@ export interface KubeConfigPolicy {
  */
 export const maxKubeConfigBytes = 256 * 1024
 
+/**
+ * What one request to a tenant's server may take and answer. Its server is whatever the kubeconfig names — a
+ * black hole would hold a reconcile worker for ever (the controller's own requests have no deadline), an endless
+ * answer would fill the heap. 30 s is far above any API server's answer to one apply or get; 32 MiB far above
+ * any discovery document or object.
+ */
+export interface RemoteLimits {
+  readonly requestTimeoutMs: number
+  readonly maxResponseBytes: number
+}
+export const defaultRemoteLimits: RemoteLimits = {
+  requestTimeoutMs: 30_000,
+  maxResponseBytes: 32 * 1024 * 1024,
+}
+
 /** The kubeconfig is not usable; `message` names the field, never a value. */
 export class UntrustedKubeConfigError extends Data.TaggedError("UntrustedKubeConfigError")<{
   readonly message: string
@@ -209,6 +224,7 @@ const sanitise = (bytes: Uint8Array, policy: KubeConfigPolicy): RemoteEndpoint =
 export const connectUntrusted = (
   endpoint: RemoteEndpoint,
   bytes: Uint8Array,
+  limits: RemoteLimits = defaultRemoteLimits,
 ): Effect.Effect<Connection, UntrustedKubeConfigError> =>
   Effect.tryPromise({
     try: async (): Promise<Connection> => {
@@ -216,7 +232,7 @@ export const connectUntrusted = (
         const { KubeConfig } = await import("@kubernetes/client-node")
         const kc = new KubeConfig()
         kc.loadFromString(Buffer.from(bytes).toString("utf8"))
-        return await fromKubeConfig(kc)
+        return { ...(await fromKubeConfig(kc)), limits }
       }
       const { server, tls } = endpoint
       const agent =
@@ -231,7 +247,7 @@ export const connectUntrusted = (
             })
           : new http.Agent({ keepAlive: true, maxSockets: 16 })
       const headers = endpoint.headers
-      return { server, agent, headers: async () => headers, close: () => agent.destroy() }
+      return { server, agent, headers: async () => headers, close: () => agent.destroy(), limits }
     },
     catch: () => refuse("could not be loaded (no detail: it holds credentials)"),
   })
