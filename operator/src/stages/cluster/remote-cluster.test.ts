@@ -26,10 +26,14 @@ const kubeconfigFor = (server: string) =>
 const withServer = <A, E>(
   handler: Parameters<typeof createServer>[1],
   use: (url: string) => Effect.Effect<A, E>,
+  onServer?: (server: Server) => void,
 ) =>
   Effect.acquireUseRelease(
     Effect.promise(async () => {
       const server: Server = createServer(handler)
+      // Keep idle connections open from this side: only the client may close them.
+      server.keepAliveTimeout = 60_000
+      onServer?.(server)
       return { server, url: await listenOnLoopback(server) }
     }),
     ({ url }) => use(url),
@@ -56,7 +60,7 @@ const resolveAgainst = (url: string) => {
         }),
       ),
     policy: {},
-    limits: { requestTimeoutMs: 500, maxResponseBytes: 1024 * 1024 },
+    limits: { requestTimeoutMs: 500, maxResponseBytes: 1024 * 1024, idleSocketMs: 300 },
   })
   return remotes.resolve("tenant/app", "tenant", { name: "kc" }).pipe(
     Effect.flip,
@@ -119,5 +123,52 @@ describe("a remote cluster's server is hostile input", () => {
           expect(message).not.toContain("ami-id")
         }),
     ),
+  )
+
+  it.live(
+    "a pool's idle connections are closed: a thousand remote Kustomizations do not hold a thousand sockets",
+    () =>
+      Effect.gen(function* () {
+        let server: Server | undefined
+        yield* withServer(
+          (req, res) => {
+            res.writeHead(200, { "Content-Type": "application/json" })
+            res.end(
+              req.url === "/api"
+                ? JSON.stringify({ kind: "APIVersions", versions: ["v1"] })
+                : JSON.stringify({ kind: "APIGroupList", groups: [] }),
+            )
+          },
+          (url) =>
+            Effect.gen(function* () {
+              const remotes = makeRemoteClusters({
+                readSecret: () =>
+                  Effect.succeed(
+                    Option.some({
+                      namespace: "tenant",
+                      name: "kc",
+                      uid: "u1",
+                      resourceVersion: "1",
+                      data: { value: kubeconfigFor(url) },
+                    }),
+                  ),
+                policy: {},
+                limits: { requestTimeoutMs: 5_000, maxResponseBytes: 1024 * 1024, idleSocketMs: 300 },
+              })
+              yield* remotes.resolve("tenant/app", "tenant", { name: "kc" })
+              expect(remotes.size()).toBe(1)
+              yield* Effect.sleep("1 second")
+              const open = yield* Effect.promise(
+                () =>
+                  new Promise<number>((resolve) => (server as Server).getConnections((_e, n) => resolve(n))),
+              )
+              expect(open).toBe(0)
+              yield* remotes.release("tenant/app")
+            }),
+          (s) => {
+            server = s
+          },
+        )
+      }),
   )
 })
