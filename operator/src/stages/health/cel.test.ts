@@ -174,3 +174,37 @@ describe("CEL evaluation errors never quote the evaluated objects' values", () =
     expect(messageOf("health", "data[metadata.name + 'xyz'] == 'x'", secret)).toContain("sa-tokenxyz")
   })
 })
+
+describe("a health expression that runs past its deadline is not run again for the same spec", () => {
+  // Live clock: the deadline is real time.
+  it.live(
+    "the second object gets Unknown at once instead of holding a shared worker for another 2 s",
+    () =>
+      Effect.gen(function* () {
+        const compiled = compileHealthExpressions([
+          {
+            apiVersion: "example.com/v1",
+            kind: "Gadget",
+            current: "status.items.all(a, status.items.all(b, status.items.all(c, a + b + c >= 0)))",
+          },
+        ])
+        if (!compiled.ok || compiled.reader === undefined) throw new Error("expected a reader")
+        const gadget = (name: string) => ({
+          apiVersion: "example.com/v1",
+          kind: "Gadget",
+          metadata: { name, namespace: "tenant" },
+          status: { items: Array.from({ length: 3_000 }, (_, i) => i) },
+        })
+        const first = yield* compiled.reader.read(gadget("a"))
+        expect(first.status).toBe("Unknown")
+        expect(first.message).toContain(`did not finish within ${evaluationTimeoutMs / 1000}s`)
+        const started = Date.now()
+        const second = yield* compiled.reader.read(gadget("b"))
+        expect(Date.now() - started).toBeLessThan(500)
+        expect(second.status).toBe("Unknown")
+        expect(second.message).toContain("spec.healthCheckExprs[0]")
+        expect(second.message).toContain("not evaluated again")
+      }),
+    20_000,
+  )
+})
