@@ -553,7 +553,11 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
           )
           yield* ctx.emit({ _tag: "ArtifactFetched", revision: artifact.revision, digest: artifact.digest })
 
-          const target = yield* ctx.stage("cluster", targetOf(ctx.key, ks.spec, owner.namespace))
+          // Within spec.timeout: a remote server is the tenant's, and one that never answers holds a worker.
+          const target = yield* ctx.stage(
+            "cluster",
+            within("cluster", Reason.ReconciliationFailed, targetOf(ctx.key, ks.spec, owner.namespace)),
+          )
           const stages = yield* stagesOn(target)
 
           // Unchanged inputs and no drift: say again what the last reconcile applied, without building.
@@ -572,9 +576,13 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
             previous !== undefined &&
             previous.uid === ks.metadata.uid &&
             previous.inputs === inputs &&
-            (yield* firstDrifted(previous.signatures, identity, kustomizeControllerName, ignore).pipe(
-              Effect.provideService(KubeAccess, target.access),
-              Effect.provideService(RESTMapper, target.mapper),
+            (yield* within(
+              "drift check",
+              Reason.ReconciliationFailed,
+              firstDrifted(previous.signatures, identity, kustomizeControllerName, ignore).pipe(
+                Effect.provideService(KubeAccess, target.access),
+                Effect.provideService(RESTMapper, target.mapper),
+              ),
             )) === undefined
           )
             return yield* replay(stages, ctx, ks, owner, identity, timeout, previous, reader)

@@ -8,6 +8,7 @@
  * "nothing on the management cluster" is checked in the very namespace the objects would have landed in.
  */
 import { chmod, readFile, writeFile } from "node:fs/promises"
+import { createServer as createNetServer } from "node:net"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { KubeConfig } from "@kubernetes/client-node"
@@ -326,6 +327,53 @@ describe("Kustomization spec.kubeConfig (a second control plane as the remote cl
         )
       }),
     240_000,
+  )
+
+  it.live(
+    "a server that accepts connections and never answers: the cluster stage ends at spec.timeout, naming it",
+    () =>
+      Effect.gen(function* () {
+        const ns = strict
+        const blackHole = createNetServer(() => {
+          // Accept and say nothing: TLS never starts.
+        })
+        const port = yield* Effect.acquireRelease(
+          Effect.promise(
+            () =>
+              new Promise<number>((resolve) =>
+                blackHole.listen(0, "127.0.0.1", () =>
+                  resolve((blackHole.address() as { port: number }).port),
+                ),
+              ),
+          ),
+          () => Effect.sync(() => blackHole.close()),
+        )
+        yield* kubeconfigSecret(ns, "kc-black-hole", {
+          value: remoteKubeconfigWith({ token: "t" }, { server: `https://127.0.0.1:${port}` }),
+        })
+        yield* source(ns, "hole", { "cm.yaml": configMap(ns, "hole-cm", "1") })
+        yield* kustomization(ns, "black-hole", {
+          ...gitSource("hole"),
+          // Kustodian's floor for spec.timeout; each request to the server is also cut at 30 s.
+          timeout: "30s",
+          kubeConfig: { secretRef: { name: "kc-black-hole" } },
+        })
+        // Without the deadline the stage outlived spec.timeout: a server answering each request just inside the
+        // request timeout held the worker for discovery's every request in turn.
+        yield* waitFor(
+          ns,
+          "black-hole fails naming spec.timeout",
+          get(ns, "kustomization", "black-hole").pipe(
+            Effect.map((o) =>
+              o !== undefined && failedWith("cluster timed out: the reconcile exceeded spec.timeout (30s)")(o)
+                ? o
+                : undefined,
+            ),
+          ),
+          50_000,
+        )
+      }).pipe(Effect.scoped),
+    90_000,
   )
 
   it.live(

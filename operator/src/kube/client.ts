@@ -187,9 +187,20 @@ const open = (conn: Connection, req: RawRequest, signal: AbortSignal): Promise<R
       }),
   )
 
-const readAll = async (message: http.IncomingMessage): Promise<string> => {
+const readAll = async (
+  message: http.IncomingMessage,
+  maxBytes = Number.POSITIVE_INFINITY,
+): Promise<string> => {
   const chunks: Buffer[] = []
-  for await (const chunk of message) chunks.push(chunk as Buffer)
+  let size = 0
+  for await (const chunk of message) {
+    size += (chunk as Buffer).length
+    if (size > maxBytes) {
+      message.destroy()
+      throw new Error(`the answer is larger than ${maxBytes} bytes`)
+    }
+    chunks.push(chunk as Buffer)
+  }
   return Buffer.concat(chunks).toString("utf8")
 }
 
@@ -224,19 +235,48 @@ const verbOf = (req: RawRequest): string =>
 const makeClient = (conn: Connection): KubeClient["Service"] => {
   const send = (req: RawRequest, verb: string) =>
     Effect.gen(function* () {
-      const result = yield* Effect.tryPromise({
+      const limits = conn.limits
+      const exchange = Effect.tryPromise({
         try: async (signal) => {
           const res = await open(conn, req, signal)
-          return { status: res.status, text: await readAll(res.message) }
+          return { status: res.status, text: await readAll(res.message, limits?.maxResponseBytes) }
         },
         catch: transportError(verb, req.path),
-      }).pipe(Effect.tapError(() => countRequest(verb, "error")))
+      })
+      const result = yield* (
+        limits === undefined
+          ? exchange
+          : exchange.pipe(
+              // Interrupting aborts the request (its signal), so a server that never finishes costs nothing more.
+              Effect.timeoutOrElse({
+                duration: limits.requestTimeoutMs,
+                orElse: () =>
+                  Effect.fail(
+                    new KubeTransportError({
+                      verb,
+                      path: req.path,
+                      message: `no complete answer within ${limits.requestTimeoutMs / 1000} s`,
+                    }),
+                  ),
+              }),
+            )
+      ).pipe(Effect.tapError(() => countRequest(verb, "error")))
       yield* countRequest(verb, result.status)
       yield* Effect.annotateCurrentSpan({ "http.status_code": result.status })
       if (result.status < 200 || result.status >= 300) {
         return yield* toApiError(verb, req.path, result.status, result.text)
       }
-      return result.text === "" ? undefined : (JSON.parse(result.text) as unknown)
+      if (result.text === "") return undefined
+      try {
+        return JSON.parse(result.text) as unknown
+      } catch {
+        // Never the parser's message: V8 quotes the start of the text, and the server may not be an API server.
+        return yield* new KubeTransportError({
+          verb,
+          path: req.path,
+          message: `the server answered ${result.status} with a body that is not JSON`,
+        })
+      }
     })
 
   /**

@@ -18,6 +18,13 @@ export interface Connection {
   /** Headers for the next request; refreshes short-lived credentials (exec plugins, token files). */
   readonly headers: () => Promise<Record<string, string>>
   readonly close: () => void
+  /**
+   * Bounds for a server that is not trusted (a tenant's kubeconfig names any server it likes): each request's
+   * time from sending to its last byte, and the size of one answer. Unset for the controller's own cluster.
+   */
+  readonly limits?:
+    | { readonly requestTimeoutMs: number; readonly maxResponseBytes: number; readonly idleSocketMs: number }
+    | undefined
 }
 
 /** Where to read the kubeconfig from. */

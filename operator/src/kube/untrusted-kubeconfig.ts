@@ -36,6 +36,25 @@ export interface KubeConfigPolicy {
  */
 export const maxKubeConfigBytes = 256 * 1024
 
+/**
+ * What one request to a tenant's server may take and answer. Its server is whatever the kubeconfig names — a
+ * black hole would hold a reconcile worker for ever (the controller's own requests have no deadline), an endless
+ * answer would fill the heap. 30 s is far above any API server's answer to one apply or get; 32 MiB far above
+ * any discovery document or object. A pool's sockets are closed after a minute idle (Go's transport: 90 s), so
+ * each Kustomization with a kubeconfig holds connections while it reconciles, not between its runs: a tenant
+ * with a thousand of them, or a server that never closes a connection, does not take a thousand descriptors.
+ */
+export interface RemoteLimits {
+  readonly requestTimeoutMs: number
+  readonly maxResponseBytes: number
+  readonly idleSocketMs: number
+}
+export const defaultRemoteLimits: RemoteLimits = {
+  requestTimeoutMs: 30_000,
+  maxResponseBytes: 32 * 1024 * 1024,
+  idleSocketMs: 60_000,
+}
+
 /** The kubeconfig is not usable; `message` names the field, never a value. */
 export class UntrustedKubeConfigError extends Data.TaggedError("UntrustedKubeConfigError")<{
   readonly message: string
@@ -209,6 +228,7 @@ const sanitise = (bytes: Uint8Array, policy: KubeConfigPolicy): RemoteEndpoint =
 export const connectUntrusted = (
   endpoint: RemoteEndpoint,
   bytes: Uint8Array,
+  limits: RemoteLimits = defaultRemoteLimits,
 ): Effect.Effect<Connection, UntrustedKubeConfigError> =>
   Effect.tryPromise({
     try: async (): Promise<Connection> => {
@@ -216,7 +236,7 @@ export const connectUntrusted = (
         const { KubeConfig } = await import("@kubernetes/client-node")
         const kc = new KubeConfig()
         kc.loadFromString(Buffer.from(bytes).toString("utf8"))
-        return await fromKubeConfig(kc)
+        return { ...(await fromKubeConfig(kc)), limits }
       }
       const { server, tls } = endpoint
       const agent =
@@ -224,14 +244,17 @@ export const connectUntrusted = (
           ? new https.Agent({
               keepAlive: true,
               maxSockets: 16,
+              // On a socket in use, the timeout only emits an event (requestTimeoutMs bounds a request); an idle one
+              // in the pool is destroyed.
+              timeout: limits.idleSocketMs,
               ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
               ...(tls.cert !== undefined ? { cert: tls.cert, key: tls.key } : {}),
               ...(tls.serverName !== undefined ? { servername: tls.serverName } : {}),
               ...(tls.insecure ? { rejectUnauthorized: false } : {}),
             })
-          : new http.Agent({ keepAlive: true, maxSockets: 16 })
+          : new http.Agent({ keepAlive: true, maxSockets: 16, timeout: limits.idleSocketMs })
       const headers = endpoint.headers
-      return { server, agent, headers: async () => headers, close: () => agent.destroy() }
+      return { server, agent, headers: async () => headers, close: () => agent.destroy(), limits }
     },
     catch: () => refuse("could not be loaded (no detail: it holds credentials)"),
   })

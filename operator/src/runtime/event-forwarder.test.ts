@@ -105,6 +105,39 @@ describe("EventForwarder", () => {
       }).pipe(Effect.scoped),
   )
 
+  it.live(
+    "queued Events are bounded in bytes too: a tenant's 200 KiB event annotations do not fill the heap",
+    () =>
+      Effect.gen(function* () {
+        const receiver = yield* eventReceiver("hang")
+        yield* Effect.gen(function* () {
+          const { forward } = yield* EventForwarder
+          // An object's event.toolkit.fluxcd.io/ annotations go into every Event's metadata; 200 KiB each.
+          const big = { ...event("big"), metadata: { "event.toolkit.fluxcd.io/pad": "x".repeat(200 * 1024) } }
+          const droppedSoFar = Effect.map(metricsText, (text) =>
+            Number(/kustodian_events_forwarded_total\{result="dropped"\} (\d+)/.exec(text)?.[1] ?? 0),
+          )
+          const before = yield* droppedSoFar
+          for (let i = 0; i < 50; i++) yield* forward(big)
+          yield* until("the two stuck POSTs", () => receiver.requests.length >= 2)
+          const dropped = (yield* droppedSoFar) - before
+          // 1 MiB of queue holds four of them (plus the two being sent); the count bound (1,000) alone held all.
+          expect(dropped).toBeGreaterThanOrEqual(50 - 4 - 2)
+        }).pipe(
+          Effect.provide(
+            Layer.fresh(
+              EventForwarder.layer({
+                url: receiver.url,
+                queueBytes: 1024 * 1024,
+                senders: 2,
+                timeoutMs: 60_000,
+              }),
+            ),
+          ),
+        )
+      }).pipe(Effect.scoped),
+  )
+
   it.live("objects without a namespace are not sent (Flux refuses them too)", () =>
     Effect.gen(function* () {
       const receiver = yield* eventReceiver("accept")

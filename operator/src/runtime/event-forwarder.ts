@@ -50,6 +50,11 @@ export interface EventForwarderOptions {
   readonly url: string
   /** Events waiting to be sent before new ones are dropped (default 1,000). */
   readonly queueSize?: number | undefined
+  /**
+   * Their size in all (default 64 MiB): an Event carries the object's `event.toolkit.fluxcd.io/` annotations,
+   * up to the API server's 256 KiB per object, so a thousand of a tenant's could otherwise hold 256 MiB.
+   */
+  readonly queueBytes?: number | undefined
   /** Concurrent POSTs (default 2). */
   readonly senders?: number | undefined
   /** Per attempt (default 5 s, Flux's). */
@@ -125,6 +130,14 @@ const post = Effect.fn("EventForwarder.post")(function* (url: string, event: Flu
 const makeForwarder = (options: EventForwarderOptions) =>
   Effect.gen(function* () {
     const queue = yield* Queue.dropping<FluxEvent>(options.queueSize ?? 1_000)
+    const maxBytes = options.queueBytes ?? 64 * 1024 * 1024
+    // Bytes of the Events queued and being sent (UTF-16 length of their metadata and message: an estimate is
+    // enough for a bound).
+    let queuedBytes = 0
+    const sizeOf = (event: FluxEvent) =>
+      event.message.length +
+      Object.entries(event.metadata ?? {}).reduce((n, [k, v]) => n + k.length + v.length, 0) +
+      512
     const timeoutMs = options.timeoutMs ?? 5_000
     const retries = options.retries ?? 4
     const base = options.backoffMs ?? 1_000
@@ -151,7 +164,19 @@ const makeForwarder = (options: EventForwarderOptions) =>
       })
 
     for (let i = 0; i < (options.senders ?? 2); i++)
-      yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(queue), send)))
+      yield* Effect.forkScoped(
+        Effect.forever(
+          Effect.flatMap(Queue.take(queue), (event) =>
+            send(event).pipe(
+              Effect.ensuring(
+                Effect.sync(() => {
+                  queuedBytes -= sizeOf(event)
+                }),
+              ),
+            ),
+          ),
+        ),
+      )
     // At shutdown (this finalizer runs before the senders are interrupted) what is still queued gets one attempt
     // each, all within a second: the last reconciles' outcomes usually reach the receiver, a hung one costs 1 s.
     yield* Effect.addFinalizer(() =>
@@ -171,8 +196,15 @@ const makeForwarder = (options: EventForwarderOptions) =>
       if (event.involvedObject.namespace === "" || event.involvedObject.name === "") return Effect.void
       const message =
         event.message.length > MessageLimit ? `${event.message.slice(0, MessageLimit - 3)}...` : event.message
-      return Queue.offer(queue, { ...event, message }).pipe(
-        Effect.flatMap((queued) => (queued ? Effect.void : inc(eventsForwarded, { result: "dropped" }))),
+      const queued = { ...event, message }
+      const size = sizeOf(queued)
+      if (queuedBytes + size > maxBytes) return inc(eventsForwarded, { result: "dropped" })
+      return Queue.offer(queue, queued).pipe(
+        Effect.flatMap((ok) => {
+          if (!ok) return inc(eventsForwarded, { result: "dropped" })
+          queuedBytes += size
+          return Effect.void
+        }),
       )
     }
     return EventForwarder.of({ forward })

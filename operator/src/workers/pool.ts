@@ -37,6 +37,8 @@ const entry = new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worke
 interface Task {
   readonly job: WorkerJob
   readonly done: (reply: WorkerReply) => void
+  /** Called when a worker takes the job (it stops waiting in the queue). */
+  readonly started?: (() => void) | undefined
 }
 
 interface Slot {
@@ -56,6 +58,7 @@ const next = (slot: Slot) => {
   else {
     slot.worker.ref()
     slot.worker.postMessage(task.job)
+    task.started?.()
   }
 }
 
@@ -110,9 +113,12 @@ const submit = (task: Task): (() => void) => {
   }
 }
 
-/** Runs `job` on a worker of the pool; interrupting the effect drops or terminates it. */
-export const offThread = (job: WorkerJob) =>
+/**
+ * Runs `job` on a worker of the pool; interrupting the effect drops or terminates it. `started` is called when a
+ * worker takes it (a caller with a deadline can tell a job that ran too long from one that waited too long).
+ */
+export const offThread = (job: WorkerJob, started?: () => void) =>
   Effect.callback<WorkerReply>((resume) => {
-    const cancel = submit({ job, done: (reply) => resume(Effect.succeed(reply)) })
+    const cancel = submit({ job, done: (reply) => resume(Effect.succeed(reply)), started })
     return Effect.sync(cancel)
   })

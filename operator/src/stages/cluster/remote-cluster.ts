@@ -21,6 +21,7 @@ import {
   connectUntrusted,
   type KubeConfigPolicy,
   parseUntrustedKubeConfig,
+  type RemoteLimits,
 } from "../../kube/untrusted-kubeconfig.ts"
 import type { SecretData } from "../build/config-lookup.ts"
 import { KubeAccess } from "./impersonation.ts"
@@ -89,6 +90,8 @@ export const makeRemoteClusters = (options: {
     name: string,
   ) => Effect.Effect<Option.Option<SecretData>, KubeError>
   readonly policy: KubeConfigPolicy
+  /** Per-request bounds on the remote server (tests shorten them); `defaultRemoteLimits` otherwise. */
+  readonly limits?: RemoteLimits | undefined
 }) => {
   const entries = new Map<ObjectKey, Entry>()
 
@@ -104,7 +107,9 @@ export const makeRemoteClusters = (options: {
     const endpoint = yield* parseUntrustedKubeConfig(bytes, options.policy).pipe(
       Effect.mapError((e) => fail(e.message)),
     )
-    const conn = yield* connectUntrusted(endpoint, bytes).pipe(Effect.mapError((e) => fail(e.message)))
+    const conn = yield* connectUntrusted(endpoint, bytes, options.limits).pipe(
+      Effect.mapError((e) => fail(e.message)),
+    )
     const scope = yield* Scope.make()
     yield* Scope.addFinalizer(
       scope,

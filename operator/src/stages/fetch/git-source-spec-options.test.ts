@@ -506,6 +506,50 @@ describe("GitSource spec options", () => {
     }).pipe(Effect.scoped),
   )
 
+  it.live("includes together are bounded by the checkout caps, not by one artifact's cap each", () =>
+    Effect.gen(function* () {
+      const server = yield* gitHttpServer()
+      const libBare = yield* Effect.promise(() => createBareRepo(server.reposDir, "big"))
+      // 40 KB that git and gzip shrink to almost nothing: a hundred copies cost the tenant no push.
+      yield* Effect.promise(() => commitFiles(libBare, { "zeros.txt": "0".repeat(40_000) }))
+      const appBare = yield* Effect.promise(() => createBareRepo(server.reposDir, "fan"))
+      yield* Effect.promise(() => commitFiles(appBare, { "app.yaml": "a: 1\n" }))
+      const root = yield* tempDir
+      yield* Effect.gen(function* () {
+        const source = yield* GitSource
+        const big = yield* source.reconcile(request(server.repoUrl("big")))
+        const copies = Array.from({ length: 5 }, (_, i) => ({
+          name: "big",
+          fromPath: "",
+          toPath: `copy-${i}`,
+          artifact: big.artifact,
+        }))
+        const spec = copies.map((c) => ({ repository: { name: c.name }, toPath: c.toPath }))
+        const refused = yield* failureOf(
+          source.reconcile(request(server.repoUrl("fan"), { include: { spec, resolved: copies } })),
+        )
+        expect(refused).toMatchObject({ _tag: "IncludeError", reason: "CopyFailure" })
+        expect(refused.message).toContain("--max-checkout-size")
+        // Two copies fit.
+        const two = yield* source.reconcile(
+          request(server.repoUrl("fan"), {
+            include: { spec: spec.slice(0, 2), resolved: copies.slice(0, 2) },
+          }),
+        )
+        expect(two._tag).toBe("Stored")
+      }).pipe(
+        Effect.provide(
+          GitSource.layerWith({ maxCheckoutSize: 100_000, maxCheckoutFiles: 1_000 }).pipe(
+            Layer.provideMerge(Git.layer),
+            Layer.provideMerge(
+              ArtifactStorage.layer({ root, advertisedAddress: "localhost:9090", retention: 2 }),
+            ),
+          ),
+        ),
+      )
+    }).pipe(Effect.scoped),
+  )
+
   it.live("include refuses a toPath that goes through a symlink of the checkout", () =>
     Effect.gen(function* () {
       const server = yield* gitHttpServer()

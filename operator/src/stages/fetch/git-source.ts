@@ -328,7 +328,7 @@ export class GitSource extends Context.Service<
             )
           }
           if (request.include !== undefined && request.include.resolved.length > 0)
-            yield* copyIncludes(caps.subject, dir, request.include.resolved).pipe(
+            yield* copyIncludes(caps.subject, dir, request.include.resolved, caps).pipe(
               Effect.provideService(ArtifactStorage, storage),
             )
           const artifact = yield* storage.store(

@@ -40,6 +40,21 @@ const text = (data: SecretData, key: string): string | undefined => {
   return v === undefined ? undefined : Buffer.from(v).toString("utf8").trim()
 }
 
+/**
+ * A top-level field of a JSON answer, undefined when the answer is not a JSON object. Never the parser's
+ * message: V8 quotes the start of the text, and `githubAppBaseURL` may name any server.
+ */
+const jsonField = (body: string, field: string): unknown => {
+  try {
+    const parsed = JSON.parse(body) as unknown
+    return typeof parsed === "object" && parsed !== null
+      ? (parsed as Record<string, unknown>)[field]
+      : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** True when the Secret carries GitHub App data (Flux refuses it under another provider). */
 export const hasGitHubAppData = (data: SecretData): boolean => data[githubAppKeys.appID] !== undefined
 
@@ -272,7 +287,7 @@ export const makeGitHubAppTokens = () => {
       const owned = encodeURIComponent(owner)
       let found = yield* api("GET", `orgs/${owned}/installation`)
       if (found.status === 404) found = yield* api("GET", `users/${owned}/installation`)
-      const foundID = found.status === 200 ? (JSON.parse(found.body) as { id?: unknown }).id : undefined
+      const foundID = found.status === 200 ? jsonField(found.body, "id") : undefined
       if (typeof foundID !== "number")
         return yield* failed(`no installation of the app found for owner '${owner}' (HTTP ${found.status})`)
       id = String(foundID)
@@ -282,20 +297,17 @@ export const makeGitHubAppTokens = () => {
       return yield* failed(
         `POST ${new URL(`app/installations/${id}/access_tokens`, baseURL).pathname}: HTTP ${answer.status}`,
       )
-    let parsed: { token?: unknown; expires_at?: unknown }
-    try {
-      parsed = JSON.parse(answer.body) as typeof parsed
-    } catch {
-      return yield* failed("the token endpoint did not answer JSON")
-    }
-    const expiresAt = typeof parsed.expires_at === "string" ? Date.parse(parsed.expires_at) : Number.NaN
-    if (typeof parsed.token !== "string" || parsed.token === "" || Number.isNaN(expiresAt))
+    // A JSON `null` or array is no answer either (reading a field of null was a defect).
+    const token = jsonField(answer.body, "token")
+    const expires = jsonField(answer.body, "expires_at")
+    const expiresAt = typeof expires === "string" ? Date.parse(expires) : Number.NaN
+    if (typeof token !== "string" || token === "" || Number.isNaN(expiresAt))
       return yield* failed("the token endpoint's answer has no token or expires_at")
     minted++
     const now = Date.now()
     if (cache.size >= maxCachedTokens) cache.delete(cache.keys().next().value as string)
-    cache.set(cacheKey, { token: parsed.token, refreshAt: now + Math.max(0, expiresAt - now) * 0.8 })
-    return { username: accessTokenUsername, password: parsed.token }
+    cache.set(cacheKey, { token, refreshAt: now + Math.max(0, expiresAt - now) * 0.8 })
+    return { username: accessTokenUsername, password: token }
   })
 
   return { credentials, minted: () => minted }

@@ -14,7 +14,7 @@ import { Effect } from "effect"
 import { defaultLimits } from "../../limits.ts"
 import { tempRoot } from "../../temp-root.ts"
 import { IncludeError, InvalidSpecError } from "./errors.ts"
-import { extractArtifactFile } from "./source-artifact.ts"
+import { ExtractionTooLarge, extractArtifactFile } from "./source-artifact.ts"
 import { ArtifactStorage, type StoredArtifact } from "./storage.ts"
 
 /** One checked `spec.include[]` entry with the included repository's current artifact. */
@@ -104,13 +104,26 @@ const confined = (root: string, path: string) =>
     return true
   })
 
+/**
+ * What all the includes of one GitRepository may extract to together: the checkout's own caps. Each artifact is
+ * within the extraction caps on its own, but a hundred includes of one highly compressible artifact (a few KiB
+ * pushed) would otherwise write a hundred times that cap into the temp volume every concurrent reconcile shares.
+ */
+export interface IncludeBudget {
+  readonly maxBytes: number
+  readonly maxFiles: number
+}
+
 /** Copy each include into `checkout` (in spec order: a later one may fill a directory of an earlier one). */
 export const copyIncludes = Effect.fn("Include.copy")(function* (
   subject: string,
   checkout: string,
   includes: ReadonlyArray<Include>,
+  budget: IncludeBudget,
 ) {
   const storage = yield* ArtifactStorage
+  let bytesLeft = budget.maxBytes
+  let filesLeft = budget.maxFiles
   for (const incl of includes) {
     const copyFailure = (why: string) =>
       new IncludeError({
@@ -131,10 +144,27 @@ export const copyIncludes = Effect.fn("Include.copy")(function* (
           Effect.promise(() => mkdtemp(join(tempRoot(), "kustodian-include-"))),
           (d) => Effect.promise(() => rm(d, { recursive: true, force: true })),
         )
-        yield* Effect.tryPromise({
-          try: () => extractArtifactFile(file, tmp, defaultLimits, `${subject}: include '${incl.name}'`),
-          catch: (e) => copyFailure((e as Error).message),
+        const bytesCap = Math.min(defaultLimits.maxExtractedSize, bytesLeft)
+        const filesCap = Math.min(defaultLimits.maxExtractedFiles, filesLeft)
+        const extracted = yield* Effect.tryPromise({
+          try: () =>
+            extractArtifactFile(
+              file,
+              tmp,
+              { ...defaultLimits, maxExtractedSize: bytesCap, maxExtractedFiles: filesCap },
+              `${subject}: include '${incl.name}'`,
+            ),
+          catch: (e) =>
+            copyFailure(
+              e instanceof ExtractionTooLarge &&
+                (bytesCap < defaultLimits.maxExtractedSize || filesCap < defaultLimits.maxExtractedFiles)
+                ? `the includes together extract to more than the checkout's bounds of ${budget.maxBytes} bytes ` +
+                    `and ${budget.maxFiles} entries (raise them with --max-checkout-size, --max-checkout-files)`
+                : (e as Error).message,
+            ),
         })
+        bytesLeft -= extracted.bytes
+        filesLeft -= extracted.entries
         const from = incl.fromPath === "" ? tmp : join(tmp, incl.fromPath)
         // The extraction holds no links, so `from` is inside `tmp` once it exists.
         if ((yield* Effect.promise(() => lstat(from).catch(() => undefined))) === undefined)

@@ -90,7 +90,7 @@ const tooLarge = (maxBytes: number) =>
   `more than the limit of ${formatLimit("maxArtifactSize", maxBytes)} (raise it with ${limitFlag("maxArtifactSize")})`
 
 /** Raised inside the unpacker when the archive extracts to more than the caps allow. */
-class ExtractionTooLarge extends Error {}
+export class ExtractionTooLarge extends Error {}
 
 /**
  * Extracts the tarball `file` into `dir`, counting every entry and the sizes its headers announce **before**
@@ -99,7 +99,7 @@ class ExtractionTooLarge extends Error {}
  * no write is still in flight when the caller removes the directory.
  */
 const extractCapped = (file: string, dir: string, limits: FetcherLimits, subject: string) =>
-  new Promise<void>((resolve, reject) => {
+  new Promise<{ readonly bytes: number; readonly entries: number }>((resolve, reject) => {
     let entries = 0
     let bytes = 0
     let refused: ExtractionTooLarge | undefined
@@ -128,7 +128,7 @@ const extractCapped = (file: string, dir: string, limits: FetcherLimits, subject
     // tar's own guard (decompression ratio over 1000, a gzip bomb) may stop it after our refusal: ours names
     // the cap that was hit first.
     unpack.on("error", (e: Error) => reject(refused ?? e))
-    unpack.on("close", () => (refused === undefined ? resolve() : reject(refused)))
+    unpack.on("close", () => (refused === undefined ? resolve({ bytes, entries }) : reject(refused)))
     const input = createReadStream(file)
     input.on("error", reject)
     input.pipe(unpack)

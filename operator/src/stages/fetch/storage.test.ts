@@ -205,3 +205,30 @@ describe("ArtifactFetcher", () => {
       }).pipe(Effect.scoped),
   )
 })
+
+describe("ArtifactStorage.localPath", () => {
+  it.effect(
+    "refuses a path that climbs, even one that lands inside the root (another object's directory)",
+    () =>
+      Effect.gen(function* () {
+        const root = yield* Effect.acquireRelease(
+          Effect.promise(() => mkdtemp(join(tmpdir(), "kustodian-storage-"))),
+          (d) => Effect.promise(() => rm(d, { recursive: true, force: true })),
+        )
+        const storage = yield* ArtifactStorage.pipe(
+          Effect.provide(
+            ArtifactStorage.layer({ root, advertisedAddress: "artifacts.test:9090", retention: 2 }),
+          ),
+        )
+        // An included repository's status (writable by whoever may write gitrepositories/status) that starts in its
+        // own directory and climbs into another tenant's: it must not resolve.
+        const climbing = "gitrepository/tenant-a/lib/../../tenant-b/private/0123abcd.tar.gz"
+        const refused = yield* Effect.flip(storage.localPath(climbing))
+        expect(refused.message).toContain("escapes")
+        expect(yield* storage.exists(climbing)).toBe(false)
+        expect(yield* storage.localPath("gitrepository/tenant-a/lib/0123abcd.tar.gz")).toBe(
+          join(root, "gitrepository/tenant-a/lib/0123abcd.tar.gz"),
+        )
+      }).pipe(Effect.scoped),
+  )
+})

@@ -98,7 +98,9 @@ export class ArtifactStorage extends Context.Service<
 
         const localPath = (path: string): Effect.Effect<string, StorageError> => {
           const abs = normalize(join(root, path))
-          return abs.startsWith(root.endsWith(sep) ? root : root + sep)
+          // No `..` at all, not only none that leaves the root: callers check a path by its prefix (an include's
+          // artifact is under the included object's directory), which `gitrepository/a/x/../../b/y/…` passes.
+          return !path.split(/[/\\]/).includes("..") && abs.startsWith(root.endsWith(sep) ? root : root + sep)
             ? Effect.succeed(abs)
             : Effect.fail(
                 new StorageError({ path, operation: "resolve", message: "path escapes the storage root" }),

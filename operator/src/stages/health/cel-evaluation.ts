@@ -16,6 +16,8 @@ export const evaluationTimeoutMs = 2_000
 
 export class CelEvaluationError extends Data.TaggedError("CelEvaluationError")<{
   readonly message: string
+  /** The deadline passed while a worker ran the expressions (not while they waited for one). */
+  readonly ranPastDeadline?: boolean | undefined
 }> {}
 
 /** The index of the first expression that is `true` for `variables` (-1: none). */
@@ -24,13 +26,17 @@ export const evaluateFirstTrue = Effect.fn("cel.evaluateFirstTrue")(function* (
   expressions: ReadonlyArray<string>,
   variables: Record<string, unknown>,
 ) {
-  const reply = yield* offThread({ op: "cel", kind, expressions, variables }).pipe(
+  let running = false
+  const reply = yield* offThread({ op: "cel", kind, expressions, variables }, () => {
+    running = true
+  }).pipe(
     Effect.timeoutOrElse({
       duration: evaluationTimeoutMs,
       orElse: () =>
         Effect.fail(
           new CelEvaluationError({
             message: `the CEL evaluation did not finish within ${evaluationTimeoutMs / 1000}s`,
+            ranPastDeadline: running,
           }),
         ),
     }),

@@ -140,3 +140,71 @@ describe("Flux's CEL environment", () => {
     20_000,
   )
 })
+
+describe("CEL evaluation errors never quote the evaluated objects' values", () => {
+  const token = "c2VydmljZS1hY2NvdW50LXRva2Vu" // a Secret's data value, as the API server returns it
+  const dep = { status: { token, byName: { other: 1 }, lastAppliedRevision: "main@sha1:abc" } }
+  const messageOf = (kind: "health" | "ready", expression: string, variables: Record<string, unknown>) => {
+    try {
+      firstTrue(kind, [expression], variables)
+    } catch (e) {
+      return (e as Error).message
+    }
+    throw new Error(`'${expression}' did not fail`)
+  }
+
+  it("a readyExpr error about the dependency's value names the expression and the error, not the value", () => {
+    for (const expression of [
+      "dep.status.byName[dep.status.token] == 1",
+      "duration(dep.status.token) > duration('1s')",
+      "dep.status.token.matches('(') || dep.status.lastAppliedRevision.matches(dep.status.token + '(')",
+    ]) {
+      const message = messageOf("ready", expression, { self: {}, dep })
+      expect(message).toContain(`failed to evaluate the CEL expression '${expression}'`)
+      expect(message).not.toContain(token)
+    }
+  })
+
+  it("a health expression error about a Secret's data is masked the same way; values the expression wrote stay", () => {
+    const secret = { kind: "Secret", data: { token }, metadata: { name: "sa-token" } }
+    const message = messageOf("health", "duration(data.token) > duration('1s')", secret)
+    expect(message).toContain("Invalid duration string")
+    expect(message).not.toContain(token)
+    // A value the expression itself spells is the tenant's own text, not the object's secret.
+    expect(messageOf("health", "data[metadata.name + 'xyz'] == 'x'", secret)).toContain("sa-tokenxyz")
+  })
+})
+
+describe("a health expression that runs past its deadline is not run again for the same spec", () => {
+  // Live clock: the deadline is real time.
+  it.live(
+    "the second object gets Unknown at once instead of holding a shared worker for another 2 s",
+    () =>
+      Effect.gen(function* () {
+        const compiled = compileHealthExpressions([
+          {
+            apiVersion: "example.com/v1",
+            kind: "Gadget",
+            current: "status.items.all(a, status.items.all(b, status.items.all(c, a + b + c >= 0)))",
+          },
+        ])
+        if (!compiled.ok || compiled.reader === undefined) throw new Error("expected a reader")
+        const gadget = (name: string) => ({
+          apiVersion: "example.com/v1",
+          kind: "Gadget",
+          metadata: { name, namespace: "tenant" },
+          status: { items: Array.from({ length: 3_000 }, (_, i) => i) },
+        })
+        const first = yield* compiled.reader.read(gadget("a"))
+        expect(first.status).toBe("Unknown")
+        expect(first.message).toContain(`did not finish within ${evaluationTimeoutMs / 1000}s`)
+        const started = Date.now()
+        const second = yield* compiled.reader.read(gadget("b"))
+        expect(Date.now() - started).toBeLessThan(500)
+        expect(second.status).toBe("Unknown")
+        expect(second.message).toContain("spec.healthCheckExprs[0]")
+        expect(second.message).toContain("not evaluated again")
+      }),
+    20_000,
+  )
+})

@@ -145,6 +145,41 @@ const program = (kind: CelKind, expression: string): Compiled => {
   return compiled.run
 }
 
+/** Shorter values are too common to mask inside a sentence (the redactor's rule too). */
+const minMaskedLength = 4
+
+/**
+ * `message` with every string value of `variables` masked, except the objects' identities (kind, apiVersion,
+ * name, namespace) and text the expression itself spells. cel-js quotes values in its errors (`No such key:
+ * <value>`, `Invalid duration string: <value>`, an invalid regular expression built from a value), and the
+ * objects are a live object of the build — a Secret's data among them — or a dependency's status; the message
+ * becomes a condition, an Event and a log line. Runs only on an error, so walking the values costs nothing
+ * on the path that succeeds.
+ */
+const maskValues = (message: string, variables: Record<string, unknown>, expression: string): string => {
+  const values = new Set<string>()
+  const identities = new Set<string>()
+  const walk = (v: unknown, depth: number): void => {
+    if (typeof v === "string") {
+      if (v.length >= minMaskedLength && v.length <= message.length) values.add(v)
+    } else if (Array.isArray(v)) {
+      if (depth < 64) for (const x of v) walk(x, depth + 1)
+    } else if (typeof v === "object" && v !== null) {
+      const o = v as Record<string, unknown>
+      const meta = o.metadata as Record<string, unknown> | undefined
+      for (const id of [o.kind, o.apiVersion, meta?.name, meta?.namespace])
+        if (typeof id === "string") identities.add(id)
+      if (depth < 64) for (const x of Object.values(o)) walk(x, depth + 1)
+    }
+  }
+  walk(variables, 0)
+  let out = message
+  for (const value of [...values].sort((a, b) => b.length - a.length))
+    if (!identities.has(value) && !expression.includes(value) && out.includes(value))
+      out = out.split(value).join("***")
+  return out
+}
+
 /**
  * Evaluates the expressions in order and returns the index of the first that is `true` (-1: none). A result
  * that is not a boolean is an error, as Flux's `EvaluateBoolean`. Synchronous and unbounded: the worker's.
@@ -161,7 +196,7 @@ export const firstTrue = (
       result = program(kind, expression)(vars)
     } catch (e) {
       throw new Error(
-        `failed to evaluate the CEL expression '${expression}': ${oneLine((e as Error).message)}`,
+        `failed to evaluate the CEL expression '${expression}': ${oneLine(maskValues((e as Error).message, vars, expression))}`,
       )
     }
     if (typeof result !== "boolean")

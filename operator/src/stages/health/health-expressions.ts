@@ -34,6 +34,12 @@ export interface HealthExpressionError {
 
 interface Evaluator {
   readonly index: number
+  /**
+   * An evaluation of these expressions ran on a worker past its deadline. The pool's one or two workers are
+   * shared by every tenant's builds, decryptions and CEL, so the same expressions are not run again for this
+   * spec generation: a hundred objects of the kind would otherwise hold a worker for 200 s on each poll.
+   */
+  exhausted: boolean
   /** In evaluation order, with the status each one yields. */
   readonly expressions: ReadonlyArray<{
     readonly text: string
@@ -75,7 +81,7 @@ export const compileHealthExpressions = (
       if (!compiled.ok) return { ok: false, field: `${field}.${name}`, error: compiled.error }
       expressions.push({ text, status, name })
     }
-    evaluators.set(key, { index, expressions })
+    evaluators.set(key, { index, expressions, exhausted: false })
   }
   const evaluatorFor = (group: string, kind: string) =>
     evaluators.get(groupKind(group, kind)) ?? evaluators.get(groupKind(group, ""))
@@ -92,6 +98,11 @@ export const compileHealthExpressions = (
         message: `Generation ${generation} not yet observed (at ${observed})`,
       })
     const field = `spec.healthCheckExprs[${evaluator.index}]`
+    if (evaluator.exhausted)
+      return Effect.succeed({
+        status: "Unknown",
+        message: `${field}: an evaluation ran past its deadline; not evaluated again until the spec changes`,
+      })
     return evaluateFirstTrue(
       "health",
       evaluator.expressions.map((e) => e.text),
@@ -104,7 +115,10 @@ export const compileHealthExpressions = (
           : { status: hit.status, message: `${field}.${hit.name} is true` }
       }),
       Effect.catch((e) =>
-        Effect.succeed<StatusResult>({ status: "Unknown", message: `${field}: ${e.message}` }),
+        Effect.sync((): StatusResult => {
+          if (e.ranPastDeadline) evaluator.exhausted = true
+          return { status: "Unknown", message: `${field}: ${e.message}` }
+        }),
       ),
     )
   }
