@@ -1,10 +1,12 @@
 /**
  * Flux's CEL environment (fluxcd/pkg runtime/cel) on `@marcbachmann/cel-js`: optional syntax (`obj.?field`,
  * `.orValue()`), homogeneous aggregate literals, the standard macros (`has`, `all`, `exists`, `exists_one`,
- * `filter`, `map`) and string extensions (cel-js' own plus `charAt`, `replace` and `reverse`, registered here so
- * the `ext.Strings` functions Flux users write are there). Not available: `sets.*`, `base64.*` and
- * `string.format` (cel-js has no namespaced functions); an expression using them fails to compile, so it is
- * refused naming its field rather than evaluated differently.
+ * `filter`, `map`), string extensions (cel-js' own plus `charAt`, `replace` and `reverse`, registered here so
+ * the `ext.Strings` functions Flux users write are there), and `ext.Sets` (`sets.contains`, `sets.equivalent`,
+ * `sets.intersects`) and `ext.Encoders` (`base64.encode`, `base64.decode`). cel-js has no namespaced functions, so
+ * `sets` and `base64` are constants of a type of their own whose methods these are — the same calls to whoever
+ * writes them. Not available: `string.format`; an expression using it fails to compile, so it is refused naming
+ * its field rather than evaluated differently.
  *
  * Two kinds of expression, as in Flux:
  * - health (`spec.healthCheckExprs[]`): the object's top-level fields are the variables (`status`, `metadata`,
@@ -62,6 +64,69 @@ const withExtensions = (env: Environment): Environment =>
     )
     .registerFunction("string.reverse(): string", (s: string) => [...s].reverse().join(""))
 
+/** CEL equality as `ext.Sets` uses it: numbers compare across int and double; lists, maps and bytes by value. */
+const celEquals = (a: unknown, b: unknown): boolean => {
+  if ((typeof a === "bigint" || typeof a === "number") && (typeof b === "bigint" || typeof b === "number"))
+    // biome-ignore lint/suspicious/noDoubleEquals: loose equality is what compares a bigint with a number
+    return a == b
+  if (a instanceof Uint8Array && b instanceof Uint8Array)
+    return a.length === b.length && a.every((x, i) => x === b[i])
+  if (Array.isArray(a) && Array.isArray(b))
+    return a.length === b.length && a.every((x, i) => celEquals(x, b[i]))
+  if (a instanceof Map && b instanceof Map)
+    return a.size === b.size && [...a].every(([k, v]) => b.has(k) && celEquals(v, b.get(k)))
+  if (typeof a === "object" && a !== null && typeof b === "object" && b !== null) {
+    const ka = Object.keys(a)
+    return (
+      ka.length === Object.keys(b).length &&
+      ka.every(
+        (k) =>
+          Object.hasOwn(b, k) &&
+          celEquals((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]),
+      )
+    )
+  }
+  return a === b
+}
+
+const containsAll = (list: ReadonlyArray<unknown>, items: ReadonlyArray<unknown>) =>
+  items.every((x) => list.some((y) => celEquals(x, y)))
+
+/** The receivers of the namespaced functions (`sets.…`, `base64.…`). */
+class SetsNamespace {}
+class Base64Namespace {}
+
+const base64Alphabet = /^[A-Za-z0-9+/]*={0,2}$/
+
+/** `ext.Sets` and `ext.Encoders`, as methods of the constants `sets` and `base64`. */
+const withNamespaces = (env: Environment): Environment =>
+  env
+    .registerType("SetsNamespace", { ctor: SetsNamespace, fields: {} })
+    .registerConstant("sets", "SetsNamespace", new SetsNamespace())
+    .registerFunction(
+      "SetsNamespace.contains(list, list): bool",
+      (_: SetsNamespace, a: unknown[], b: unknown[]) => containsAll(a, b),
+    )
+    .registerFunction(
+      "SetsNamespace.equivalent(list, list): bool",
+      (_: SetsNamespace, a: unknown[], b: unknown[]) => containsAll(a, b) && containsAll(b, a),
+    )
+    .registerFunction(
+      "SetsNamespace.intersects(list, list): bool",
+      (_: SetsNamespace, a: unknown[], b: unknown[]) => a.some((x) => b.some((y) => celEquals(x, y))),
+    )
+    .registerType("Base64Namespace", { ctor: Base64Namespace, fields: {} })
+    .registerConstant("base64", "Base64Namespace", new Base64Namespace())
+    .registerFunction("Base64Namespace.encode(bytes): string", (_: Base64Namespace, b: Uint8Array) =>
+      Buffer.from(b).toString("base64"),
+    )
+    .registerFunction("Base64Namespace.decode(string): bytes", (_: Base64Namespace, text: string) => {
+      // Go's StdEncoding, falling back to the unpadded form as ext.Encoders does; anything else is an error.
+      if (!base64Alphabet.test(text) || text.replace(/=+$/, "").length % 4 === 1)
+        throw new Error("illegal base64 data")
+      return new Uint8Array(Buffer.from(text, "base64"))
+    })
+
 const newEnvironment = (kind: CelKind): Environment => {
   const env = new Environment({
     unlistedVariablesAreDyn: kind === "health",
@@ -70,7 +135,7 @@ const newEnvironment = (kind: CelKind): Environment => {
     limits,
   })
   if (kind === "ready") env.registerVariable("self", "map").registerVariable("dep", "map")
-  return withExtensions(env)
+  return withNamespaces(withExtensions(env))
 }
 
 const environments: Partial<Record<CelKind, Environment>> = {}
