@@ -10,7 +10,7 @@ import { createPublicKey, generateKeyPairSync, verify } from "node:crypto"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { createServer as createHttpsServer } from "node:https"
 import { Effect } from "effect"
-import { listenOnLoopback } from "./ports.ts"
+import { closeServer, listenOnLoopback } from "./ports.ts"
 import { issueCert, makeCa } from "./tls.ts"
 
 export interface TokenRequest {
@@ -94,12 +94,5 @@ export const githubTokenServer = (
       const endpoint: GitHubTokenServer = { url, appID, installationID, privateKey, requests, ca: ca?.cert }
       return { server, endpoint }
     }),
-    ({ server }) =>
-      Effect.promise(
-        () =>
-          new Promise<void>((resolve) => {
-            server.closeAllConnections()
-            server.close(() => resolve())
-          }),
-      ),
+    ({ server }) => Effect.promise(() => closeServer(server)),
   ).pipe(Effect.map(({ endpoint }) => endpoint))

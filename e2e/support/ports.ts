@@ -27,3 +27,11 @@ export const listenOnLoopback = async (server: Server): Promise<string> => {
   const address = server.address()
   return `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`
 }
+
+/** Stops a test server: drops its open connections (keep-alive, hung requests) and waits until it is closed. */
+export const closeServer = (server: Server): Promise<void> =>
+  new Promise<void>((resolve) => {
+    // Stop accepting first, then end what is open; the callback runs once the last connection is gone.
+    server.close(() => resolve())
+    server.closeAllConnections()
+  })

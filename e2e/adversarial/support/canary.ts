@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { createServer } from "node:http"
 import { join } from "node:path"
-import { listenOnLoopback } from "../../support/ports.ts"
+import { closeServer, listenOnLoopback } from "../../support/ports.ts"
 
 /** The canary files by role; values are absolute paths. */
 export interface CanaryFiles {
@@ -156,10 +156,6 @@ export const startCanaryServer = async (token: string): Promise<CanaryServer> =>
   return {
     url,
     hits,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        server.closeAllConnections()
-      }),
+    stop: () => closeServer(server),
   }
 }

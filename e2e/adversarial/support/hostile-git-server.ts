@@ -5,7 +5,7 @@
  * redacts and puts into a condition must stay bounded.
  */
 import { createServer } from "node:http"
-import { listenOnLoopback } from "../../support/ports.ts"
+import { closeServer, listenOnLoopback } from "../../support/ports.ts"
 
 export interface HostileGitServer {
   readonly url: string
@@ -30,10 +30,6 @@ export const startHostileGitServer = async (errorBytes = 1024 * 1024): Promise<H
     url,
     requests,
     errorBytes: body.length,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        server.closeAllConnections()
-      }),
+    stop: () => closeServer(server),
   }
 }

@@ -30,7 +30,7 @@ import {
 } from "../../../e2e/support/git-server.ts"
 import type { KubeEvent, Obj } from "../../../e2e/support/kube-objects.ts"
 import { type OperatorProcess, operatorProcess } from "../../../e2e/support/operator-process.ts"
-import { listenOnLoopback } from "../../../e2e/support/ports.ts"
+import { closeServer, listenOnLoopback } from "../../../e2e/support/ports.ts"
 import { logTail } from "../../../e2e/support/process.ts"
 import {
   generateAgeKey,
@@ -55,11 +55,7 @@ const silentServer = Effect.acquireRelease(
     const silent = createServer((req) => req.resume())
     return { url: await listenOnLoopback(silent), silent }
   }),
-  ({ silent }) =>
-    Effect.promise(async () => {
-      silent.closeAllConnections()
-      await new Promise((resolve) => silent.close(resolve))
-    }),
+  ({ silent }) => Effect.promise(() => closeServer(silent)),
 )
 
 beforeAll(async () => {

@@ -5,7 +5,7 @@
  */
 import * as http from "node:http"
 import { Effect } from "effect"
-import { listenOnLoopback } from "../../../../e2e/support/ports.ts"
+import { closeServer, listenOnLoopback } from "../../../../e2e/support/ports.ts"
 import type { FluxEvent } from "../event-forwarder.ts"
 
 export type ReceiverMode = "accept" | "fail" | "duplicate" | "hang"
@@ -56,12 +56,5 @@ export const eventReceiver = (mode: ReceiverMode = "accept") =>
       Object.assign(receiver, { url: `${url}/` })
       return { receiver, server }
     }),
-    ({ server }) =>
-      Effect.promise(
-        () =>
-          new Promise<void>((resolve) => {
-            server.closeAllConnections()
-            server.close(() => resolve())
-          }),
-      ),
+    ({ server }) => Effect.promise(() => closeServer(server)),
   ).pipe(Effect.map(({ receiver }) => receiver))

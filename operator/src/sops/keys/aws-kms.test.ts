@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { listenOnLoopback } from "../../../../e2e/support/ports.ts"
+import { closeServer, listenOnLoopback } from "../../../../e2e/support/ports.ts"
 import { kmsRecipient } from "../recipients.ts"
 import { awsKmsService, describeAwsError, regionOfArn, stsSessionName } from "./aws-kms.ts"
 
@@ -85,11 +85,7 @@ describe("AWS KMS key service (what needs no server)", () => {
       })
       return { server, open, url: await listenOnLoopback(server) }
     }),
-    ({ server }) =>
-      Effect.promise(() => {
-        server.closeAllConnections()
-        return new Promise<void>((r) => server.close(() => r()))
-      }),
+    ({ server }) => Effect.promise(() => closeServer(server)),
   )
   const key = {
     type: "kms",

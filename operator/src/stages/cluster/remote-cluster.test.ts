@@ -8,7 +8,7 @@ import { createServer, type Server } from "node:http"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { stringify } from "yaml"
-import { listenOnLoopback } from "../../../../e2e/support/ports.ts"
+import { closeServer, listenOnLoopback } from "../../../../e2e/support/ports.ts"
 import { makeRemoteClusters } from "./remote-cluster.ts"
 
 const kubeconfigFor = (server: string) =>
@@ -37,14 +37,7 @@ const withServer = <A, E>(
       return { server, url: await listenOnLoopback(server) }
     }),
     ({ url }) => use(url),
-    ({ server }) =>
-      Effect.promise(
-        () =>
-          new Promise<void>((resolve) => {
-            server.closeAllConnections()
-            server.close(() => resolve())
-          }),
-      ),
+    ({ server }) => Effect.promise(() => closeServer(server)),
   )
 
 const resolveAgainst = (url: string) => {
