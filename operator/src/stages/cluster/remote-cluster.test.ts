@@ -40,8 +40,9 @@ const withServer = <A, E>(
     ({ server }) => Effect.promise(() => closeServer(server)),
   )
 
-const resolveAgainst = (url: string) => {
-  const remotes = makeRemoteClusters({
+/** The remote-cluster cache of one tenant whose kubeconfig Secret points at `url`. */
+const remotesFor = (url: string, requestTimeoutMs: number) =>
+  makeRemoteClusters({
     readSecret: () =>
       Effect.succeed(
         Option.some({
@@ -53,8 +54,11 @@ const resolveAgainst = (url: string) => {
         }),
       ),
     policy: {},
-    limits: { requestTimeoutMs: 500, maxResponseBytes: 1024 * 1024, idleSocketMs: 300 },
+    limits: { requestTimeoutMs, maxResponseBytes: 1024 * 1024, idleSocketMs: 300 },
   })
+
+const resolveAgainst = (url: string) => {
+  const remotes = remotesFor(url, 500)
   return remotes.resolve("tenant/app", "tenant", { name: "kc" }).pipe(
     Effect.flip,
     Effect.map((e) => e.message),
@@ -134,20 +138,7 @@ describe("a remote cluster's server is hostile input", () => {
           },
           (url) =>
             Effect.gen(function* () {
-              const remotes = makeRemoteClusters({
-                readSecret: () =>
-                  Effect.succeed(
-                    Option.some({
-                      namespace: "tenant",
-                      name: "kc",
-                      uid: "u1",
-                      resourceVersion: "1",
-                      data: { value: kubeconfigFor(url) },
-                    }),
-                  ),
-                policy: {},
-                limits: { requestTimeoutMs: 5_000, maxResponseBytes: 1024 * 1024, idleSocketMs: 300 },
-              })
+              const remotes = remotesFor(url, 5_000)
               yield* remotes.resolve("tenant/app", "tenant", { name: "kc" })
               expect(remotes.size()).toBe(1)
               yield* Effect.sleep("1 second")

@@ -19,6 +19,7 @@ import {
 } from "../../../../e2e/support/git-server.ts"
 import { githubTokenServer } from "../../../../e2e/support/github-token-server.ts"
 import { httpProxy } from "../../../../e2e/support/http-proxy.ts"
+import { scratchDir } from "../../../../e2e/support/seed.ts"
 import { gpgSigningKey, sshSigningKey } from "../../../../e2e/support/signing.ts"
 import { Git } from "./git.ts"
 import type { AuthSecret } from "./git-auth.ts"
@@ -26,10 +27,7 @@ import { GitSource, type GitSourceRequest } from "./git-source.ts"
 import { verificationKeys } from "./signature.ts"
 import { ArtifactStorage } from "./storage.ts"
 
-const tempDir = Effect.acquireRelease(
-  Effect.promise(() => mkdtemp(join(tmpdir(), "kustodian-fetch-opts-"))),
-  (d) => Effect.promise(() => rm(d, { recursive: true, force: true })),
-)
+const tempDir = scratchDir("kustodian-fetch-opts-")
 
 const secret = (data: Record<string, string>): AuthSecret => ({
   ref: "default/s",
