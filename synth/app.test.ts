@@ -4,7 +4,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { parseAllDocuments } from "yaml"
 import { parseControllerFlags } from "../operator/src/cli/controller.ts"
 import { renderAll } from "./app.ts"
-import { defaultInstallOptions, multiTenantFlags, names, ports, rbacTierLabel } from "./install.ts"
+import { defaultInstallOptions, multiTenantFlags, names, ports, rbacTierLabel, shutdown } from "./install.ts"
 
 const root = join(import.meta.dirname, "..")
 const files = renderAll(defaultInstallOptions)
@@ -91,9 +91,34 @@ describe("generated files", () => {
         "Deployment",
         "Service",
         "NetworkPolicy",
+        "PriorityClass",
       ]),
     )
   })
+
+  it.each(installs)(
+    "%s: a rollout hands over through the lease, within a 60 s grace period, at the controller's priority",
+    (path) => {
+      const deployment = docs(path).find((d) => d.kind === "Deployment") as unknown as {
+        spec: {
+          strategy: unknown
+          template: { spec: { terminationGracePeriodSeconds: number; priorityClassName: string } }
+        }
+      }
+      expect(deployment.spec.strategy).toEqual({
+        type: "RollingUpdate",
+        rollingUpdate: { maxUnavailable: 0, maxSurge: 1 },
+      })
+      expect(deployment.spec.template.spec.terminationGracePeriodSeconds).toBe(shutdown.gracePeriodSeconds)
+      // The controller's own deadline ends before the kubelet's SIGKILL.
+      const options = parseControllerFlags(argsOf(path).slice(1), { RUNTIME_NAMESPACE: "kustodian-system" })
+      expect(options.shutdownGraceMs).toBeLessThan(shutdown.gracePeriodSeconds * 1000)
+      expect(options.shutdownGraceMs).toBe(55_000)
+      const priority = docs(path).find((d) => d.kind === "PriorityClass")
+      expect(deployment.spec.template.spec.priorityClassName).toBe(priority && nameOf(priority))
+      expect(priority).toMatchObject({ value: 1_000_000, globalDefault: false })
+    },
+  )
 
   it.each(installs)("%s takes image and namespace as parameters", (path) => {
     const custom = renderAll({ namespace: "gitops", image: "registry.local/kustodian:test" }).get(path)

@@ -59,7 +59,15 @@ export const names = {
   metricsService: "kustodian-metrics",
   allowEgressPolicy: "allow-egress",
   allowScrapingPolicy: "allow-scraping",
+  priorityClass: "kustodian-controller",
 } as const
+
+/**
+ * The pod's grace period on SIGTERM, and the controller's own deadline inside it: in-flight reconciles get
+ * `--graceful-shutdown-timeout` minus 3 s, then the lease is released, and the process exits before the kubelet's
+ * SIGKILL at the end of the grace period.
+ */
+export const shutdown = { gracePeriodSeconds: 60, controllerTimeout: "55s" } as const
 
 /** Label that marks the cluster-admin binding, so it can be filtered out (`kubectl apply -l '…!=…'`). */
 export const rbacTierLabel = "kustodian.io/rbac"
@@ -125,6 +133,17 @@ const userRoles = (chart: Chart) => {
 /** Adds the cluster-scoped objects: ClusterRoles and bindings (cluster-admin only for a single tenant). */
 const clusterChart = (app: App, tenancy: Tenancy, sa: kplus.IServiceAccount) => {
   const chart = new Chart(app, "cluster", { disableResourceNameHashes: true, labels: partOfLabels })
+  // Above workloads (which have 0), below the system-* classes: under memory pressure the scheduler preempts
+  // tenants' pods before the controller that deploys them, never the cluster's own components.
+  new ApiObject(chart, "priority-class", {
+    apiVersion: "scheduling.k8s.io/v1",
+    kind: "PriorityClass",
+    metadata: { name: names.priorityClass },
+    value: 1_000_000,
+    globalDefault: false,
+    preemptionPolicy: "PreemptLowerPriority",
+    description: "The Kustodian GitOps controller: scheduled ahead of the workloads it deploys.",
+  })
   const role = new kplus.ClusterRole(chart, "controller-role", { metadata: { name: names.controllerRole } })
   controllerRules(role)
   new kplus.ClusterRoleBinding(chart, "controller-binding", {
@@ -223,6 +242,10 @@ const networkPolicies = (chart: Chart) => {
 /** The controller's pod: hardened, with tmpfs for builds and an emptyDir for stored artifacts. */
 const deploymentSpec = (options: InstallOptions, tenancy: Tenancy) => ({
   replicas: 1,
+  // The new pod starts before the old one stops: it is Ready as a standby (as controller-runtime's are), so the
+  // old one is then sent SIGTERM, releases the lease on its way out, and the new one takes over within a retry
+  // period. Never two leaders: the Lease decides, not the rollout.
+  strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
   selector: { matchLabels: selectorLabels },
   template: {
     metadata: {
@@ -235,7 +258,8 @@ const deploymentSpec = (options: InstallOptions, tenancy: Tenancy) => ({
     spec: {
       serviceAccountName: names.serviceAccount,
       automountServiceAccountToken: true,
-      terminationGracePeriodSeconds: 10,
+      terminationGracePeriodSeconds: shutdown.gracePeriodSeconds,
+      priorityClassName: names.priorityClass,
       nodeSelector: { "kubernetes.io/os": "linux" },
       securityContext: {
         runAsNonRoot: true,
@@ -260,6 +284,7 @@ const deploymentSpec = (options: InstallOptions, tenancy: Tenancy) => ({
             "--log-level=info",
             "--log-encoding=json",
             "--enable-leader-election",
+            `--graceful-shutdown-timeout=${shutdown.controllerTimeout}`,
             ...(tenancy === "multi-tenant" ? multiTenantFlags : []),
           ],
           env: [
