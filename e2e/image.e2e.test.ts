@@ -20,7 +20,7 @@ import {
 } from "./support/cluster.ts"
 import { eventually } from "./support/eventually.ts"
 import { commitFiles, createBareRepo, gitHttpServer } from "./support/git-server.ts"
-import { operatorImage, podman, podmanService, podmanUnavailable } from "./support/podman.ts"
+import { operatorImage, podman, podmanService, podmanUnavailable, runLimits } from "./support/podman.ts"
 import { freePort } from "./support/ports.ts"
 import {
   generateAgeKey,
@@ -85,7 +85,7 @@ if (unavailable !== undefined) {
             "--rm",
             "--read-only",
             "--network=none",
-            "--ulimit=nofile=1024:1024",
+            ...runLimits,
             "--entrypoint=/bin/sh",
             image,
             "-c",
@@ -121,6 +121,7 @@ if (unavailable !== undefined) {
             "--rm",
             "--read-only",
             "--network=none",
+            ...runLimits,
             image,
             "controller",
             "--help",

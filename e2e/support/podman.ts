@@ -20,6 +20,9 @@ export const podmanUnavailable = (): string | undefined => {
   return undefined
 }
 
+/** rlimits no higher than the machine's: runc cannot raise them, and podman's defaults would. */
+export const runLimits = ["--ulimit=nofile=1024:1024", "--ulimit=nproc=1024:1024"] as const
+
 /** The podman flags every call needs on this machine (no systemd: cgroupfs). */
 export const podmanGlobalFlags = ["--cgroup-manager=cgroupfs"] as const
 
