@@ -30,6 +30,7 @@ const seedBranch = "master"
 const crds = [
   "crds/source.toolkit.fluxcd.io_gitrepositories.yaml",
   "crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml",
+  "crds/kustodian.io_reconcilejournals.yaml",
 ]
 
 const installCrds = Effect.promise(async () => {

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import type { ApiResource } from "./api-resource.ts"
 import type { Change, DomainEvent, Recorded } from "./events.ts"
 import { project, type ReconcileStatus, statusEquals } from "./projection.ts"
 
@@ -233,3 +234,21 @@ export const historyLines = (state: JournalState): ReadonlyArray<HistoryLine> =>
       changes,
     }
   })
+
+/** The kind the journal is stored as: one per reconciled object, in its namespace, owned by it. */
+export const reconcileJournalResource: ApiResource = {
+  group: "kustodian.io",
+  version: "v1alpha1",
+  kind: "ReconcileJournal",
+  listKind: "ReconcileJournalList",
+  plural: "reconcilejournals",
+  singular: "reconcilejournal",
+  shortNames: ["rj"],
+  categories: ["kustodian"],
+  printerColumns: [
+    { name: "Kind", type: "string", jsonPath: ".spec.subject.kind" },
+    { name: "Object", type: "string", jsonPath: ".spec.subject.name" },
+    { name: "Compacted", type: "integer", jsonPath: ".spec.compacted" },
+    { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+  ],
+}

@@ -31,7 +31,7 @@ import {
   type ReconcileContext,
   ReconcileRequestAnnotation,
 } from "./controller.ts"
-import type { Journal } from "./journal.ts"
+import type { JournalStore } from "./journal-store.ts"
 import type { makeObjectMetrics } from "./object-metrics.ts"
 import type { Recorder } from "./recorder.ts"
 import { atStageBoundary, type StageFailed, stageFailed } from "./stage.ts"
@@ -43,7 +43,7 @@ export interface ReconcilerDeps<K extends KubeObject, R> {
   readonly spec: ControllerSpec<K, R>
   readonly queue: WorkQueue
   readonly status: StatusWriter
-  readonly journal: Journal
+  readonly journal: JournalStore
   readonly recorder: Recorder
   readonly outbox: { readonly offer: (send: Effect.Effect<void>) => Effect.Effect<void> }
   readonly metrics: ReturnType<typeof makeObjectMetrics<K>>
@@ -112,7 +112,10 @@ export const makeReconciler = <K extends KubeObject, R>(deps: ReconcilerDeps<K, 
   const reconcile = Effect.fn("Reconciler.reconcile")(function* (obj: K) {
     const key = keyOf(obj)
     const started = yield* Clock.currentTimeMillis
-    const last = deps.status.observed(obj)
+    // The status is a replay of the journal; what the API server holds may differ (edited by hand, deleted,
+    // or behind after a crash), and the final write then puts the replay back.
+    const observed = deps.status.observed(obj)
+    const last = yield* deps.journal.load(obj, observed)
     const entries: Recorded[] = []
     // Show progress only when someone is waiting for it (new spec, manual request, never ready) and only
     // once real work starts (the first Progressed event): a reconcile that finds nothing to do — periodic,
@@ -120,7 +123,7 @@ export const makeReconciler = <K extends KubeObject, R>(deps: ReconcilerDeps<K, 
     const onProgress: { run: Effect.Effect<void> | undefined } = { run: undefined }
     // What the API server holds now: `last`, or the progress status once that is written. The final
     // write compares with it, so an outcome equal to `last` still replaces a progress status.
-    let stored = last
+    let stored = observed
     const ctx = context(obj, last, entries, onProgress)
     const requested = obj.metadata.annotations?.[ReconcileRequestAnnotation]
     const handles = requested !== undefined && requested !== last.lastHandledReconcileAt
@@ -134,7 +137,7 @@ export const makeReconciler = <K extends KubeObject, R>(deps: ReconcilerDeps<K, 
     if (handles || ready === undefined || last.observedGeneration !== obj.metadata.generation)
       onProgress.run = Effect.gen(function* () {
         const progress = project(last, entries)
-        if (!statusEquals(progress, last)) {
+        if (!statusEquals(progress, stored)) {
           yield* deps.status.write(obj, progress)
           stored = progress
         }
@@ -166,9 +169,10 @@ export const makeReconciler = <K extends KubeObject, R>(deps: ReconcilerDeps<K, 
         entries[i] = { ...own, event: { ...own.event, durationMs } }
     }
 
-    const next = project(last, entries)
-    if (!statusEquals(next, stored)) yield* deps.status.write(obj, next)
-    deps.journal.append(key, entries)
+    // The journal first: it is the source of truth, the status its fold.
+    const { status: next, dropped } = yield* deps.journal.append(obj, entries)
+    // Dropped: this process lost the lease meanwhile; the new leader writes the status from the journal.
+    if (!dropped && !statusEquals(next, stored)) yield* deps.status.write(obj, next)
 
     const interval = spec.interval(obj)
     yield* announceAll(obj, entries, last, next, interval)
@@ -278,7 +282,6 @@ export const makeReconciler = <K extends KubeObject, R>(deps: ReconcilerDeps<K, 
     if (cleanup === undefined) return true
     const ctx = context(obj, deps.status.observed(obj), entries, { run: undefined })
     const result = yield* atStageBoundary("cleanup", cleanup.run(ctx)).pipe(Effect.result)
-    deps.journal.append(keyOf(obj), entries)
     if (result._tag === "Failure") {
       const failure = result.failure
       yield* recorder.publish(spec.resource, obj, {
@@ -289,6 +292,8 @@ export const makeReconciler = <K extends KubeObject, R>(deps: ReconcilerDeps<K, 
       yield* failureAction(obj, failure, keyOf(obj))
       return false
     }
+    // The object goes once its finalizer does, and its journal with it.
+    yield* deps.journal.drop(obj)
     return true
   })
 

@@ -12,7 +12,7 @@ import {
   terminalReconcileErrors,
 } from "../metrics/metrics.ts"
 import { type ControllerSpec, ReconcileRequestAnnotation } from "./controller.ts"
-import { type Journal, makeJournal } from "./journal.ts"
+import { type JournalStore, makeJournalStore } from "./journal-store.ts"
 import { makeObjectMetrics } from "./object-metrics.ts"
 import { makeOutbox } from "./outbox.ts"
 import { makeReconciler } from "./reconcile.ts"
@@ -35,6 +35,10 @@ export interface RunOptions {
     | undefined
   /** Backoff of failed reconciles. */
   readonly backoff?: { readonly baseMs: number; readonly capMs: number } | undefined
+  /** Whether this process leads (the manager's Lease): only the leader writes journals. */
+  readonly isLeader?: (() => boolean) | undefined
+  /** How often the journals' pending no-change counts are written (default 5 min). */
+  readonly journalFlushMs?: number | undefined
 }
 
 /** A controller at run time: its cache, queue and journal, for health checks and tests. */
@@ -42,7 +46,7 @@ export interface RunningController<K extends KubeObject> {
   readonly kind: string
   readonly store: Store<K>
   readonly queue: WorkQueue
-  readonly journal: Journal
+  readonly journal: JournalStore
   /** Completes once every watch listed once and workers started. */
   readonly ready: Deferred.Deferred<void>
 }
@@ -90,7 +94,10 @@ export const runController = <K extends KubeObject, R>(
     const apiVersion = apiVersionOf(spec.resource)
     const workers = options.workers ?? 4
     const finalizer = spec.cleanup?.finalizer
-    const journal = makeJournal()
+    const journal = yield* makeJournalStore(spec.resource, {
+      isLeader: options.isLeader,
+      flushEveryMs: options.journalFlushMs,
+    })
     const ready = yield* Deferred.make<void>()
     const queue = yield* makeWorkQueue({
       name: controller,
@@ -121,26 +128,34 @@ export const runController = <K extends KubeObject, R>(
     const onPrimary = (event: CacheEvent<K>): Effect.Effect<void> => {
       switch (event._tag) {
         case "Applied":
-          return wantsReconcile(event.previous, event.object, finalizer)
+          // A status edited or deleted by hand is put back from the journal by a reconcile.
+          return wantsReconcile(event.previous, event.object, finalizer) ||
+            status.changedByOthers(event.object)
             ? queue.add(keyOf(event.object))
             : Effect.void
         case "Deleted":
-          return Effect.sync(() => {
-            const key = keyOf(event.object)
-            journal.drop(key)
-            status.forget(key)
-          }).pipe(Effect.andThen(queue.forget(keyOf(event.object))), Effect.andThen(dropSeries(event.object)))
+          return Effect.sync(() => status.forget(keyOf(event.object))).pipe(
+            Effect.andThen(queue.forget(keyOf(event.object))),
+            Effect.andThen(dropSeries(event.object)),
+            // Off the watch's fiber: the journal goes with its object (no garbage collector is assumed).
+            Effect.andThen(outbox.offer(journal.drop(event.object))),
+          )
         case "Restarted": {
           // After a relist (first start, or the API server was away) reconcile whatever changed meanwhile.
           const gone: KubeObject[] = []
           for (const [key, previous] of event.previous.entries()) {
             if (primary.store.get(key) === undefined) {
-              journal.drop(key)
               status.forget(key)
               gone.push(previous)
             }
           }
-          return Effect.forEach(gone, dropSeries, { discard: true }).pipe(
+          return Effect.forEach(
+            gone,
+            (obj) => Effect.andThen(dropSeries(obj), outbox.offer(journal.drop(obj))),
+            {
+              discard: true,
+            },
+          ).pipe(
             Effect.andThen(
               Effect.forEach(
                 event.objects,
@@ -308,6 +323,10 @@ export const runController = <K extends KubeObject, R>(
     yield* record(maxConcurrentReconciles, { controller }, workers)
     yield* record(activeWorkers, { controller }, 0)
     for (let i = 0; i < workers; i++) yield* Effect.forkScoped(worker)
+    // No-change counts are written in batches, and once more on the way out (while still leading).
+    const flush = journal.flush((key) => primary.store.get(key))
+    yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(journal.flushEveryMs), flush)))
+    yield* Effect.addFinalizer(() => flush.pipe(Effect.timeout("2 seconds"), Effect.ignore))
     yield* Deferred.succeed(ready, undefined)
 
     return { kind, store: primary.store, queue, journal, ready } satisfies RunningController<K>

@@ -5,7 +5,7 @@
  * @module
  */
 import { Effect } from "effect"
-import type { ReconcileStatus } from "../../../model/projection.ts"
+import { type ReconcileStatus, statusEquals } from "../../../model/projection.ts"
 import { KubeClient } from "../kube/client.ts"
 import { apiVersionOf, type KubeObject, keyOf, type ObjectKey, type ResourceRef } from "../kube/resource.ts"
 
@@ -16,7 +16,16 @@ export const makeStatusWriter = (resource: ResourceRef, fieldManager: string) =>
   Effect.gen(function* () {
     const client = yield* KubeClient
     const apiVersion = apiVersionOf(resource)
-    const written = new Map<ObjectKey, { uid: string | undefined; status: ReconcileStatus }>()
+    const written = new Map<
+      ObjectKey,
+      {
+        uid: string | undefined
+        status: ReconcileStatus
+        /** The last statuses this process wrote (progress and outcome), newest last: a watch event carrying
+         * one of them is this process's own write, however late the watch delivers it. */
+        recent: ReadonlyArray<ReconcileStatus>
+      }
+    >()
 
     /** Writes `status`; an object that is gone already is settled by its next watch event. */
     const write = (obj: KubeObject, status: ReconcileStatus) =>
@@ -35,7 +44,14 @@ export const makeStatusWriter = (resource: ResourceRef, fieldManager: string) =>
           { fieldManager },
         )
         .pipe(
-          Effect.tap(() => Effect.sync(() => written.set(keyOf(obj), { uid: obj.metadata.uid, status }))),
+          Effect.tap(() =>
+            Effect.sync(() => {
+              const key = keyOf(obj)
+              const before = written.get(key)
+              const recent = before !== undefined && before.uid === obj.metadata.uid ? before.recent : []
+              written.set(key, { uid: obj.metadata.uid, status, recent: [...recent.slice(-3), status] })
+            }),
+          ),
           Effect.asVoid,
           Effect.catchTag("KubeApiError", (e) => (e.isNotFound ? Effect.void : Effect.fail(e))),
         )
@@ -48,7 +64,20 @@ export const makeStatusWriter = (resource: ResourceRef, fieldManager: string) =>
 
     const forget = (key: ObjectKey) => void written.delete(key)
 
-    return { write, observed, forget }
+    /**
+     * Whether a watch event shows the status changed by someone else (edited or deleted by hand): it is none
+     * of the statuses this process wrote last. Only objects this process has written are judged.
+     */
+    const changedByOthers = (obj: KubeObject): boolean => {
+      const mine = written.get(keyOf(obj))
+      if (mine === undefined || mine.uid !== obj.metadata.uid) return false
+      const seen = statusOf(obj)
+      if (mine.recent.some((s) => statusEquals(s, seen))) return false
+      written.delete(keyOf(obj))
+      return true
+    }
+
+    return { write, observed, forget, changedByOthers }
   })
 
 export type StatusWriter = Effect.Success<ReturnType<typeof makeStatusWriter>>
