@@ -129,10 +129,16 @@ export const runController = <K extends KubeObject, R>(
       switch (event._tag) {
         case "Applied":
           // A status edited or deleted by hand is put back from the journal by a reconcile.
-          return wantsReconcile(event.previous, event.object, finalizer) ||
-            status.changedByOthers(event.object)
-            ? queue.add(keyOf(event.object))
-            : Effect.void
+          if (wantsReconcile(event.previous, event.object, finalizer)) return queue.add(keyOf(event.object))
+          if (!status.changedByOthers(event.object)) return Effect.void
+          return Effect.logInfo("status changed by someone else; putting it back from the journal").pipe(
+            Effect.annotateLogs({
+              controller,
+              name: event.object.metadata.name,
+              namespace: event.object.metadata.namespace ?? "",
+            }),
+            Effect.andThen(queue.add(keyOf(event.object))),
+          )
         case "Deleted":
           return Effect.sync(() => status.forget(keyOf(event.object))).pipe(
             Effect.andThen(queue.forget(keyOf(event.object))),

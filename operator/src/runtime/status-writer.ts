@@ -44,12 +44,13 @@ export const makeStatusWriter = (resource: ResourceRef, fieldManager: string) =>
           { fieldManager },
         )
         .pipe(
-          Effect.tap(() =>
+          Effect.tap((stored) =>
             Effect.sync(() => {
               const key = keyOf(obj)
               const before = written.get(key)
               const recent = before !== undefined && before.uid === obj.metadata.uid ? before.recent : []
-              written.set(key, { uid: obj.metadata.uid, status, recent: [...recent.slice(-3), status] })
+              // As the server stored it (defaults, pruning, number forms): what its watch events will carry.
+              written.set(key, { uid: obj.metadata.uid, status, recent: [...recent.slice(-3), statusOf(stored)] })
             }),
           ),
           Effect.asVoid,
