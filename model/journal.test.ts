@@ -26,6 +26,11 @@ const reconcileArb = fc.record({
   ),
   repeat: fc.nat(4),
   durations: fc.array(fc.nat(100_000), { minLength: 5, maxLength: 5 }),
+  // `flux reconcile`: each occurrence may answer another requestedAt, or none.
+  requested: fc.array(fc.option(fc.constantFrom("r1", "r2", "r3"), { nil: undefined }), {
+    minLength: 5,
+    maxLength: 5,
+  }),
 })
 
 type Reconcile = ReadonlyArray<Recorded>
@@ -38,8 +43,9 @@ const timeline = (specs: ReadonlyArray<Spec>): Reconcile[] => {
   const out: Reconcile[] = []
   for (const spec of specs) {
     for (let r = 0; r <= spec.repeat; r++) {
+      const requestedAt = spec.requested[r]
       const events: DomainEvent[] = [
-        { _tag: "ReconcileStarted", generation: spec.generation },
+        { _tag: "ReconcileStarted", generation: spec.generation, ...(requestedAt ? { requestedAt } : {}) },
         ...spec.events,
       ]
       out.push(

@@ -79,11 +79,27 @@ const compactChanges = <E extends Extract<DomainEvent, { readonly changes: Reado
   }
 }
 
-/** What makes two reconciles identical: their events without times and durations. */
+/**
+ * What makes two reconciles identical: their events without times, durations and the `requestedAt` they
+ * answered (a `flux reconcile` of unchanged inputs: the last one is what the status keeps).
+ */
 const identity = (entries: ReadonlyArray<Recorded>): string =>
   JSON.stringify(
-    entries.map((e) => ("durationMs" in e.event ? { ...e.event, durationMs: undefined } : e.event)),
+    entries.map((e) =>
+      "durationMs" in e.event
+        ? { ...e.event, durationMs: undefined }
+        : e.event._tag === "ReconcileStarted"
+          ? { ...e.event, requestedAt: undefined }
+          : e.event,
+    ),
   )
+
+/**
+ * Whether a reconcile answered a `requestedAt`: a run of collapsed reconciles either all did (the last one's is
+ * what the status keeps) or none did (the status keeps what it had), so its first and last fold as all of it.
+ */
+const answersRequest = (entries: ReadonlyArray<Recorded>): boolean =>
+  entries.some((e) => e.event._tag === "ReconcileStarted" && e.event.requestedAt !== undefined)
 
 export interface Appended {
   readonly state: JournalState
@@ -93,19 +109,20 @@ export interface Appended {
   readonly changed: boolean
 }
 
-/** A status without what every reconcile of the same outcome moves on: the history's counters and times. */
-const withoutHistoryClock = (status: ReconcileStatus): ReconcileStatus =>
-  status.history === undefined
-    ? status
-    : {
-        ...status,
-        history: status.history.map((h) => ({
-          ...h,
-          lastReconciled: "",
-          lastReconciledDuration: "",
-          totalReconciliations: 0,
-        })),
-      }
+/**
+ * A status without what every reconcile of the same outcome moves on: the history's counters and times, and the
+ * last `requestedAt` handled.
+ */
+const withoutHistoryClock = (status: ReconcileStatus): ReconcileStatus => ({
+  ...status,
+  lastHandledReconcileAt: undefined,
+  history: status.history?.map((h) => ({
+    ...h,
+    lastReconciled: "",
+    lastReconciledDuration: "",
+    totalReconciliations: 0,
+  })),
+})
 
 /**
  * Appends one reconcile's events to the journal whose replay is `status`. Pure. The reconcile joins the last
@@ -127,6 +144,7 @@ export const appendReconcile = (
     tail !== undefined &&
     tail.count < limits.maxCount &&
     identity(tail.last ?? tail.events) === identity(events) &&
+    answersRequest(tail.last ?? tail.events) === answersRequest(events) &&
     statusEquals(withoutHistoryClock(status), withoutHistoryClock(next))
   ) {
     const records = [...state.records.slice(0, -1), { ...tail, count: tail.count + 1, last: events }]
