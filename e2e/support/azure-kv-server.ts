@@ -187,7 +187,10 @@ export const azureKvServer = Effect.fn("azureKvServer")(function* () {
 
   const issueAccessToken = (appid: string, scope: string) => {
     const now = Math.floor(Date.now() / 1000)
-    const aud = scope.replace(/\/\.default$/, "")
+    // MSAL adds OpenID scopes to the resource's `<resource>/.default`
+    const resourceScope =
+      scope.split(" ").find((x) => x !== "" && !["openid", "profile", "offline_access"].includes(x)) ?? ""
+    const aud = resourceScope.replace(/\/\.default$/, "")
     const header = b64u(JSON.stringify({ alg: "RS256", typ: "JWT", kid }))
     const claims = b64u(
       JSON.stringify({

@@ -164,8 +164,24 @@ export const credentialFromAzureConfig = (
 export const defaultAzureCredential = (
   env: Readonly<Record<string, string | undefined>>,
   httpClient: HttpClient,
-): TokenCredential =>
-  new DefaultAzureCredential({
-    ...identityOptions(httpClient, env.AZURE_AUTHORITY_HOST),
-    ...(env.AZURE_CLIENT_ID ? { managedIdentityClientId: env.AZURE_CLIENT_ID } : {}),
-  })
+): TokenCredential => {
+  const options = identityOptions(httpClient, env.AZURE_AUTHORITY_HOST)
+  const { AZURE_TENANT_ID: tenant, AZURE_CLIENT_ID: client } = env
+  // the chain's first link, EnvironmentCredential, read from `env` (the invocation's, which need not be the
+  // process's); the SDK's chain reads process.env for the rest
+  if (tenant && client && env.AZURE_CLIENT_SECRET)
+    return new ClientSecretCredential(tenant, client, env.AZURE_CLIENT_SECRET, options)
+  if (tenant && client && env.AZURE_CLIENT_CERTIFICATE_PATH)
+    return new ClientCertificateCredential(
+      tenant,
+      client,
+      {
+        certificatePath: env.AZURE_CLIENT_CERTIFICATE_PATH,
+        ...(env.AZURE_CLIENT_CERTIFICATE_PASSWORD
+          ? { certificatePassword: env.AZURE_CLIENT_CERTIFICATE_PASSWORD }
+          : {}),
+      },
+      { ...options, sendCertificateChain: env.AZURE_CLIENT_SEND_CERTIFICATE_CHAIN === "true" },
+    )
+  return new DefaultAzureCredential({ ...options, ...(client ? { managedIdentityClientId: client } : {}) })
+}

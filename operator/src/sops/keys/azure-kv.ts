@@ -11,11 +11,13 @@
  *
  * Transport ({@link azureHttpClient}): every request is bounded (10 s), retried by the SDK's exponential
  * strategy on 408/429/5xx and network errors (Retry-After honoured, 3 retries), aborted with the caller's
- * fiber; names under `localhost` resolve to loopback (RFC 6761). Trust is the process's (system roots plus
- * `NODE_EXTRA_CA_CERTS`); `ca` adds certificates for tests that run in process.
+ * fiber; names under `localhost` resolve to loopback (RFC 6761). Trust is the process's (Node's roots plus
+ * `NODE_EXTRA_CA_CERTS`) plus `ca` ({@link caFromEnv}: `SSL_CERT_FILE` of the CLI's or the controller's
+ * environment, never anything a repository or a tenant's Secret says).
  *
  * @module
  */
+import { readFileSync, statSync } from "node:fs"
 import { lookup as dnsLookup, type LookupAddress, type LookupOneOptions } from "node:dns"
 import { Agent as HttpsAgent } from "node:https"
 import { getCACertificates } from "node:tls"
@@ -51,6 +53,21 @@ const loopbackLookup = (
     return
   }
   dnsLookup(hostname, (typeof options === "object" ? options : {}) as LookupOneOptions, cb as never)
+}
+
+/**
+ * Extra trusted CAs from `SSL_CERT_FILE` of `env` (the variable sops' Go TLS reads; here added to the
+ * process's roots rather than replacing them), at most 1 MiB; undefined when unset or unreadable.
+ */
+export const caFromEnv = (env: Readonly<Record<string, string | undefined>>): string | undefined => {
+  const file = env.SSL_CERT_FILE
+  if (!file) return undefined
+  try {
+    if (statSync(file).size > 1 << 20) return undefined
+    return readFileSync(file, "utf8")
+  } catch {
+    return undefined
+  }
 }
 
 /** The HTTP client every Azure SDK client here uses: bounded, keep-alive, `*.localhost` on loopback. */
