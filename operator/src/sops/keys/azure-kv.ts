@@ -17,8 +17,9 @@
  *
  * @module
  */
-import { readFileSync, statSync } from "node:fs"
+
 import { lookup as dnsLookup, type LookupAddress, type LookupOneOptions } from "node:dns"
+import { readFileSync, statSync } from "node:fs"
 import { Agent as HttpsAgent } from "node:https"
 import { getCACertificates } from "node:tls"
 import type { TokenCredential } from "@azure/core-auth"

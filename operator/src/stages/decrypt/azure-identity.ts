@@ -63,16 +63,14 @@ export const serviceAccountAccessToken = Effect.fn("serviceAccountAccessToken")(
 ) {
   const { namespace, name } = serviceAccount
   const ref = `${namespace}/${name}`
-  const sa = yield* opts.kube
-    .get(serviceAccounts, name, namespace)
-    .pipe(
-      Effect.mapError(
-        (e) =>
-          new AzureWorkloadIdentityError({
-            message: `failed to get service account '${ref}': ${kubeMessage(e)}`,
-          }),
-      ),
-    )
+  const sa = yield* opts.kube.get(serviceAccounts, name, namespace).pipe(
+    Effect.mapError(
+      (e) =>
+        new AzureWorkloadIdentityError({
+          message: `failed to get service account '${ref}': ${kubeMessage(e)}`,
+        }),
+    ),
+  )
   const annotations = sa.metadata.annotations ?? {}
   const tenantId = annotations[tenantIdAnnotation]
   const clientId = annotations[clientIdAnnotation]
