@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { type AddressInfo, createServer as createNetServer, type Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
@@ -170,6 +171,67 @@ describe("Azure Key Vault key service against the local Key Vault + Entra server
       )
       expect(r._tag).toBe("Failure")
     }),
+  )
+})
+
+describe("Azure Key Vault transport bounds", () => {
+  // A server that takes connections and never answers: the network fault that timeouts exist for.
+  const silent = Effect.acquireRelease(
+    Effect.promise(async () => {
+      const open = { count: 0, closed: 0 }
+      const sockets = new Set<Socket>()
+      const server = createNetServer((socket) => {
+        open.count++
+        sockets.add(socket)
+        socket.on("close", () => open.closed++)
+        socket.on("error", () => {})
+      })
+      await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
+      return { server, sockets, open, port: (server.address() as AddressInfo).port }
+    }),
+    ({ server, sockets }) =>
+      Effect.promise(() => {
+        for (const s of sockets) s.destroy()
+        return new Promise<void>((r) => server.close(() => r()))
+      }),
+  )
+  const credential = {
+    getToken: async () => ({ token: "static-test-token", expiresOnTimestamp: Date.now() + 3_600_000 }),
+  }
+  const entry = (port: number): AzureKvKey => ({
+    type: "azure_kv",
+    vaultUrl: `https://vault.localhost:${port}`,
+    name: "k",
+    version: "0123456789abcdef0123456789abcdef",
+    createdAt: "2026-01-01T00:00:00Z",
+    enc: "AAAA",
+  })
+
+  it.live("every attempt is bounded by the request timeout, and retried a bounded number of times", () =>
+    Effect.gen(function* () {
+      const { port, open } = yield* silent
+      const service = azureKvService({ credential, httpClient: azureHttpClient({ requestTimeoutMs: 300 }) })
+      const t0 = Date.now()
+      const r = yield* Effect.result(service.decrypt(entry(port)))
+      expect(r._tag === "Failure" && r.failure.reason).toMatch(
+        /^failed to decrypt sops data key with Azure Key Vault: /,
+      )
+      // a timed-out attempt is not retried by the SDK (a refused or reset connection is)
+      expect(open.count).toBe(1)
+      expect(Date.now() - t0).toBeLessThan(5_000)
+    }).pipe(Effect.scoped),
+  )
+
+  it.live("interrupting the caller (spec.timeout) ends the call at once", () =>
+    Effect.gen(function* () {
+      const { port, open } = yield* silent
+      const service = azureKvService({ credential, httpClient: azureHttpClient() })
+      const t0 = Date.now()
+      const r = yield* Effect.result(service.decrypt(entry(port)).pipe(Effect.timeout("300 millis")))
+      expect(r._tag).toBe("Failure")
+      expect(open.count).toBe(1)
+      expect(Date.now() - t0).toBeLessThan(2_000)
+    }).pipe(Effect.scoped),
   )
 })
 
