@@ -7,7 +7,8 @@
  * (PEM certificate and private key, `clientCertificatePassword`, `clientCertificateSendChain`) → a client
  * certificate assertion; `tenant` + `appId` + `password` (what `az ad sp create-for-rbac` prints) → a client
  * secret; `clientId` alone → the managed identity with that client id. `authorityHost` picks the cloud
- * (default Azure public, `https://login.microsoftonline.com`).
+ * (default: the controller's `AZURE_AUTHORITY_HOST`, else Azure public, `https://login.microsoftonline.com`;
+ * Flux takes the public cloud there).
  *
  * @module
  */
@@ -29,6 +30,9 @@ const knownAuthorityHosts = new Set([
   "login.microsoft.com",
   "login.windows.net",
 ])
+
+/** Azure public cloud's Entra authority. */
+export const publicAuthorityHost = "https://login.microsoftonline.com"
 
 /** Identity options for an authority host (undefined = public cloud, or the environment's AZURE_AUTHORITY_HOST). */
 export const identityOptions = (httpClient: HttpClient, authorityHost?: string | undefined) => {
@@ -92,6 +96,8 @@ const fields = [
 export const credentialFromAzureConfig = (
   c: Readonly<Record<string, unknown>>,
   httpClient: HttpClient,
+  /** The authority when the mapping names none (the controller's AZURE_AUTHORITY_HOST); default public cloud. */
+  defaultAuthorityHost?: string | undefined,
 ): AzureCredential | { readonly error: string } => {
   const unknown = Object.keys(c).filter((k) => !(fields as ReadonlyArray<string>).includes(k))
   if (unknown.length > 0)
@@ -104,7 +110,7 @@ export const credentialFromAzureConfig = (
       error:
         "authorityHost must be an https URL of an Entra authority (e.g. https://login.microsoftonline.com)",
     }
-  const options = identityOptions(httpClient, authorityHost)
+  const options = identityOptions(httpClient, authorityHost || defaultAuthorityHost || publicAuthorityHost)
   const tenantId = str(c.tenantId)
   const clientId = str(c.clientId)
   if (tenantId !== "" && clientId !== "") {

@@ -161,7 +161,7 @@ export const makeAzureKeyProvider = (opts: AzureIdentityOptions) => {
       const id = createHash("sha256").update(JSON.stringify(fromSecret.config)).digest("hex")
       let service = shared.get(id)
       if (service === undefined) {
-        const made = credentialFromAzureConfig(fromSecret.config, httpClient)
+        const made = credentialFromAzureConfig(fromSecret.config, httpClient, opts.env.AZURE_AUTHORITY_HOST)
         // keysFromSecret refuses such a Secret first; this is the same message, should it get here
         if ("error" in made) return { service: failing(made.error), identity: "secret" }
         service = azureKvService({ credential: made.credential, httpClient, secrets: made.secrets })
