@@ -10,10 +10,9 @@ import { execFileSync } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
 import { homedir } from "node:os"
 import { join } from "node:path"
-import type { Keyring } from "../sops/index.ts"
+import { Effect } from "effect"
+import type { Keyring, MasterKeyService } from "../sops/index.ts"
 import { awsKmsService } from "../sops/keys/aws-kms.ts"
-import { defaultAzureCredential } from "../sops/keys/azure-credentials.ts"
-import { azureHttpClient, azureKvService, caFromEnv } from "../sops/keys/azure-kv.ts"
 
 /** `$XDG_CONFIG_HOME/sops/age/keys.txt`, else `~/.config/sops/age/keys.txt` (macOS: Application Support). */
 export const defaultAgeKeyFile = (env: NodeJS.ProcessEnv): string => {
@@ -81,23 +80,28 @@ const cliAwsKms = (env: NodeJS.ProcessEnv) => {
  * `AZURE_FEDERATED_TOKEN_FILE`, managed identity, the Azure CLI). Made on first use, so invocations that need
  * no Azure key load no Azure SDK state.
  */
-const cliAzureKv = (env: NodeJS.ProcessEnv) => {
-  let service: ReturnType<typeof azureKvService> | undefined
-  const get = () => {
-    if (service === undefined) {
-      const httpClient = azureHttpClient({ ca: caFromEnv(env) })
-      const secrets = [env.AZURE_CLIENT_SECRET, env.AZURE_CLIENT_CERTIFICATE_PASSWORD].filter(
-        (s): s is string => typeof s === "string",
-      )
-      service = azureKvService({ credential: defaultAzureCredential(env, httpClient), httpClient, secrets })
-    }
-    return service
-  }
+const cliAzureKv = (env: NodeJS.ProcessEnv): MasterKeyService => {
+  let service: Promise<MasterKeyService> | undefined
+  // the Azure SDK (about half a second to load) is imported on first use only
+  const get = () =>
+    Effect.promise(() => {
+      service ??= Promise.all([
+        import("../sops/keys/azure-credentials.ts"),
+        import("../sops/keys/azure-kv.ts"),
+      ]).then(([{ defaultAzureCredential }, { azureHttpClient, azureKvService, caFromEnv }]) => {
+        const httpClient = azureHttpClient({ ca: caFromEnv(env) })
+        const secrets = [env.AZURE_CLIENT_SECRET, env.AZURE_CLIENT_CERTIFICATE_PASSWORD].filter(
+          (s): s is string => typeof s === "string",
+        )
+        return azureKvService({ credential: defaultAzureCredential(env, httpClient), httpClient, secrets })
+      })
+      return service
+    })
   return {
     type: "azure_kv",
-    decrypt: (key) => get().decrypt(key),
-    encrypt: (recipient, part) => get().encrypt(recipient, part),
-  } satisfies ReturnType<typeof azureKvService>
+    decrypt: (key) => Effect.flatMap(get(), (s) => s.decrypt(key)),
+    encrypt: (recipient, part) => Effect.flatMap(get(), (s) => s.encrypt(recipient, part)),
+  }
 }
 
 /** The keyring of a CLI invocation: age identities from the environment, PGP through gpg, AWS KMS, Azure Key Vault. */

@@ -20,6 +20,7 @@ import {
   DefaultAzureCredential,
   ManagedIdentityCredential,
 } from "@azure/identity"
+import { parseAzureConfig } from "./azure-config.ts"
 import { azureClientOptions } from "./azure-kv.ts"
 
 /** Entra's public-cloud hosts, where MSAL's instance discovery applies; elsewhere it is turned off. */
@@ -62,36 +63,8 @@ export interface AzureCredential {
   readonly kind: "client-secret" | "client-certificate" | "az-service-principal" | "managed-identity"
 }
 
-const str = (v: unknown) => (typeof v === "string" ? v : "")
-
-/** Decodes `sops.azure-kv` bytes as Flux does: a UTF-8/UTF-16 BOM is honoured and skipped. */
-export const decodeAzureConfig = (bytes: Buffer): string => {
-  if (bytes[0] === 0xff && bytes[1] === 0xfe) return bytes.subarray(2).toString("utf16le")
-  if (bytes[0] === 0xfe && bytes[1] === 0xff) {
-    const swapped = Buffer.from(bytes.subarray(2))
-    swapped.swap16()
-    return swapped.toString("utf16le")
-  }
-  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) return bytes.subarray(3).toString("utf8")
-  return bytes.toString("utf8")
-}
-
-const fields = [
-  "tenantId",
-  "clientId",
-  "clientSecret",
-  "clientCertificate",
-  "clientCertificatePassword",
-  "clientCertificateSendChain",
-  "authorityHost",
-  "appId",
-  "tenant",
-  "password",
-] as const
-
 /**
- * The credential a `sops.azure-kv` mapping describes, or why none (Flux's message). Fields Flux does not read
- * are refused by name rather than ignored.
+ * The credential a `sops.azure-kv` mapping describes ({@link parseAzureConfig}), or why none.
  */
 export const credentialFromAzureConfig = (
   c: Readonly<Record<string, unknown>>,
@@ -99,66 +72,39 @@ export const credentialFromAzureConfig = (
   /** The authority when the mapping names none (the controller's AZURE_AUTHORITY_HOST); default public cloud. */
   defaultAuthorityHost?: string | undefined,
 ): AzureCredential | { readonly error: string } => {
-  const unknown = Object.keys(c).filter((k) => !(fields as ReadonlyArray<string>).includes(k))
-  if (unknown.length > 0)
+  const parsed = parseAzureConfig(c)
+  if ("error" in parsed) return parsed
+  if (parsed.kind === "managed-identity")
     return {
-      error: `unknown field(s) ${unknown.map((k) => `'${k}'`).join(", ")}; known: ${fields.join(", ")}`,
-    }
-  const authorityHost = str(c.authorityHost)
-  if (authorityHost !== "" && !/^https:\/\/[^/?#]+\/?$/.test(authorityHost))
-    return {
-      error:
-        "authorityHost must be an https URL of an Entra authority (e.g. https://login.microsoftonline.com)",
-    }
-  const options = identityOptions(httpClient, authorityHost || defaultAuthorityHost || publicAuthorityHost)
-  const tenantId = str(c.tenantId)
-  const clientId = str(c.clientId)
-  if (tenantId !== "" && clientId !== "") {
-    const secret = str(c.clientSecret)
-    if (secret !== "")
-      return {
-        credential: new ClientSecretCredential(tenantId, clientId, secret, options),
-        secrets: [secret],
-        kind: "client-secret",
-      }
-    const certificate = str(c.clientCertificate)
-    if (certificate !== "") {
-      if (!certificate.includes("-----BEGIN") || !/PRIVATE KEY-----/.test(certificate))
-        return {
-          error:
-            "clientCertificate must hold the PEM certificate and its PEM private key (PKCS#12 is not supported)",
-        }
-      const password = str(c.clientCertificatePassword)
-      return {
-        credential: new ClientCertificateCredential(
-          tenantId,
-          clientId,
-          { certificate, ...(password !== "" ? { certificatePassword: password } : {}) },
-          { ...options, sendCertificateChain: c.clientCertificateSendChain === true },
-        ),
-        secrets: [certificate, password],
-        kind: "client-certificate",
-      }
-    }
-  }
-  const tenant = str(c.tenant)
-  const appId = str(c.appId)
-  const password = str(c.password)
-  if (tenant !== "" && appId !== "" && password !== "")
-    return {
-      credential: new ClientSecretCredential(tenant, appId, password, options),
-      secrets: [password],
-      kind: "az-service-principal",
-    }
-  if (clientId !== "")
-    return {
-      credential: new ManagedIdentityCredential({ clientId, ...azureClientOptions(httpClient) }),
+      credential: new ManagedIdentityCredential({
+        clientId: parsed.clientId,
+        ...azureClientOptions(httpClient),
+      }),
       secrets: [],
-      kind: "managed-identity",
+      kind: parsed.kind,
+    }
+  const options = identityOptions(
+    httpClient,
+    parsed.authorityHost || defaultAuthorityHost || publicAuthorityHost,
+  )
+  if (parsed.kind === "client-certificate")
+    return {
+      credential: new ClientCertificateCredential(
+        parsed.tenantId,
+        parsed.clientId,
+        {
+          certificate: parsed.certificate,
+          ...(parsed.password !== "" ? { certificatePassword: parsed.password } : {}),
+        },
+        { ...options, sendCertificateChain: parsed.sendChain },
+      ),
+      secrets: [parsed.certificate, parsed.password],
+      kind: parsed.kind,
     }
   return {
-    error:
-      "invalid data: requires a 'clientId' field, a combination of 'tenantId', 'clientId' and 'clientSecret', or 'tenantId', 'clientId' and 'clientCertificate'",
+    credential: new ClientSecretCredential(parsed.tenantId, parsed.clientId, parsed.secret, options),
+    secrets: [parsed.secret],
+    kind: parsed.kind,
   }
 }
 

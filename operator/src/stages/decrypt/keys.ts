@@ -8,8 +8,7 @@
  */
 import { Effect } from "effect"
 import * as YAML from "yaml"
-import { credentialFromAzureConfig, decodeAzureConfig } from "../../sops/keys/azure-credentials.ts"
-import { azureHttpClient } from "../../sops/keys/azure-kv.ts"
+import { decodeAzureConfig, parseAzureConfig } from "../../sops/keys/azure-config.ts"
 import type { SecretData } from "../build/config-lookup.ts"
 import { BuildFailed } from "../build/errors.ts"
 
@@ -93,9 +92,6 @@ const parseMap = (text: string): Record<string, unknown> | undefined => {
   }
 }
 
-/** Only to check a `sops.azure-kv` mapping: building a credential sends nothing. */
-const validationClient = azureHttpClient()
-
 const parseProvider = (entry: ProviderEntry, text: string, secret: SecretData) => {
   const type = providerEntries[entry]
   if (type === "hc_vault") {
@@ -124,7 +120,7 @@ const parseProvider = (entry: ProviderEntry, text: string, secret: SecretData) =
   }
   if (type === "azure_kv") {
     // Flux builds the credential at import: a mapping it cannot use fails here, with its message
-    const made = credentialFromAzureConfig(map, validationClient)
+    const made = parseAzureConfig(map)
     return "error" in made
       ? Effect.fail(importFailed(entry, secret, made.error))
       : Effect.succeed({ type, config: map } as const)
