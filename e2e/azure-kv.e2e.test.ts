@@ -4,7 +4,7 @@
  * environment names its authority host and CA, and holds no Azure credential), and files the real sops
  * encrypted with `--azure-kv`:
  * - a client secret in the decryption Secret's `sops.azure-kv` (Flux's format): Ready and the Secret
- *   decrypted; a wrong secret: BuildFailed naming the file, the key and Entra's code, never the secret;
+ *   decrypted; `clientId` alone (managed identity, App Service's endpoint of the local server); a wrong secret: BuildFailed naming the file, the key and Entra's code, never the secret;
  * - `spec.decryption.serviceAccountName` (ObjectLevelWorkloadIdentity): a TokenRequest with the audience
  *   api://AzureADTokenExchange for the ServiceAccount of the `azure.workload.identity/{tenant,client}-id`
  *   annotations, exchanged at the token endpoint as a federated client assertion (verified there against the
@@ -55,6 +55,9 @@ beforeAll(async () => {
           AZURE_CLIENT_ID: "",
           AZURE_CLIENT_SECRET: "",
           AZURE_FEDERATED_TOKEN_FILE: "",
+          // App Service's managed-identity endpoint, for the `clientId`-only format
+          IDENTITY_ENDPOINT: kv.managedIdentity.endpoint,
+          IDENTITY_HEADER: kv.managedIdentity.header,
         },
       }),
     ),
@@ -154,6 +157,13 @@ describe("Azure Key Vault decryption in the cluster (the local Key Vault server)
             "azkv-plaintext",
             kid,
           ),
+          "mi/secret.yaml": yield* azureEncrypted(
+            work,
+            "mi/secret.yaml",
+            "azkv-mi",
+            "azkv-mi-plaintext",
+            kid,
+          ),
         })
         const config = (secret: string) =>
           JSON.stringify({ tenantId: kv.tenantId, clientId: kv.clientId, clientSecret: secret })
@@ -171,6 +181,23 @@ describe("Azure Key Vault decryption in the cluster (the local Key Vault server)
         yield* kustomization("azkv-static", src.name, "./good", { secretRef: { name: "azure-keys" } })
         yield* waitFor("kustomization", "azkv-static", "Ready", isReady(src.revision))
         expect(yield* passwordOf("azkv-secret")).toBe("azkv-plaintext")
+
+        // Flux's managed-identity format: clientId alone
+        yield* Effect.promise(() =>
+          kubectl([
+            "-n",
+            ns,
+            "create",
+            "secret",
+            "generic",
+            "azure-mi",
+            `--from-literal=sops.azure-kv=clientId: ${kv.managedIdentity.clientId}\n`,
+          ]),
+        )
+        yield* kustomization("azkv-mi", src.name, "./mi", { secretRef: { name: "azure-mi" } })
+        yield* waitFor("kustomization", "azkv-mi", "Ready", isReady(src.revision))
+        expect(yield* passwordOf("azkv-mi")).toBe("azkv-mi-plaintext")
+        expect(kv.counts.msi).toBeGreaterThanOrEqual(1)
 
         const wrong = "wrong-azure-client-secret-7"
         yield* Effect.promise(() =>
