@@ -1,10 +1,10 @@
 /**
  * Routes provider credentials to the SOPS engine's key providers, as Flux's decryptor does: credentials from
- * the decryption Secret win (`sops.aws-kms`); otherwise the decryption ServiceAccount (the Kustomization's
+ * the decryption Secret win (`sops.aws-kms`, `sops.azure-kv`); otherwise the decryption ServiceAccount (the Kustomization's
  * `spec.decryption.serviceAccountName`, else `--default-decryption-service-account`) authenticates through
  * workload identity; otherwise the controller's own environment (the SDK's default chain, e.g. IRSA on the
- * controller's pod). Each provider is one module behind {@link MasterKeyService}; Vault transit, GCP KMS and
- * Azure Key Vault slot in here the same way. Until one exists for a key type, a file that needs it fails with
+ * controller's pod). Each provider is one module behind {@link MasterKeyService} (Azure Key Vault's choice of
+ * credentials is in azure-identity.ts); Vault transit and GCP KMS slot in here the same way. Until one exists for a key type, a file that needs it fails with
  * an error naming the missing provider.
  *
  * @module
@@ -80,7 +80,7 @@ export class KeyProviders extends Context.Service<
     }),
   )
 
-  /** AWS KMS, with workload identity through the API server's TokenRequest. */
+  /** AWS KMS and Azure Key Vault, with workload identity through the API server's TokenRequest. */
   static layer(options: KeyProviderOptions) {
     return Layer.effect(
       KeyProviders,
