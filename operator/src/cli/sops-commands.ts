@@ -1,0 +1,49 @@
+/**
+ * sops' own subcommands in the kustodian CLI, by name: what `main.ts` dispatches to and lists in its usage.
+ *
+ * @module
+ */
+import type { Effect } from "effect"
+import { setCommand, setUsage, unsetCommand, unsetUsage } from "./set.ts"
+import { runSopsCommand } from "./sops-command.ts"
+
+interface SopsSubcommand {
+  readonly summary: string
+  readonly usage: string
+  readonly program: (
+    argv: ReadonlyArray<string>,
+    env: NodeJS.ProcessEnv,
+    cwd: string,
+  ) => Effect.Effect<void, { readonly message: string }>
+}
+
+export const sopsSubcommands: Readonly<Record<string, SopsSubcommand>> = {
+  set: {
+    summary: "set a key of an encrypted file in place (sops set)",
+    usage: setUsage,
+    program: setCommand,
+  },
+  unset: {
+    summary: "remove a key of an encrypted file in place (sops unset)",
+    usage: unsetUsage,
+    program: unsetCommand,
+  },
+}
+
+/** The usage lines of main's command list. */
+export const sopsSubcommandList = (): string =>
+  Object.entries(sopsSubcommands)
+    .map(([name, c]) => `  ${name.padEnd(14)} ${c.summary}`)
+    .join("\n")
+
+/** Runs `name` if it is one of sops' subcommands; undefined otherwise. */
+export const runSopsSubcommand = (
+  name: string | undefined,
+  argv: ReadonlyArray<string>,
+  env: NodeJS.ProcessEnv,
+  exitCode: (e: never) => number,
+): Promise<number> | undefined => {
+  const c = name === undefined || !Object.hasOwn(sopsSubcommands, name) ? undefined : sopsSubcommands[name]
+  if (c === undefined) return undefined
+  return runSopsCommand(name!, c.usage, c.program(argv, env, process.cwd()), exitCode)
+}
