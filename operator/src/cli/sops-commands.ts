@@ -4,6 +4,7 @@
  * @module
  */
 import type { Effect } from "effect"
+import { filestatusCommand, filestatusUsage } from "./filestatus.ts"
 import { setCommand, setUsage, unsetCommand, unsetUsage } from "./set.ts"
 import { runSopsCommand } from "./sops-command.ts"
 
@@ -27,6 +28,11 @@ export const sopsSubcommands: Readonly<Record<string, SopsSubcommand>> = {
     summary: "remove a key of an encrypted file in place (sops unset)",
     usage: unsetUsage,
     program: unsetCommand,
+  },
+  filestatus: {
+    summary: 'print {"encrypted":true|false} (sops filestatus)',
+    usage: filestatusUsage,
+    program: filestatusCommand,
   },
 }
 
