@@ -37,8 +37,31 @@ export const encryptUsage = `usage: kustodian encrypt [flags] FILE
   -i, --in-place               replace FILE        --output PATH      write to PATH
   --indent N                   output indentation`
 
-const keyFlags = ["age", "pgp", "kms", "gcp-kms", "azure-kv", "hc-vault-transit", "hckms"] as const
-const keyEnv: Record<(typeof keyFlags)[number], string> = {
+/** The key flags (`--age`, …); `rotate` derives `--add-…`/`--rm-…` from them. */
+export const keyFlags = ["age", "pgp", "kms", "gcp-kms", "azure-kv", "hc-vault-transit", "hckms"] as const
+export type KeyFlag = (typeof keyFlags)[number]
+
+/** One recipient from a key flag's text; undefined when malformed. */
+export const flagRecipient = (
+  f: KeyFlag,
+  s: string,
+  context: Readonly<Record<string, string>>,
+  profile: string,
+): KeyRecipient | undefined =>
+  f === "age"
+    ? ageRecipient(s)
+    : f === "pgp"
+      ? pgpRecipient(s)
+      : f === "kms"
+        ? kmsRecipient(s, context, profile)
+        : f === "gcp-kms"
+          ? gcpKmsRecipient(s)
+          : f === "azure-kv"
+            ? azureRecipient(s)
+            : f === "hc-vault-transit"
+              ? vaultRecipient(s)
+              : hckmsRecipient(s)
+const keyEnv: Record<KeyFlag, string> = {
   age: "SOPS_AGE_RECIPIENTS",
   pgp: "SOPS_PGP_FP",
   kms: "SOPS_KMS_ARN",
@@ -69,20 +92,7 @@ const flagRecipients = (
         const given = all(p, f)
         const texts = given.length > 0 ? given : env[keyEnv[f]] ? [env[keyEnv[f]]!] : []
         for (const s of texts.flatMap(splitList)) {
-          const r =
-            f === "age"
-              ? ageRecipient(s)
-              : f === "pgp"
-                ? pgpRecipient(s)
-                : f === "kms"
-                  ? kmsRecipient(s, context, profile)
-                  : f === "gcp-kms"
-                    ? gcpKmsRecipient(s)
-                    : f === "azure-kv"
-                      ? azureRecipient(s)
-                      : f === "hc-vault-transit"
-                        ? vaultRecipient(s)
-                        : hckmsRecipient(s)
+          const r = flagRecipient(f, s, context, profile)
           if (r === undefined) throw new UsageError(`invalid --${f} value ${JSON.stringify(s)}`)
           out.push(r)
         }

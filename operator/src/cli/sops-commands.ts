@@ -5,6 +5,7 @@
  */
 import type { Effect } from "effect"
 import { filestatusCommand, filestatusUsage } from "./filestatus.ts"
+import { rotateCommand, rotateUsage } from "./rotate.ts"
 import { setCommand, setUsage, unsetCommand, unsetUsage } from "./set.ts"
 import { runSopsCommand } from "./sops-command.ts"
 
@@ -28,6 +29,11 @@ export const sopsSubcommands: Readonly<Record<string, SopsSubcommand>> = {
     summary: "remove a key of an encrypted file in place (sops unset)",
     usage: unsetUsage,
     program: unsetCommand,
+  },
+  rotate: {
+    summary: "a new data key, optionally adding/removing master keys (sops rotate)",
+    usage: rotateUsage,
+    program: rotateCommand,
   },
   filestatus: {
     summary: 'print {"encrypted":true|false} (sops filestatus)',
