@@ -8,6 +8,7 @@ import { filestatusCommand, filestatusUsage } from "./filestatus.ts"
 import { rotateCommand, rotateUsage } from "./rotate.ts"
 import { setCommand, setUsage, unsetCommand, unsetUsage } from "./set.ts"
 import { runSopsCommand } from "./sops-command.ts"
+import { updatekeysCommand, updatekeysUsage } from "./updatekeys.ts"
 
 interface SopsSubcommand {
   readonly summary: string
@@ -34,6 +35,11 @@ export const sopsSubcommands: Readonly<Record<string, SopsSubcommand>> = {
     summary: "a new data key, optionally adding/removing master keys (sops rotate)",
     usage: rotateUsage,
     program: rotateCommand,
+  },
+  updatekeys: {
+    summary: "make files' keys those of .sops.yaml, with -y (sops updatekeys)",
+    usage: updatekeysUsage,
+    program: updatekeysCommand,
   },
   filestatus: {
     summary: 'print {"encrypted":true|false} (sops filestatus)',
