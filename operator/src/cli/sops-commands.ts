@@ -4,6 +4,7 @@
  * @module
  */
 import type { Effect } from "effect"
+import { editCommand, editUsage } from "./edit.ts"
 import { filestatusCommand, filestatusUsage } from "./filestatus.ts"
 import { rotateCommand, rotateUsage } from "./rotate.ts"
 import { setCommand, setUsage, unsetCommand, unsetUsage } from "./set.ts"
@@ -21,6 +22,11 @@ interface SopsSubcommand {
 }
 
 export const sopsSubcommands: Readonly<Record<string, SopsSubcommand>> = {
+  edit: {
+    summary: "edit an encrypted file in $SOPS_EDITOR/$EDITOR (sops edit)",
+    usage: editUsage,
+    program: editCommand,
+  },
   set: {
     summary: "set a key of an encrypted file in place (sops set)",
     usage: setUsage,
