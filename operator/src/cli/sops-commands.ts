@@ -5,6 +5,7 @@
  */
 import type { Effect } from "effect"
 import { editCommand, editUsage } from "./edit.ts"
+import { execEnvCommand, execEnvUsage, execFileCommand, execFileUsage } from "./exec.ts"
 import { filestatusCommand, filestatusUsage } from "./filestatus.ts"
 import { rotateCommand, rotateUsage } from "./rotate.ts"
 import { setCommand, setUsage, unsetCommand, unsetUsage } from "./set.ts"
@@ -46,6 +47,16 @@ export const sopsSubcommands: Readonly<Record<string, SopsSubcommand>> = {
     summary: "make files' keys those of .sops.yaml, with -y (sops updatekeys)",
     usage: updatekeysUsage,
     program: updatekeysCommand,
+  },
+  "exec-env": {
+    summary: "run a command with the decrypted values in its environment (sops exec-env)",
+    usage: execEnvUsage,
+    program: execEnvCommand,
+  },
+  "exec-file": {
+    summary: "run a command with the decrypted file as {} (sops exec-file)",
+    usage: execFileUsage,
+    program: execFileCommand,
   },
   filestatus: {
     summary: 'print {"encrypted":true|false} (sops filestatus)',
