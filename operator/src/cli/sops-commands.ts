@@ -7,6 +7,7 @@ import type { Effect } from "effect"
 import { editCommand, editUsage } from "./edit.ts"
 import { execEnvCommand, execEnvUsage, execFileCommand, execFileUsage } from "./exec.ts"
 import { filestatusCommand, filestatusUsage } from "./filestatus.ts"
+import { groupsCommand, groupsUsage } from "./groups.ts"
 import { rotateCommand, rotateUsage } from "./rotate.ts"
 import { setCommand, setUsage, unsetCommand, unsetUsage } from "./set.ts"
 import { runSopsCommand } from "./sops-command.ts"
@@ -57,6 +58,11 @@ export const sopsSubcommands: Readonly<Record<string, SopsSubcommand>> = {
     summary: "run a command with the decrypted file as {} (sops exec-file)",
     usage: execFileUsage,
     program: execFileCommand,
+  },
+  groups: {
+    summary: "add or delete a key group (sops groups add|delete)",
+    usage: groupsUsage,
+    program: groupsCommand,
   },
   filestatus: {
     summary: 'print {"encrypted":true|false} (sops filestatus)',
