@@ -5,6 +5,7 @@
  * codes (200 unchanged, 201 no editor / editor failed), an invalid edit re-opened after Enter, a new file from
  * the creation rule starting from sops' example document.
  */
+import { spawn } from "node:child_process"
 import { chmodSync, existsSync, mkdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
@@ -27,6 +28,7 @@ case "$MODE" in
   invalid-once) if [ "$n" -eq 1 ]; then printf 'a: [\\n' > "$1"; else cp "$STATE/seen-1" "$1"; sed -i 's/hunter2/fixed/' "$1"; fi ;;
   invalid) printf 'a: [\\n' > "$1" ;;
   fail) exit 3 ;;
+  sleep) exec sleep 60 ;;
 esac
 `
 
@@ -149,6 +151,36 @@ describe("kustodian edit", { timeout: 240_000 }, () => {
     const refused = p.kustodian(["edit", "--age", key.recipient, "orig.yaml"])
     expect(refused.code).toBe(2)
     expect(refused.stderr).toContain("--age applies to new files only")
+  })
+
+  it("SIGTERM while the editor runs: the plaintext directory is removed, the file left alone, exit code 1", async () => {
+    p.write("term.yaml", p.read("orig.yaml"))
+    const state = join(p.dir, "state-term")
+    mkdirSync(state)
+    const child = spawn(
+      process.execPath,
+      [join(import.meta.dirname, "../../bin/kustodian.ts"), "edit", "term.yaml"],
+      {
+        cwd: p.dir,
+        env: { ...p.env, SOPS_AGE_KEY_FILE: key.file, EDITOR: editor, MODE: "sleep", STATE: state },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    )
+    let stderr = ""
+    child.stderr.on("data", (d) => {
+      stderr += d
+    })
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)))
+    const started = Date.now()
+    while (!existsSync(join(state, "mode")) && Date.now() - started < 60_000)
+      await new Promise((r) => setTimeout(r, 100))
+    const tmp = readFileSync(join(state, "path"), "utf8").trim()
+    expect(existsSync(tmp)).toBe(true)
+    child.kill("SIGTERM")
+    expect(await exited).toBe(1)
+    expect(stderr).toContain("User canceled operation")
+    expect(existsSync(join(tmp, ".."))).toBe(false)
+    expect(p.read("term.yaml")).toBe(p.read("orig.yaml"))
   })
 
   it("--show-master-keys shows the metadata as sops does", () => {

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { spawn } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import { createHash } from "node:crypto"
 import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -163,14 +163,21 @@ const editorCommand = (env: NodeJS.ProcessEnv) =>
     })
   })
 
+/** The editor while it runs: a cancelled edit ends it too. */
+let editorChild: ChildProcess | undefined
+
 /** Runs the editor on `path` with the terminal (stdin, stdout, stderr) handed over; fails with exit code 201. */
 const runEditor = (command: ReadonlyArray<string>, path: string, env: NodeJS.ProcessEnv) =>
   Effect.callback<void, ExitError>((resume) => {
     const child = spawn(command[0]!, [...command.slice(1), path], { stdio: "inherit", env })
+    editorChild = child
     const forward = (signal: NodeJS.Signals) => () => child.kill(signal)
     const onTerm = forward("SIGTERM")
     process.on("SIGTERM", onTerm)
-    const done = () => process.off("SIGTERM", onTerm)
+    const done = () => {
+      process.off("SIGTERM", onTerm)
+      editorChild = undefined
+    }
     child.once("error", (e) => {
       done()
       resume(
@@ -251,6 +258,7 @@ const editTree = (e: Editing) =>
       const dir = privateDir(e.env)
       // Ctrl-C or SIGTERM while editing: remove the plaintext before going
       const cancel = () => {
+        editorChild?.kill("SIGTERM")
         rmSync(dir, { recursive: true, force: true })
         process.stderr.write("kustodian edit: User canceled operation\n")
         process.exit(1)
