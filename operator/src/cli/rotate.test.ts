@@ -8,6 +8,7 @@ import { spawnSync } from "node:child_process"
 import { existsSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { makeGpgKey, tempGnupgHome } from "../sops/testing/peers.ts"
 import { type AgeKey, type Peer, peer, valueLines } from "./testing/sops-peer.ts"
 
 let p: Peer
@@ -57,6 +58,26 @@ describe("kustodian rotate", { timeout: 180_000 }, () => {
     expect(recipients(both.stdout)).toEqual(
       recipients(p.sops(["rotate", "--add-age", k2.recipient, "orig.yaml"], env(k1)).stdout),
     )
+  })
+
+  it("--add-pgp through gpg: sops decrypts the result with the OpenPGP key alone; --rm-pgp takes it out", () => {
+    const gnupg = tempGnupgHome()
+    try {
+      const { fp } = makeGpgKey(gnupg.home, "rotate")
+      const added = p.kustodian(["rotate", "--add-pgp", fp, "orig.yaml"], {
+        env: { SOPS_AGE_KEY_FILE: k1.file, GNUPGHOME: gnupg.home },
+      })
+      expect(added.code, added.stderr).toBe(0)
+      expect(added.stdout).toContain(`fp: ${fp}`)
+      p.write("pgp.yaml", added.stdout)
+      expect(p.sops(["decrypt", "pgp.yaml"], { env: { GNUPGHOME: gnupg.home } }).stdout).toBe(plain)
+      const removed = p.kustodian(["rotate", "--rm-pgp", fp, "pgp.yaml"], { env: { GNUPGHOME: gnupg.home } })
+      expect(removed.code, removed.stderr).toBe(0)
+      expect(removed.stdout).not.toContain(fp)
+      expect(recipients(removed.stdout)).toEqual([k1.recipient])
+    } finally {
+      gnupg.dispose()
+    }
   })
 
   it("-i and --output write files; several files with -i are each rotated", () => {
