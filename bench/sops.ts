@@ -7,6 +7,7 @@
  * docs/benchmarks.md (other sections are kept).
  *
  * Env: BENCH_ITERATIONS (default 20), BENCH_SOPS_ITERATIONS (default 10). `--kms-only`: only the AWS KMS rows.
+ * Then bench/sops-azure.ts adds the Azure Key Vault rows (not with `--kms-only`).
  */
 import { execFileSync, spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -219,3 +220,5 @@ next = replaceSection(next, "## SOPS engine: AWS KMS", kmsSection)
 writeFileSync(docs, next.endsWith("\n") ? next : `${next}\n`)
 console.error(`wrote ${docs}`)
 await Effect.runPromise(Scope.close(motoScope, Exit.void))
+// the Azure Key Vault rows, against the local Key Vault server (bench/sops-azure.ts)
+if (!kmsOnly) await import("./sops-azure.ts")

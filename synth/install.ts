@@ -19,6 +19,7 @@
 import { ApiObject, type App, Chart } from "cdk8s"
 import * as kplus from "cdk8s-plus-33"
 import { gitRepositoryResource } from "../model/gitrepository.ts"
+import { reconcileJournalResource } from "../model/journal.ts"
 import { kustomizationResource } from "../model/kustomization.ts"
 import { crds, partOfLabels } from "./crds.ts"
 
@@ -90,6 +91,12 @@ const controllerRules = (role: kplus.ClusterRole) => {
     // Setting blockOwnerDeletion on owner references needs update on finalizers.
     role.allow(["update"], endpoint(resource.group, `${resource.plural}/finalizers`))
   }
+  // The journal of each object's reconciles (runtime/journal-store.ts): created, replaced with optimistic
+  // concurrency, deleted with the object.
+  role.allow(
+    ["get", "list", "watch", "create", "update", "delete"],
+    endpoint(reconcileJournalResource.group, reconcileJournalResource.plural),
+  )
   // Git credentials, decryption keys, kubeconfigs and substituteFrom live in Secrets and ConfigMaps.
   role.allow(["get", "list", "watch"], endpoint("", "secrets"), endpoint("", "configmaps"))
   // Kubernetes Events for every reconcile.
@@ -115,6 +122,11 @@ const userRoles = (chart: Chart) => {
     },
   })
   view.allow(["get", "list", "watch"], ...kinds.map((k) => endpoint(k.group, k.plural)))
+  // `kustodian history` reads the journals; only the controller writes them.
+  view.allow(
+    ["get", "list", "watch"],
+    endpoint(reconcileJournalResource.group, reconcileJournalResource.plural),
+  )
   const edit = new kplus.ClusterRole(chart, "edit", {
     metadata: {
       name: names.editRole,
