@@ -2,10 +2,11 @@
 # Builds or installs the real tools the tests talk to, caching binaries outside the repository in
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/kustodian/tools/<name>-<version>/
 # Versions live in scripts/tools/versions.env. Cached tools are skipped; concurrent runs serialise per tool (flock).
-# Usage: scripts/tools.sh [apt|kustomize|sandbox|sops|etcd|kubernetes|moto|flux-controllers|flux-cli|notification-controller|core|flux ...]
+# Usage: scripts/tools.sh [apt|kustomize|sandbox|sops|etcd|kubernetes|moto|vault|flux-controllers|flux-cli|notification-controller|core|flux ...]
 # No arguments: everything the tests need (CI). `core` is what the operator itself talks to (everything but Flux's
 # controllers and CLI, which only tests and benchmarks run); `flux` is Flux's source-, kustomize- and
-# notification-controller and the flux CLI; `moto` is the local AWS KMS/STS server of the AWS KMS tests.
+# notification-controller and the flux CLI; `moto` is the local AWS KMS/STS server of the AWS KMS tests; `vault` is
+# the HashiCorp Vault server (dev mode) of the Vault transit tests.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=tools/versions.env
@@ -207,6 +208,48 @@ build_moto() {
   chmod 755 "$OUT/moto-server"
 }
 
+# ---------------------------------------------------------------------------------------------- vault (transit)
+# The real HashiCorp Vault server, run in dev mode by the Vault transit tests. A `vault` already on PATH, or the
+# binary $VAULT_BIN names, is copied in instead of building (any release with the transit engine, or OpenBao's).
+# Otherwise the main module replaces its api and sdk submodules with ./api and ./sdk, which the proxy cannot serve:
+# a wrapper module requires it with the published api/sdk versions its go.mod names (so the build list is
+# upstream's) and copies its other replaces. Built without the `ui` tag: the server, no web UI.
+build_vault() {
+  local have="${VAULT_BIN:-$(command -v vault || true)}"
+  if [[ -n $have ]]; then
+    log "vault: using $have ($("$have" version 2>/dev/null | head -1))"
+    cp "$have" "$OUT/vault" && return 0
+  fi
+  local v="$VAULT_VERSION" mod=github.com/hashicorp/vault src="$CACHE/src/vault-$VAULT_VERSION"
+  rm -rf "$src" && mkdir -p "$src"
+  local info upstream commit
+  info="$(go mod download -json "$mod@$v")"
+  upstream="$(jq -r .GoMod <<<"$info")"
+  commit="$(jq -r '.Origin.Hash // empty' <<<"$info")"
+  {
+    echo "module kustodian.local/tools/vault"
+    echo
+    grep -E '^go [0-9]' "$upstream" | head -1
+    awk '/^godebug \(/{b=1} b{print} b&&/^\)/{b=0} /^godebug [^(]/{print}' "$upstream"
+    echo
+    echo "tool $mod"
+    echo
+    echo "require ("
+    echo "	$mod $v"
+    # the submodules the main module replaces with local paths, at the published versions it requires
+    grep -oE "^\s*$mod/(api|sdk)(/[a-z/]+)? v[^ ]+" "$upstream" | sed 's/^\s*/\t/'
+    echo ")"
+    echo
+    echo "replace ("
+    # every replace with a published target (./api, ./sdk fall back to the versions above)
+    grep -E '^replace ' "$upstream" | sed 's/^replace //' | awk '$0 !~ /=> \./ {printf "\t%s\n", $0}'
+    echo ")"
+  } >"$src/go.mod"
+  log "vault: $v, $(grep -cE "^\s$mod/" "$src/go.mod") published submodules, $(grep -c '=>' "$src/go.mod") replaces, $(grep -E '^(go|godebug) ' "$src/go.mod" | tr '\n' ' ')"
+  local ld="-s -w -X $mod/version.GitCommit=${commit:-unknown} -X $mod/version.BuildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  (cd "$src" && go build -mod=mod -p "$JOBS" -trimpath -ldflags "$ld" -o "$OUT/vault" "$mod")
+}
+
 # ---------------------------------------------------------------------------------------------- flux CLI
 # The real `flux` command line (the release that ships the controllers above), which the e2e tests point at
 # Kustodian. Its go.mod has no local replaces, so the module builds as published, except that cmd/flux embeds
@@ -252,7 +295,7 @@ main() {
     log "go not found: the tools are built from the Go module proxy and need Go >= 1.26 on PATH"
     return 1
   fi
-  ((${#want[@]})) || want=(core flux moto)
+  ((${#want[@]})) || want=(core flux moto vault)
   local expanded=() t
   for t in "${want[@]}"; do
     case "$t" in
@@ -272,6 +315,7 @@ main() {
     etcd) run_locked etcd "$CACHE/etcd-$ETCD_VERSION" build_etcd ;;
     kubernetes | kube-apiserver | kubectl) run_locked kubernetes "$CACHE/kubernetes-$KUBERNETES_VERSION" build_kubernetes ;;
     moto | moto-server) run_locked moto "$CACHE/moto-$MOTO_VERSION" build_moto ;;
+    vault) run_locked vault "$CACHE/vault-$VAULT_VERSION" build_vault ;;
     flux-controllers | source-controller | kustomize-controller)
       run_locked flux "$CACHE/flux-controllers-$FLUX_CONTROLLERS_VERSION" build_flux ;;
     flux-cli) run_locked flux-cli "$CACHE/flux-cli-$FLUX_CLI_VERSION" build_flux_cli ;;

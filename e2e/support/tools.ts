@@ -30,6 +30,7 @@ export type ToolName =
   | "flux"
   | "notification-controller"
   | "moto-server"
+  | "vault"
 
 /** A tool is not installed or not built yet; the message says how to get it. */
 export class ToolMissingError extends Data.TaggedError("ToolMissingError")<{
@@ -67,6 +68,7 @@ const built: Partial<Record<ToolName, { dir: string; version: string }>> = {
   sops: { dir: "sops", version: "SOPS_VERSION" },
   kustomize: { dir: "kustomize", version: "KUSTOMIZE_VERSION" },
   "moto-server": { dir: "moto", version: "MOTO_VERSION" },
+  vault: { dir: "vault", version: "VAULT_VERSION" },
   etcd: { dir: "etcd", version: "ETCD_VERSION" },
   "kube-apiserver": { dir: "kubernetes", version: "KUBERNETES_VERSION" },
   kubectl: { dir: "kubernetes", version: "KUBERNETES_VERSION" },
@@ -80,6 +82,7 @@ const built: Partial<Record<ToolName, { dir: string; version: string }>> = {
 /** The scripts/tools.sh argument that builds just this tool (the default run builds them all). */
 const optionalBuild: Partial<Record<ToolName, string>> = {
   "moto-server": "moto",
+  vault: "vault",
   "source-controller": "flux-controllers",
   "kustomize-controller": "flux-controllers",
   flux: "flux-cli",
