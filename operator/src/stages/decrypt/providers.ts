@@ -14,6 +14,7 @@ import { Context, Effect, Layer } from "effect"
 import { KubeClient } from "../../kube/client.ts"
 import type { MasterKeyService } from "../../sops/index.ts"
 import { type AwsCredentials, awsKmsService } from "../../sops/keys/aws-kms.ts"
+import { vaultTransitService } from "../../sops/keys/hc-vault.ts"
 import type { ProviderCredentials, ProviderType } from "./keys.ts"
 import { makeTokenCache } from "./token-cache.ts"
 import { webIdentityCredentials } from "./workload-identity.ts"
@@ -112,7 +113,7 @@ export class KeyProviders extends Context.Service<
         const serviceAccountFor = (r: ProviderRequest) =>
           r.serviceAccountName || options.defaultDecryptionServiceAccount || undefined
 
-        return KeyProviders.of({
+        const aws = KeyProviders.of({
           available: ["kms"],
           objectLevelWorkloadIdentity: options.objectLevelWorkloadIdentity,
           serviceAccountFor,
@@ -170,7 +171,38 @@ export class KeyProviders extends Context.Service<
             }
           },
         })
+
+        // Providers whose credentials come from the decryption Secret alone, one line each, next to AWS KMS.
+        const more: ReadonlyArray<readonly [ProviderType, (r: ProviderRequest) => MasterKeyService]> = [
+          ["hc_vault", (r) => vaultFromSecret(r, env)],
+        ]
+        return KeyProviders.of({
+          ...aws,
+          available: [...aws.available, ...more.map(([type]) => type)],
+          services: (r) => {
+            const made = aws.services(r)
+            return {
+              services: [...made.services, ...more.map(([, make]) => make(r))],
+              identity: made.identity,
+            }
+          },
+        })
       }),
     )
   }
+}
+
+/**
+ * Vault transit with the tenant's own `sops.vault-token`, as Flux sends it: the address comes from the tenant's
+ * file, so it receives that token and nothing else — without the entry no request is made (where Flux would fall
+ * back to the controller's own VAULT_TOKEN). `SOPS_HC_VAULT_ALLOWLIST` in the controller's environment limits the
+ * addresses, as in sops. No workload identity (see the README).
+ */
+const vaultFromSecret = (r: ProviderRequest, env: Readonly<Record<string, string | undefined>>) => {
+  const entry = r.credentials.find((c) => c.type === "hc_vault")
+  return vaultTransitService({
+    token: entry?.type === "hc_vault" ? entry.token : undefined,
+    missingToken: "no Vault token: the decryption Secret has no 'sops.vault-token' entry",
+    allowlist: env.SOPS_HC_VAULT_ALLOWLIST,
+  })
 }
