@@ -129,7 +129,10 @@ const vaultErrorText = (body: string, secrets: ReadonlyArray<string>): string =>
   }
   for (const s of secrets) if (s.length >= 4) text = text.split(s).join("<redacted>")
   // Vault and OpenBao token shapes (hvs./hvb./hvr./s./b.), in case an error echoes another one
-  text = text.replace(/\b(hv[sbr]|s|b)\.[A-Za-z0-9_-]{20,}/g, "<redacted>").replace(/\s+/g, " ")
+  text = text
+    .replace(/\b(hv[sbr]|s|b)\.[A-Za-z0-9_-]{20,}/g, "<redacted>")
+    .replace(/\s+/g, " ")
+    .trim()
   return text.length > 300 ? `${text.slice(0, 300)}…` : text
 }
 

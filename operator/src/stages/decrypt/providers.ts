@@ -3,8 +3,8 @@
  * the decryption Secret win (`sops.aws-kms`); otherwise the decryption ServiceAccount (the Kustomization's
  * `spec.decryption.serviceAccountName`, else `--default-decryption-service-account`) authenticates through
  * workload identity; otherwise the controller's own environment (the SDK's default chain, e.g. IRSA on the
- * controller's pod). Each provider is one module behind {@link MasterKeyService}; Vault transit, GCP KMS and
- * Azure Key Vault slot in here the same way. Until one exists for a key type, a file that needs it fails with
+ * controller's pod). Vault transit takes the Secret's `sops.vault-token` and nothing else. Each provider is one
+ * module behind {@link MasterKeyService}; GCP KMS and Azure Key Vault slot in here the same way. Until one exists for a key type, a file that needs it fails with
  * an error naming the missing provider.
  *
  * @module
