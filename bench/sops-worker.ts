@@ -9,6 +9,7 @@ import { performance } from "node:perf_hooks"
 import { Effect } from "effect"
 import { decrypt, type Format, type Keyring, makeDataKeyCache } from "../operator/src/sops/index.ts"
 import { awsKmsService } from "../operator/src/sops/keys/aws-kms.ts"
+import { vaultTransitService } from "../operator/src/sops/keys/hc-vault.ts"
 
 const [file, format, keyringPath, iterations, useCache] = process.argv.slice(2) as [
   string,
@@ -25,20 +26,24 @@ const stored = JSON.parse(readFileSync(keyringPath, "utf8")) as Keyring & {
     readonly accessKeyId: string
     readonly secretAccessKey: string
   }
+  /** Vault transit with a token, as a Secret's `sops.vault-token` gives it (the address is in the file). */
+  readonly vault?: { readonly token: string }
 }
-const { awsKms, ...plain } = stored
-const keyring: Keyring =
-  awsKms === undefined
-    ? plain
-    : {
-        ...plain,
-        providers: [
+const { awsKms, vault, ...plain } = stored
+const keyring: Keyring = {
+  ...plain,
+  providers: [
+    ...(awsKms === undefined
+      ? []
+      : [
           awsKmsService({
             env: { AWS_ENDPOINT_URL: awsKms.endpoint },
             credentials: () => async () => awsKms,
           }),
-        ],
-      }
+        ]),
+    ...(vault === undefined ? [] : [vaultTransitService({ token: vault.token })]),
+  ],
+}
 const cache = useCache === "1" ? makeDataKeyCache() : undefined
 const rssBefore = process.resourceUsage().maxRSS
 
