@@ -8,7 +8,8 @@
  * docs/benchmarks.md (other sections are kept).
  *
  * Env: BENCH_ITERATIONS (default 20), BENCH_SOPS_ITERATIONS (default 10). `--kms-only`: only the AWS KMS rows;
- * `--vault-only`: only the Vault transit rows.
+ * `--vault-only`: only the Vault transit rows. Then bench/sops-azure.ts adds the Azure Key Vault rows (not with
+ * `--kms-only` or `--vault-only`).
  */
 import { execFileSync, spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -259,3 +260,5 @@ if (vault !== undefined) next = replaceSection(next, "## SOPS engine: Vault tran
 writeFileSync(docs, next.endsWith("\n") ? next : `${next}\n`)
 console.error(`wrote ${docs}`)
 await Effect.runPromise(Scope.close(motoScope, Exit.void))
+// the Azure Key Vault rows, against the local Key Vault server (bench/sops-azure.ts)
+if (!kmsOnly && !vaultOnly) await import("./sops-azure.ts")

@@ -1,10 +1,11 @@
 /**
  * Routes provider credentials to the SOPS engine's key providers, as Flux's decryptor does: credentials from
- * the decryption Secret win (`sops.aws-kms`); otherwise the decryption ServiceAccount (the Kustomization's
+ * the decryption Secret win (`sops.aws-kms`, `sops.azure-kv`); otherwise the decryption ServiceAccount (the Kustomization's
  * `spec.decryption.serviceAccountName`, else `--default-decryption-service-account`) authenticates through
  * workload identity; otherwise the controller's own environment (the SDK's default chain, e.g. IRSA on the
- * controller's pod). Vault transit takes the Secret's `sops.vault-token` and nothing else. Each provider is one
- * module behind {@link MasterKeyService}; GCP KMS and Azure Key Vault slot in here the same way. Until one exists for a key type, a file that needs it fails with
+ * controller's pod). Each provider is one module behind {@link MasterKeyService} (Azure Key Vault's choice of
+ * credentials is in azure-identity.ts); Vault transit takes the Secret's `sops.vault-token` and nothing else; GCP
+ * KMS slots in here the same way. Until one exists for a key type, a file that needs it fails with
  * an error naming the missing provider.
  *
  * @module
@@ -15,6 +16,7 @@ import { KubeClient } from "../../kube/client.ts"
 import type { MasterKeyService } from "../../sops/index.ts"
 import { type AwsCredentials, awsKmsService } from "../../sops/keys/aws-kms.ts"
 import { vaultTransitService } from "../../sops/keys/hc-vault.ts"
+import { makeAzureKeyProvider } from "./azure-identity.ts"
 import type { ProviderCredentials, ProviderType } from "./keys.ts"
 import { makeTokenCache } from "./token-cache.ts"
 import { webIdentityCredentials } from "./workload-identity.ts"
@@ -80,7 +82,7 @@ export class KeyProviders extends Context.Service<
     }),
   )
 
-  /** AWS KMS, with workload identity through the API server's TokenRequest. */
+  /** AWS KMS and Azure Key Vault, with workload identity through the API server's TokenRequest. */
   static layer(options: KeyProviderOptions) {
     return Layer.effect(
       KeyProviders,
@@ -112,12 +114,51 @@ export class KeyProviders extends Context.Service<
 
         const serviceAccountFor = (r: ProviderRequest) =>
           r.serviceAccountName || options.defaultDecryptionServiceAccount || undefined
+        const azure = makeAzureKeyProvider({
+          kube,
+          run,
+          env,
+          cache: makeTokenCache(options.tokenCache?.maxSize ?? 100, options.tokenCache?.maxDurationMs),
+        })
+        /** Adds the Azure Key Vault service; the build's identity is the most specific of the two. */
+        const withAzure = (
+          r: ProviderRequest,
+          aws: { readonly services: ReadonlyArray<MasterKeyService>; readonly identity: ProviderIdentity },
+        ) => {
+          const sa = serviceAccountFor(r)
+          const az = azure(
+            r.credentials,
+            sa === undefined ? undefined : { namespace: r.namespace, name: sa },
+            {
+              kind: "Kustomization",
+              name: r.name,
+              namespace: r.namespace,
+            },
+          )
+          const identity: ProviderIdentity =
+            aws.identity.startsWith("serviceaccount:") || az.identity === "serviceaccount"
+              ? `serviceaccount:${r.namespace}/${sa}`
+              : aws.identity === "secret" || az.identity === "secret"
+                ? "secret"
+                : "controller"
+          return { services: [...aws.services, az.service], identity }
+        }
 
-        const aws = KeyProviders.of({
-          available: ["kms"],
+        return KeyProviders.of({
+          available: ["kms", "azure_kv", "hc_vault"],
           objectLevelWorkloadIdentity: options.objectLevelWorkloadIdentity,
           serviceAccountFor,
           services: (r) => {
+            const made = withAzure(r, awsServices(r))
+            return { services: [...made.services, vaultFromSecret(r, env)], identity: made.identity }
+          },
+        })
+
+        function awsServices(r: ProviderRequest): {
+          readonly services: ReadonlyArray<MasterKeyService>
+          readonly identity: ProviderIdentity
+        } {
+          {
             const fromSecret = r.credentials.find((c) => c.type === "kms")
             if (fromSecret !== undefined && fromSecret.type === "kms") {
               const creds: AwsCredentials = {
@@ -167,26 +208,10 @@ export class KeyProviders extends Context.Service<
                     ),
                 }),
               ],
-              identity: `serviceaccount:${r.namespace}/${sa}`,
+              identity: `serviceaccount:${r.namespace}/${sa}` as ProviderIdentity,
             }
-          },
-        })
-
-        // Providers whose credentials come from the decryption Secret alone, one line each, next to AWS KMS.
-        const more: ReadonlyArray<readonly [ProviderType, (r: ProviderRequest) => MasterKeyService]> = [
-          ["hc_vault", (r) => vaultFromSecret(r, env)],
-        ]
-        return KeyProviders.of({
-          ...aws,
-          available: [...aws.available, ...more.map(([type]) => type)],
-          services: (r) => {
-            const made = aws.services(r)
-            return {
-              services: [...made.services, ...more.map(([, make]) => make(r))],
-              identity: made.identity,
-            }
-          },
-        })
+          }
+        }
       }),
     )
   }
