@@ -6,8 +6,7 @@
 # No arguments: everything the tests need (CI). `core` is what the operator itself talks to (everything but Flux's
 # controllers and CLI, which only tests and benchmarks run); `flux` is Flux's source-, kustomize- and
 # notification-controller and the flux CLI; `moto` is the local AWS KMS/STS server of the AWS KMS tests; `vault`
-# (optional, not in the default set until its build is known to finish) is the HashiCorp Vault server (dev mode)
-# of the Vault transit tests, which skip without it.
+# is the HashiCorp Vault server (dev mode) of the Vault transit tests.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=tools/versions.env
@@ -286,7 +285,7 @@ main() {
     log "go not found: the tools are built from the Go module proxy and need Go >= 1.26 on PATH"
     return 1
   fi
-  ((${#want[@]})) || want=(core flux moto)
+  ((${#want[@]})) || want=(core flux moto vault)
   local expanded=() t
   for t in "${want[@]}"; do
     case "$t" in

@@ -38,7 +38,7 @@ export const vaultServer = Effect.fn("vaultServer")(function* () {
   yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
   const port = yield* Effect.promise(() => freePort())
   const address = `http://127.0.0.1:${port}`
-  const token = `hvs.test-${randomBytes(12).toString("hex")}`
+  const token = `test-${randomBytes(12).toString("hex")}` // Vault refuses a custom ID with its own hvs. prefix
   const d = yield* daemon({
     name: "vault",
     command: toolPath("vault"),
