@@ -11,6 +11,7 @@ import { decrypt, type Format, type Keyring, makeDataKeyCache } from "../operato
 import { awsKmsService } from "../operator/src/sops/keys/aws-kms.ts"
 import { credentialFromAzureConfig } from "../operator/src/sops/keys/azure-credentials.ts"
 import { azureHttpClient, azureKvService } from "../operator/src/sops/keys/azure-kv.ts"
+import { vaultTransitService } from "../operator/src/sops/keys/hc-vault.ts"
 
 const [file, format, keyringPath, iterations, useCache] = process.argv.slice(2) as [
   string,
@@ -29,8 +30,10 @@ const stored = JSON.parse(readFileSync(keyringPath, "utf8")) as Keyring & {
   }
   /** Azure Key Vault (the local server) with a client secret, as a decryption Secret's `sops.azure-kv` gives it. */
   readonly azureKv?: { readonly config: Record<string, string>; readonly ca: string }
+  /** Vault transit with a token, as a Secret's `sops.vault-token` gives it (the address is in the file). */
+  readonly vault?: { readonly token: string }
 }
-const { awsKms, azureKv, ...plain } = stored
+const { awsKms, azureKv, vault, ...plain } = stored
 const azureProviders = () => {
   if (azureKv === undefined) return []
   const httpClient = azureHttpClient({ ca: azureKv.ca })
@@ -38,7 +41,7 @@ const azureProviders = () => {
   if ("error" in made) throw new Error(made.error)
   return [azureKvService({ credential: made.credential, httpClient, secrets: made.secrets })]
 }
-const keyring: Keyring =
+const base: Keyring =
   azureKv !== undefined
     ? { ...plain, providers: azureProviders() }
     : awsKms === undefined
@@ -52,6 +55,10 @@ const keyring: Keyring =
             }),
           ],
         }
+const keyring: Keyring =
+  vault === undefined
+    ? base
+    : { ...base, providers: [...(base.providers ?? []), vaultTransitService({ token: vault.token })] }
 const cache = useCache === "1" ? makeDataKeyCache() : undefined
 const rssBefore = process.resourceUsage().maxRSS
 

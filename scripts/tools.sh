@@ -2,12 +2,13 @@
 # Builds or installs the real tools the tests talk to, caching binaries outside the repository in
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/kustodian/tools/<name>-<version>/
 # Versions live in scripts/tools/versions.env. Cached tools are skipped; concurrent runs serialise per tool (flock).
-# Usage: scripts/tools.sh [apt|kustomize|sandbox|sops|etcd|kubernetes|kube-workloads|kwok|moto|flux-controllers|flux-cli|notification-controller|image|core|workloads|flux ...]
+# Usage: scripts/tools.sh [apt|kustomize|sandbox|sops|etcd|kubernetes|kube-workloads|kwok|moto|vault|flux-controllers|flux-cli|notification-controller|image|core|workloads|flux ...]
 # No arguments: everything the tests need (CI). `core` is what the operator itself talks to (everything but Flux's
 # controllers and CLI, which only tests and benchmarks run); `workloads` is kube-controller-manager,
 # kube-scheduler and kwok, which make the test cluster run Deployments; `flux` is Flux's source-, kustomize- and
-# notification-controller and the flux CLI; `moto` is the local AWS KMS/STS server of the AWS KMS tests; `image`
-# installs podman and debootstrap and builds the operator image (scripts/image.sh).
+# notification-controller and the flux CLI; `moto` is the local AWS KMS/STS server of the AWS KMS tests; `vault`
+# is the HashiCorp Vault server (dev mode) of the Vault transit tests; `image` installs podman and debootstrap and
+# builds the operator image (scripts/image.sh).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=tools/versions.env
@@ -248,6 +249,38 @@ build_moto() {
   chmod 755 "$OUT/moto-server"
 }
 
+# ---------------------------------------------------------------------------------------------- vault (transit)
+# The real HashiCorp Vault server, run in dev mode by the Vault transit tests. A `vault` already on PATH, or the
+# binary $VAULT_BIN names, is copied in instead of building (any release with the transit engine, or OpenBao's).
+# Otherwise: the main module replaces its api and sdk submodules with ./api and ./sdk, which the module zip leaves
+# out, and the release branch's ./sdk matches no published sdk version (v0.20.0 lacks what v1.21 calls, v0.21.0
+# — the version its go.mod names — changed framework.Backend.ActivationFunc to take a third argument). So the
+# build runs in a writable copy of the module without the two local replaces (api and sdk at the published
+# versions its go.mod requires) and with its two ActivationFunc call sites adapted to v0.21.0's signature
+# (Vault's own sdk later made the same change). Built without the `ui` tag: the server, no web UI.
+build_vault() {
+  local have="${VAULT_BIN:-$(command -v vault || true)}"
+  if [[ -n $have ]]; then
+    log "vault: using $have ($("$have" version 2>/dev/null | head -1))"
+    cp "$have" "$OUT/vault" && return 0
+  fi
+  local v="$VAULT_VERSION" mod=github.com/hashicorp/vault src="$CACHE/src/vault-$VAULT_VERSION" dir
+  dir="$(go mod download -json "$mod@$v" | jq -r .Dir)"
+  rm -rf "$src" && mkdir -p "$(dirname "$src")"
+  cp -r "$dir" "$src" && chmod -R u+w "$src"
+  sed -i -E '/^replace github\.com\/hashicorp\/vault\/(api|sdk)(\/[a-z/]+)? => \.\//d' "$src/go.mod"
+  sed -i 's/ActivationFunc: iStore.activateDeduplication,/ActivationFunc: func(ctx context.Context, req *logical.Request, _ string) error { return iStore.activateDeduplication(ctx, req) },/' \
+    "$src/vault/identity_store.go"
+  sed -i 's/b.idStoreBackend.ActivationFunc(ctx, nil)/b.idStoreBackend.ActivationFunc(ctx, nil, "")/' \
+    "$src/vault/logical_system_activation_flags.go"
+  # the release branch's keysutil.RestorePolicy also returns the restored key's name (used for an observation)
+  sed -i 's/restoredKeyName, err := b.lm.RestorePolicy(ctx, req.Storage, keyName, backupB64, force)/restoredKeyName, err := keyName, b.lm.RestorePolicy(ctx, req.Storage, keyName, backupB64, force)/' \
+    "$src/builtin/logical/transit/path_restore.go"
+  log "vault: $v, $(grep -c '=> \./' "$src/go.mod") local replaces left, $(grep -c 'ActivationFunc: func' "$src/vault/identity_store.go") + $(grep -c 'ActivationFunc(ctx, nil, "")' "$src/vault/logical_system_activation_flags.go") call sites adapted"
+  local ld="-s -w -X $mod/version.BuildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  (cd "$src" && go build -mod=mod -p "$JOBS" -trimpath -ldflags "$ld" -o "$OUT/vault" .)
+}
+
 # ---------------------------------------------------------------------------------------------- flux CLI
 # The real `flux` command line (the release that ships the controllers above), which the e2e tests point at
 # Kustodian. Its go.mod has no local replaces, so the module builds as published, except that cmd/flux embeds
@@ -319,7 +352,7 @@ main() {
     log "go not found: the tools are built from the Go module proxy and need Go >= 1.26 on PATH"
     return 1
   fi
-  ((${#want[@]})) || want=(core workloads flux moto image)
+  ((${#want[@]})) || want=(core workloads flux moto vault image)
   local expanded=() t
   for t in "${want[@]}"; do
     case "$t" in
@@ -363,6 +396,7 @@ main() {
     # The operator image for this checkout (e2e/image.e2e.test.ts), cached by podman under a hash of its sources.
     image) need_image_tools && log "image: $(bash "$ROOT/scripts/image.sh")" ;;
     moto | moto-server) run_locked moto "$CACHE/moto-$MOTO_VERSION" build_moto ;;
+    vault) run_locked vault "$CACHE/vault-$VAULT_VERSION" build_vault ;;
     flux-controllers | source-controller | kustomize-controller)
       run_locked flux "$CACHE/flux-controllers-$FLUX_CONTROLLERS_VERSION" build_flux ;;
     flux-cli) run_locked flux-cli "$CACHE/flux-cli-$FLUX_CLI_VERSION" build_flux_cli ;;

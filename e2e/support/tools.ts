@@ -33,6 +33,7 @@ export type ToolName =
   | "kube-controller-manager"
   | "kube-scheduler"
   | "kwok"
+  | "vault"
 
 /** A tool is not installed or not built yet; the message says how to get it. */
 export class ToolMissingError extends Data.TaggedError("ToolMissingError")<{
@@ -70,6 +71,7 @@ const built: Partial<Record<ToolName, { dir: string; version: string }>> = {
   sops: { dir: "sops", version: "SOPS_VERSION" },
   kustomize: { dir: "kustomize", version: "KUSTOMIZE_VERSION" },
   "moto-server": { dir: "moto", version: "MOTO_VERSION" },
+  vault: { dir: "vault", version: "VAULT_VERSION" },
   etcd: { dir: "etcd", version: "ETCD_VERSION" },
   "kube-apiserver": { dir: "kubernetes", version: "KUBERNETES_VERSION" },
   kubectl: { dir: "kubernetes", version: "KUBERNETES_VERSION" },
@@ -90,6 +92,7 @@ const optionalBuild: Partial<Record<ToolName, string>> = {
   "kube-controller-manager": "workloads",
   "kube-scheduler": "workloads",
   kwok: "workloads",
+  vault: "vault",
   "source-controller": "flux-controllers",
   "kustomize-controller": "flux-controllers",
   flux: "flux-cli",

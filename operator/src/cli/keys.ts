@@ -2,7 +2,8 @@
  * The keys the CLI uses, found where sops looks: `SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY_CMD`, the
  * default `<config dir>/sops/age/keys.txt`, the gpg keyring (`GNUPGHOME`, `SOPS_GPG_EXEC`), and AWS KMS with the
  * AWS SDK's credential chain (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, `AWS_PROFILE`
- * and the shared files, a web identity token file, container or instance credentials).
+ * and the shared files, a web identity token file, container or instance credentials), and Vault transit with
+ * `VAULT_TOKEN`, else `~/.vault-token` (`VAULT_NAMESPACE`, `SOPS_HC_VAULT_ALLOWLIST`), as sops reads them.
  *
  * @module
  */
@@ -13,6 +14,7 @@ import { join } from "node:path"
 import { Effect } from "effect"
 import type { Keyring, MasterKeyService } from "../sops/index.ts"
 import { awsKmsService } from "../sops/keys/aws-kms.ts"
+import { vaultTransitService } from "../sops/keys/hc-vault.ts"
 
 /** `$XDG_CONFIG_HOME/sops/age/keys.txt`, else `~/.config/sops/age/keys.txt` (macOS: Application Support). */
 export const defaultAgeKeyFile = (env: NodeJS.ProcessEnv): string => {
@@ -74,6 +76,23 @@ const cliAwsKms = (env: NodeJS.ProcessEnv) => {
   })
 }
 
+/** The Vault token as sops finds it: `VAULT_TOKEN`, else the first line of `$HOME/.vault-token`. */
+export const vaultToken = (env: NodeJS.ProcessEnv): string | undefined => {
+  if (env.VAULT_TOKEN) return env.VAULT_TOKEN
+  const file = join(env.HOME || homedir(), ".vault-token")
+  if (!existsSync(file)) return undefined
+  const token = readFileSync(file, "utf8").trim()
+  return token === "" ? undefined : token
+}
+
+const cliVault = (env: NodeJS.ProcessEnv) =>
+  vaultTransitService({
+    token: vaultToken(env),
+    missingToken: "no Vault token (VAULT_TOKEN, ~/.vault-token)",
+    namespace: env.VAULT_NAMESPACE,
+    allowlist: env.SOPS_HC_VAULT_ALLOWLIST,
+  })
+
 /**
  * Azure Key Vault for the CLI, with the default credential chain as sops uses it (`AZURE_TENANT_ID`,
  * `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET` or `AZURE_CLIENT_CERTIFICATE_PATH`, `AZURE_AUTHORITY_HOST`,
@@ -104,7 +123,10 @@ const cliAzureKv = (env: NodeJS.ProcessEnv): MasterKeyService => {
   }
 }
 
-/** The keyring of a CLI invocation: age identities from the environment, PGP through gpg, AWS KMS, Azure Key Vault. */
+/**
+ * The keyring of a CLI invocation: age identities from the environment, PGP through gpg, AWS KMS, Azure Key
+ * Vault, Vault transit.
+ */
 export const cliKeyring = (env: NodeJS.ProcessEnv): Keyring => ({
   scope: "cli",
   age: ageKeyTexts(env),
@@ -113,5 +135,5 @@ export const cliKeyring = (env: NodeJS.ProcessEnv): Keyring => ({
     ...(env.SOPS_GPG_EXEC ? { exec: env.SOPS_GPG_EXEC } : {}),
     ...(env.GNUPGHOME ? { home: env.GNUPGHOME } : {}),
   },
-  providers: [cliAwsKms(env), cliAzureKv(env)],
+  providers: [cliAwsKms(env), cliAzureKv(env), cliVault(env)],
 })

@@ -4,7 +4,8 @@
  * `spec.decryption.serviceAccountName`, else `--default-decryption-service-account`) authenticates through
  * workload identity; otherwise the controller's own environment (the SDK's default chain, e.g. IRSA on the
  * controller's pod). Each provider is one module behind {@link MasterKeyService} (Azure Key Vault's choice of
- * credentials is in azure-identity.ts); Vault transit and GCP KMS slot in here the same way. Until one exists for a key type, a file that needs it fails with
+ * credentials is in azure-identity.ts); Vault transit takes the Secret's `sops.vault-token` and nothing else; GCP
+ * KMS slots in here the same way. Until one exists for a key type, a file that needs it fails with
  * an error naming the missing provider.
  *
  * @module
@@ -14,6 +15,7 @@ import { Context, Effect, Layer } from "effect"
 import { KubeClient } from "../../kube/client.ts"
 import type { MasterKeyService } from "../../sops/index.ts"
 import { type AwsCredentials, awsKmsService } from "../../sops/keys/aws-kms.ts"
+import { vaultTransitService } from "../../sops/keys/hc-vault.ts"
 import { makeAzureKeyProvider } from "./azure-identity.ts"
 import type { ProviderCredentials, ProviderType } from "./keys.ts"
 import { makeTokenCache } from "./token-cache.ts"
@@ -143,10 +145,13 @@ export class KeyProviders extends Context.Service<
         }
 
         return KeyProviders.of({
-          available: ["kms", "azure_kv"],
+          available: ["kms", "azure_kv", "hc_vault"],
           objectLevelWorkloadIdentity: options.objectLevelWorkloadIdentity,
           serviceAccountFor,
-          services: (r) => withAzure(r, awsServices(r)),
+          services: (r) => {
+            const made = withAzure(r, awsServices(r))
+            return { services: [...made.services, vaultFromSecret(r, env)], identity: made.identity }
+          },
         })
 
         function awsServices(r: ProviderRequest): {
@@ -210,4 +215,19 @@ export class KeyProviders extends Context.Service<
       }),
     )
   }
+}
+
+/**
+ * Vault transit with the tenant's own `sops.vault-token`, as Flux sends it: the address comes from the tenant's
+ * file, so it receives that token and nothing else — without the entry no request is made (where Flux would fall
+ * back to the controller's own VAULT_TOKEN). `SOPS_HC_VAULT_ALLOWLIST` in the controller's environment limits the
+ * addresses, as in sops. No workload identity (see the README).
+ */
+const vaultFromSecret = (r: ProviderRequest, env: Readonly<Record<string, string | undefined>>) => {
+  const entry = r.credentials.find((c) => c.type === "hc_vault")
+  return vaultTransitService({
+    token: entry?.type === "hc_vault" ? entry.token : undefined,
+    missingToken: "no Vault token: the decryption Secret has no 'sops.vault-token' entry",
+    allowlist: env.SOPS_HC_VAULT_ALLOWLIST,
+  })
 }
