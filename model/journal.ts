@@ -105,9 +105,24 @@ export interface Appended {
   readonly state: JournalState
   /** The status after this reconcile: `project(status, entries)`, the live fold. */
   readonly status: ReconcileStatus
-  /** A new record was added (a reconcile that changed something): it must be written now. */
+  /** A new record was added. */
   readonly changed: boolean
+  /**
+   * The new record must be written now: the reconcile changed the cluster (an object created, configured or
+   * deleted), failed, or moved the status beyond the history's clock (a new revision, a new condition). A new
+   * record that is none of these (the first no-change reconcile after a change) waits for the batched flush with
+   * the counts, so a no-change reconcile never writes the journal.
+   */
+  readonly durable: boolean
 }
+
+/** Whether a reconcile's (compacted) events changed an object in the cluster or failed. */
+const touchesCluster = (events: ReadonlyArray<Recorded>): boolean =>
+  events.some(
+    (e) =>
+      e.event._tag === "StageFailed" ||
+      ((e.event._tag === "Applied" || e.event._tag === "Pruned") && e.event.changes.length > 0),
+  )
 
 /**
  * A status without what every reconcile of the same outcome moves on: the history's counters and times, and the
@@ -136,7 +151,7 @@ export const appendReconcile = (
   entries: ReadonlyArray<Recorded>,
   limits: JournalLimits = defaultJournalLimits,
 ): Appended => {
-  if (entries.length === 0) return { state, status, changed: false }
+  if (entries.length === 0) return { state, status, changed: false, durable: false }
   const next = project(status, entries)
   const events = journalEvents(entries)
   const tail = state.records.at(-1)
@@ -148,11 +163,13 @@ export const appendReconcile = (
     statusEquals(withoutHistoryClock(status), withoutHistoryClock(next))
   ) {
     const records = [...state.records.slice(0, -1), { ...tail, count: tail.count + 1, last: events }]
-    return { state: compact({ ...state, records }, limits), status: next, changed: false }
+    return { state: compact({ ...state, records }, limits), status: next, changed: false, durable: false }
   }
   const seq = (tail?.seq ?? state.compacted) + 1
   const records = [...state.records, { seq, events, count: 1 }]
-  return { state: compact({ ...state, records }, limits), status: next, changed: true }
+  const durable =
+    touchesCluster(events) || !statusEquals(withoutHistoryClock(status), withoutHistoryClock(next))
+  return { state: compact({ ...state, records }, limits), status: next, changed: true, durable }
 }
 
 /** Folds one record over a status: its first occurrence, then the last one `count - 1` times. */

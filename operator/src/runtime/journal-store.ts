@@ -278,8 +278,8 @@ export const makeJournalStore = (resource: ResourceRef, options: JournalStoreOpt
       })
 
     /**
-     * Appends one reconcile; returns the status it folds to. Writes when the reconcile changed something;
-     * a no-change reconcile only counts (written by `flush`).
+     * Appends one reconcile; returns the status it folds to. Writes when the reconcile changed something
+     * (`Appended.durable`); a no-change reconcile only counts or starts a record (written by `flush`).
      */
     const append = Effect.fn("JournalStore.append")(function* (
       obj: KubeObject,
@@ -292,7 +292,7 @@ export const makeJournalStore = (resource: ResourceRef, options: JournalStoreOpt
       const appended = appendReconcile(entry.state, entry.status, recorded, limits)
       entry.state = appended.state
       entry.status = appended.status
-      if (!appended.changed) {
+      if (!appended.durable) {
         entry.dirty = true
         return { status: entry.status, wrote: false, dropped: false }
       }
