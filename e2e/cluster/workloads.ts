@@ -8,8 +8,9 @@
  *
  * @module
  */
-import { request } from "node:https"
+
 import { readdirSync } from "node:fs"
+import { request } from "node:https"
 import { dirname, join } from "node:path"
 import { Effect } from "effect"
 import { kubectl, testKubeconfigPath } from "../support/cluster.ts"

@@ -148,7 +148,8 @@ export const toolPath = (name: ToolName): string => {
     const asset = process.env[`TEST_ASSET_${name.toUpperCase().replaceAll("-", "_")}`]
     if (asset) candidates.push(asset)
     if (process.env.KUBEBUILDER_ASSETS) candidates.push(join(process.env.KUBEBUILDER_ASSETS, name))
-    for (const d of (process.env.PATH ?? "").split(delimiter).filter((d) => d !== "")) candidates.push(join(d, name))
+    for (const d of (process.env.PATH ?? "").split(delimiter).filter((d) => d !== ""))
+      candidates.push(join(d, name))
   } else {
     const dirs = (process.env.PATH ?? "").split(delimiter).filter((d) => d !== "")
     for (const d of [...dirs, "/usr/local/sbin", "/usr/sbin", "/usr/bin", "/sbin"])

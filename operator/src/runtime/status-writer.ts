@@ -50,7 +50,11 @@ export const makeStatusWriter = (resource: ResourceRef, fieldManager: string) =>
               const before = written.get(key)
               const recent = before !== undefined && before.uid === obj.metadata.uid ? before.recent : []
               // As the server stored it (defaults, pruning, number forms): what its watch events will carry.
-              written.set(key, { uid: obj.metadata.uid, status, recent: [...recent.slice(-3), statusOf(stored)] })
+              written.set(key, {
+                uid: obj.metadata.uid,
+                status,
+                recent: [...recent.slice(-3), statusOf(stored)],
+              })
             }),
           ),
           Effect.asVoid,
