@@ -1,18 +1,19 @@
 # The controller image: Node 24 with the tools the pipeline shells out to (git and ssh for fetch, kustomize and
-# its Landlock sandbox for build, gpg for OpenPGP keys that only the gpg binary can open). Not built on our own
-# machines (no Docker engine there); Tilt and CI systems with Docker build it.
-ARG NODE_VERSION=24
-ARG GO_VERSION=1.26
+# its Landlock sandbox for build, gpg for OpenPGP keys that only the gpg binary can open). `docker build .` or
+# `podman build .` pulls the official base images; where no registry is reachable, scripts/image.sh makes
+# equivalent ones locally and passes them as NODE_IMAGE and GO_IMAGE (that is how the tests build it).
+ARG NODE_IMAGE=node:24-bookworm-slim
+ARG GO_IMAGE=golang:1.26-bookworm
 ARG KUSTOMIZE_VERSION=v5.8.2
 
-FROM golang:${GO_VERSION}-bookworm AS tools
+FROM ${GO_IMAGE} AS tools
 ARG KUSTOMIZE_VERSION
 RUN CGO_ENABLED=0 GOTOOLCHAIN=local go install "sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}"
 # The Landlock fence around kustomize (sandbox/main.go): kustomize can read only its build view.
 COPY sandbox /src/sandbox
 RUN cd /src/sandbox && CGO_ENABLED=0 GOTOOLCHAIN=local go build -trimpath -ldflags="-s -w" -o /go/bin/kustodian-sandbox .
 
-FROM node:${NODE_VERSION}-bookworm-slim AS bundle
+FROM ${NODE_IMAGE} AS bundle
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -22,7 +23,7 @@ COPY scripts/bundle.ts ./scripts/
 # Built JavaScript, one chunk per lazily loaded library: no TypeScript stripping and no node_modules at run time.
 RUN node scripts/bundle.ts --outdir /app
 
-FROM node:${NODE_VERSION}-bookworm-slim
+FROM ${NODE_IMAGE}
 RUN apt-get update \
  && apt-get install -y --no-install-recommends git openssh-client gnupg ca-certificates tini \
  && rm -rf /var/lib/apt/lists/*

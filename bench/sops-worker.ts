@@ -9,6 +9,9 @@ import { performance } from "node:perf_hooks"
 import { Effect } from "effect"
 import { decrypt, type Format, type Keyring, makeDataKeyCache } from "../operator/src/sops/index.ts"
 import { awsKmsService } from "../operator/src/sops/keys/aws-kms.ts"
+import { credentialFromAzureConfig } from "../operator/src/sops/keys/azure-credentials.ts"
+import { azureHttpClient, azureKvService } from "../operator/src/sops/keys/azure-kv.ts"
+import { vaultTransitService } from "../operator/src/sops/keys/hc-vault.ts"
 
 const [file, format, keyringPath, iterations, useCache] = process.argv.slice(2) as [
   string,
@@ -25,20 +28,37 @@ const stored = JSON.parse(readFileSync(keyringPath, "utf8")) as Keyring & {
     readonly accessKeyId: string
     readonly secretAccessKey: string
   }
+  /** Azure Key Vault (the local server) with a client secret, as a decryption Secret's `sops.azure-kv` gives it. */
+  readonly azureKv?: { readonly config: Record<string, string>; readonly ca: string }
+  /** Vault transit with a token, as a Secret's `sops.vault-token` gives it (the address is in the file). */
+  readonly vault?: { readonly token: string }
 }
-const { awsKms, ...plain } = stored
+const { awsKms, azureKv, vault, ...plain } = stored
+const azureProviders = () => {
+  if (azureKv === undefined) return []
+  const httpClient = azureHttpClient({ ca: azureKv.ca })
+  const made = credentialFromAzureConfig(azureKv.config, httpClient)
+  if ("error" in made) throw new Error(made.error)
+  return [azureKvService({ credential: made.credential, httpClient, secrets: made.secrets })]
+}
+const base: Keyring =
+  azureKv !== undefined
+    ? { ...plain, providers: azureProviders() }
+    : awsKms === undefined
+      ? plain
+      : {
+          ...plain,
+          providers: [
+            awsKmsService({
+              env: { AWS_ENDPOINT_URL: awsKms.endpoint },
+              credentials: () => async () => awsKms,
+            }),
+          ],
+        }
 const keyring: Keyring =
-  awsKms === undefined
-    ? plain
-    : {
-        ...plain,
-        providers: [
-          awsKmsService({
-            env: { AWS_ENDPOINT_URL: awsKms.endpoint },
-            credentials: () => async () => awsKms,
-          }),
-        ],
-      }
+  vault === undefined
+    ? base
+    : { ...base, providers: [...(base.providers ?? []), vaultTransitService({ token: vault.token })] }
 const cache = useCache === "1" ? makeDataKeyCache() : undefined
 const rssBefore = process.resourceUsage().maxRSS
 

@@ -3,10 +3,13 @@
  * per file, as a shell pipeline would), side by side: files/s, p50/p99 latency, peak memory. Files: age and
  * RSA-4096 PGP × 1 and 50 values × 1 KiB and 1 MiB, encrypted by the real sops; AWS KMS × 1 and 50 values × 1 KiB
  * against moto's server (a local server of the KMS wire protocol: the numbers measure the client side and
- * loopback HTTP, not AWS's latency). Results go to the "SOPS engine" and "SOPS engine: AWS KMS" sections of
+ * loopback HTTP, not AWS's latency); Vault transit × 1 and 50 values × 1 KiB against the real Vault in dev mode.
+ * Results go to the "SOPS engine", "SOPS engine: AWS KMS" and "SOPS engine: Vault transit" sections of
  * docs/benchmarks.md (other sections are kept).
  *
- * Env: BENCH_ITERATIONS (default 20), BENCH_SOPS_ITERATIONS (default 10). `--kms-only`: only the AWS KMS rows.
+ * Env: BENCH_ITERATIONS (default 20), BENCH_SOPS_ITERATIONS (default 10). `--kms-only`: only the AWS KMS rows;
+ * `--vault-only`: only the Vault transit rows. Then bench/sops-azure.ts adds the Azure Key Vault rows (not with
+ * `--kms-only` or `--vault-only`).
  */
 import { execFileSync, spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -15,7 +18,8 @@ import { join, resolve } from "node:path"
 import { performance } from "node:perf_hooks"
 import { Effect, Exit, Scope } from "effect"
 import { motoServer } from "../e2e/support/moto.ts"
-import { toolPath, toolVersions } from "../e2e/support/tools.ts"
+import { hasTool, toolPath, toolVersions } from "../e2e/support/tools.ts"
+import { vaultServer } from "../e2e/support/vault.ts"
 import { ageKeygen, makeGpgKey, runSops, tempGnupgHome } from "../operator/src/sops/testing/peers.ts"
 
 const repo = resolve(import.meta.dirname, "..")
@@ -55,6 +59,11 @@ const motoScope = Effect.runSync(Scope.make())
 const moto = await Effect.runPromise(Scope.provide(motoScope)(motoServer()))
 process.on("beforeExit", () => void Effect.runPromise(Scope.close(motoScope, Exit.void)))
 const kmsArn = await moto.createKey()
+const vaultOnly = process.argv.includes("--vault-only")
+// Vault rows only when the Vault server is built (`bash scripts/tools.sh vault`)
+const vault = hasTool("vault") ? await Effect.runPromise(Scope.provide(motoScope)(vaultServer())) : undefined
+if (vault === undefined) console.error("no vault binary (bash scripts/tools.sh vault): no Vault transit rows")
+const vaultUri = vault === undefined ? "" : await vault.createKey("bench", "sops")
 const keyringPath = join(dir, "keyring.json")
 writeFileSync(
   keyringPath,
@@ -67,6 +76,7 @@ writeFileSync(
       accessKeyId: moto.env.AWS_ACCESS_KEY_ID,
       secretAccessKey: moto.env.AWS_SECRET_ACCESS_KEY,
     },
+    ...(vault === undefined ? {} : { vault: { token: vault.token } }),
   }),
 )
 
@@ -74,9 +84,19 @@ interface Scenario {
   readonly name: string
   readonly file: string
   readonly kms?: boolean
+  readonly vault?: boolean
 }
 const scenarios: Array<Scenario> = []
-for (const values of [1, 50]) {
+for (const values of vault === undefined ? [] : [1, 50]) {
+  const plain = join(dir, `vault-${values}.yaml`)
+  writeFileSync(plain, document(values, 1024))
+  const r = runSops(sops, ["encrypt", "--hc-vault-transit", vaultUri, plain], { cwd: dir, env: vault?.env })
+  if (r.code !== 0) throw new Error(`sops encrypt --hc-vault-transit failed: ${r.stderr}`)
+  const file = plain.replace(/\.yaml$/, ".enc.yaml")
+  writeFileSync(file, r.stdout)
+  scenarios.push({ name: `vault transit, ${values} value${values > 1 ? "s" : ""}, 1 KiB`, file, vault: true })
+}
+for (const values of vaultOnly ? [] : [1, 50]) {
   const plain = join(dir, `kms-${values}.yaml`)
   writeFileSync(plain, document(values, 1024))
   const r = runSops(sops, ["encrypt", "--kms", kmsArn, plain], { cwd: dir, env: moto.env })
@@ -85,7 +105,7 @@ for (const values of [1, 50]) {
   writeFileSync(file, r.stdout)
   scenarios.push({ name: `aws-kms, ${values} value${values > 1 ? "s" : ""}, 1 KiB`, file, kms: true })
 }
-for (const key of kmsOnly ? [] : (["age", "pgp-rsa4096"] as const))
+for (const key of kmsOnly || vaultOnly ? [] : (["age", "pgp-rsa4096"] as const))
   for (const values of [1, 50])
     for (const [label, size] of [
       ["1 KiB", 1024],
@@ -130,6 +150,7 @@ const timeBin = existsSync("/usr/bin/time") ? "/usr/bin/time" : undefined
 const sopsDecrypt = (file: string): Result => {
   const env = {
     ...moto.env,
+    ...vault?.env,
     PATH: process.env.PATH,
     HOME: dir,
     XDG_CONFIG_HOME: join(dir, ".none"),
@@ -159,6 +180,7 @@ const sopsDecrypt = (file: string): Result => {
 const loadStart = loadavg()[0]!
 const rows: Array<string> = []
 const kmsRows: Array<string> = []
+const vaultRows: Array<string> = []
 const fmt = (r: Result) =>
   `${r.filesPerSecond.toFixed(1)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.peakMiB.toFixed(0)}`
 for (const s of scenarios) {
@@ -166,7 +188,9 @@ for (const s of scenarios) {
   const k = kustodian(s.file, false)
   const kc = kustodian(s.file, true)
   const g = sopsDecrypt(s.file)
-  ;(s.kms ? kmsRows : rows).push(`| ${s.name} | ${fmt(k)} | ${kc.filesPerSecond.toFixed(1)} | ${fmt(g)} |`)
+  ;(s.kms ? kmsRows : s.vault ? vaultRows : rows).push(
+    `| ${s.name} | ${fmt(k)} | ${kc.filesPerSecond.toFixed(1)} | ${fmt(g)} |`,
+  )
 }
 
 const toolVersionOf = (name: string) => toolVersions()[name] ?? "?"
@@ -202,8 +226,24 @@ const kmsSection = [
   ...kmsRows,
   "",
 ].join("\n")
-if (!kmsOnly) console.log(section)
-console.log(kmsSection)
+const vaultSection = [
+  "## SOPS engine: Vault transit",
+  "",
+  `Run ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC on ${machine}; Node ${process.versions.node}, ${sopsVersion}, Vault ${toolVersionOf("VAULT_VERSION")} (dev mode).`,
+  "`npm run bench:sops` (or `-- --vault-only`): YAML files the real sops encrypted with `--hc-vault-transit`",
+  "against the real Vault server in dev mode on loopback (in-memory storage: this measures the client side, HTTP",
+  "and Vault's transit engine, not a network's latency). Kustodian decrypts in process with the token, as from a",
+  "Secret's `sops.vault-token` (one transit decrypt per file; the cache column opens the data key once); sops runs",
+  "`sops decrypt FILE` per file. Columns as above.",
+  "",
+  "| file | Kustodian files/s | p50 | p99 | peak MiB | Kustodian+cache files/s | sops files/s | p50 | p99 | peak MiB |",
+  "|---|---|---|---|---|---|---|---|---|---|",
+  ...vaultRows,
+  "",
+].join("\n")
+if (!kmsOnly && !vaultOnly) console.log(section)
+if (!vaultOnly) console.log(kmsSection)
+if (vault !== undefined) console.log(vaultSection)
 
 /** Replaces the section whose heading line is `heading` (up to the next `## `), or appends it. */
 const replaceSection = (doc: string, heading: string, body: string): string => {
@@ -214,8 +254,11 @@ const replaceSection = (doc: string, heading: string, body: string): string => {
 }
 const docs = join(repo, "docs", "benchmarks.md")
 let next = existsSync(docs) ? readFileSync(docs, "utf8") : "# Benchmarks\n\n"
-if (!kmsOnly) next = replaceSection(next, "## SOPS engine", section)
-next = replaceSection(next, "## SOPS engine: AWS KMS", kmsSection)
+if (!kmsOnly && !vaultOnly) next = replaceSection(next, "## SOPS engine", section)
+if (!vaultOnly) next = replaceSection(next, "## SOPS engine: AWS KMS", kmsSection)
+if (vault !== undefined) next = replaceSection(next, "## SOPS engine: Vault transit", vaultSection)
 writeFileSync(docs, next.endsWith("\n") ? next : `${next}\n`)
 console.error(`wrote ${docs}`)
 await Effect.runPromise(Scope.close(motoScope, Exit.void))
+// the Azure Key Vault rows, against the local Key Vault server (bench/sops-azure.ts)
+if (!kmsOnly && !vaultOnly) await import("./sops-azure.ts")

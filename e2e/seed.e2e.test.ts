@@ -8,6 +8,7 @@ import { mkdir, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
+import { runKustodian } from "../operator/src/cli/testing/kustodian-process.ts"
 import { createTestNamespace, kubectl, runKubectl, testKubeconfigPath } from "./support/cluster.ts"
 import { eventually } from "./support/eventually.ts"
 import { commitFiles, createBareRepo, gitHttpServer } from "./support/git-server.ts"
@@ -30,6 +31,7 @@ const seedBranch = "master"
 const crds = [
   "crds/source.toolkit.fluxcd.io_gitrepositories.yaml",
   "crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml",
+  "crds/kustodian.io_reconcilejournals.yaml",
 ]
 
 const installCrds = Effect.promise(async () => {
@@ -186,13 +188,19 @@ describe("the seed, end to end", () => {
               [`--age=${age.recipient}`, "--encrypted-regex", "^(data|stringData)$"],
             ),
           )
+        const commits: string[] = []
         const push = (files: Readonly<Record<string, string | null>>) =>
           Effect.promise(() => commitFiles(bare, files, { branch: seedBranch })).pipe(
+            Effect.tap((sha) => Effect.sync(() => commits.push(sha))),
             Effect.andThen(requestReconcile(ns, "gitrepository", "my-secrets")),
           )
 
         const first = yield* encryptSecret("change-me")
-        yield* Effect.promise(() => commitFiles(bare, { "basic-auth.yaml": first }, { branch: seedBranch }))
+        commits.push(
+          yield* Effect.promise(() =>
+            commitFiles(bare, { "basic-auth.yaml": first }, { branch: seedBranch }),
+          ),
+        )
         yield* Effect.promise(async () => {
           await kubectl(["apply", "-f", "-"], {
             input: await seedManifest("gitrepository", { namespace: ns, url }),
@@ -313,6 +321,58 @@ spec:
         )
         const ready = yield* readyOf(ns, "kustomization", "my-secrets")
         expect(ready?.status).toBe("True")
+
+        // The journals record what was applied and pruned (object ids, actions), never a value.
+        const journals = yield* Effect.promise(() =>
+          kubectl(["-n", ns, "get", "reconcilejournals.kustodian.io", "-o", "json"]),
+        )
+        expect(journals).toContain(`Secret/${ns}/basic-auth`)
+        expect(journals).toContain('"deleted"')
+        for (const secret of ["change-me", "rotated-1", "rotated-2", "secret value"])
+          for (const form of [secret, Buffer.from(secret).toString("base64")])
+            expect(journals).not.toContain(form)
+
+        // `kustodian history`: every commit's revision in order, what it created, configured, deleted or why it failed.
+        const cli = (args: ReadonlyArray<string>) =>
+          runKustodian([...args, `--kubeconfig=${testKubeconfigPath()}`], {
+            env: { PATH: process.env.PATH, HOME: process.env.HOME },
+          })
+        const history = cli(["history", "kustomization", "my-secrets", "-n", ns, "-o", "json"])
+        expect(history.stderr).toBe("")
+        expect(history.code).toBe(0)
+        type Entry = {
+          revision?: string
+          outcome: string
+          failure?: { stage: string; reason: string }
+          changes?: Array<{ subject: string; action: string }>
+        }
+        const entries = (JSON.parse(history.stdout) as { entries: Entry[] }).entries
+        const revisions = entries
+          .map((e) => e.revision)
+          .filter((r, i, all) => r !== undefined && r !== all[i - 1])
+        expect(revisions).toEqual(commits.map((sha) => `${seedBranch}@sha1:${sha}`))
+        const at = (sha: string) => entries.find((e) => e.revision === `${seedBranch}@sha1:${sha}`)!
+        const secret = `Secret/${ns}/basic-auth`
+        expect(at(commits[0]!).changes).toContainEqual({ subject: secret, action: "created" })
+        expect(at(commits[1]!).changes).toEqual([{ subject: secret, action: "configured" }])
+        expect(at(commits[2]!)).toMatchObject({
+          outcome: "Failed",
+          failure: { reason: "BuildFailed", stage: "build" },
+        })
+        expect(at(commits[3]!).changes).toContainEqual({ subject: `Pod/${ns}/pod`, action: "created" })
+        expect(at(commits[4]!).changes).toContainEqual({ subject: secret, action: "deleted" })
+        const table = cli(["history", "ks", "my-secrets", "-n", ns])
+        expect(table.stdout.split("\n")[0]).toMatch(
+          /^TIME\s+COUNT\s+REVISION\s+CREATED\s+CONFIGURED\s+DELETED\s+STATUS$/,
+        )
+        expect(table.stdout).toContain("BuildFailed in build:")
+        const last = cli(["history", "--object", secret, "-o", "json"])
+        expect(JSON.parse(last.stdout)).toMatchObject({
+          object: secret,
+          action: "deleted",
+          by: { kind: "Kustomization", namespace: ns, name: "my-secrets" },
+          revision: `${seedBranch}@sha1:${commits[4]}`,
+        })
       }).pipe(Effect.scoped),
     400_000,
   )

@@ -61,6 +61,8 @@ const story = Effect.gen(function* () {
         join(repoRoot, "crds/source.toolkit.fluxcd.io_gitrepositories.yaml"),
         "-f",
         join(repoRoot, "crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml"),
+        "-f",
+        join(repoRoot, "crds/kustodian.io_reconcilejournals.yaml"),
       ])
       yield* kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"])
       yield* kubectl(["create", "namespace", namespace])

@@ -42,11 +42,20 @@ export type DomainEvent =
   /** SOPS documents were decrypted (only the count: plaintext never leaves the build). */
   | { readonly _tag: "Decrypted"; readonly documents: number }
   /** Server-side apply finished; `changes` lists every object and what happened to it. */
-  | { readonly _tag: "Applied"; readonly changes: ReadonlyArray<Change> }
+  | {
+      readonly _tag: "Applied"
+      readonly changes: ReadonlyArray<Change>
+      /** How many `unchanged` entries the journal left out of `changes` (it keeps what changed only). */
+      readonly unchanged?: number | undefined
+    }
   /** The new inventory of applied objects. */
   | { readonly _tag: "InventoryRecorded"; readonly entries: ReadonlyArray<InventoryEntry> }
   /** Stale objects were garbage-collected. */
-  | { readonly _tag: "Pruned"; readonly changes: ReadonlyArray<Change> }
+  | {
+      readonly _tag: "Pruned"
+      readonly changes: ReadonlyArray<Change>
+      readonly unchanged?: number | undefined
+    }
   /** Health checks began. */
   | { readonly _tag: "HealthChecking"; readonly message: string }
   /** Health checks ended. */

@@ -15,6 +15,7 @@ import {
   Reason,
   truncateMessage,
 } from "./condition.ts"
+import { formatDuration } from "./duration.ts"
 import type { DomainEvent, InventoryEntry, Recorded } from "./events.ts"
 
 /** Flux's history snapshot (fluxcd/pkg apis/meta `Snapshot`). */
@@ -110,18 +111,6 @@ const sortConditions = (conditions: ReadonlyArray<Condition>): ReadonlyArray<Con
     .map(({ c }) => c)
 }
 
-const formatDuration = (ms: number): string => {
-  // Go's time.Duration String() for the common cases: "1.5s", "250ms", "2m3.5s".
-  if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`
-  const totalSeconds = ms / 1000
-  if (totalSeconds < 60) return `${trim(totalSeconds)}s`
-  const minutes = Math.floor(totalSeconds / 60)
-  const seconds = totalSeconds - minutes * 60
-  if (minutes < 60) return `${minutes}m${trim(seconds)}s`
-  return `${Math.floor(minutes / 60)}h${minutes % 60}m${trim(seconds)}s`
-}
-const trim = (n: number) => String(Math.round(n * 1000) / 1000)
-
 /** Upserts a snapshot keyed by (digest, status), newest first, bounded. */
 export const upsertHistory = (
   history: ReadonlyArray<Snapshot>,
@@ -133,7 +122,7 @@ export const upsertHistory = (
     digest: entry.digest,
     firstReconciled: existing?.firstReconciled ?? entry.at,
     lastReconciled: entry.at,
-    lastReconciledDuration: formatDuration(entry.durationMs),
+    lastReconciledDuration: formatDuration(Math.max(0, Math.round(entry.durationMs))),
     lastReconciledStatus: entry.status,
     totalReconciliations: (existing?.totalReconciliations ?? 0) + 1,
     ...(Object.keys(entry.metadata).length > 0 ? { metadata: entry.metadata } : {}),

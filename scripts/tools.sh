@@ -2,10 +2,13 @@
 # Builds or installs the real tools the tests talk to, caching binaries outside the repository in
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/kustodian/tools/<name>-<version>/
 # Versions live in scripts/tools/versions.env. Cached tools are skipped; concurrent runs serialise per tool (flock).
-# Usage: scripts/tools.sh [apt|kustomize|sandbox|sops|etcd|kubernetes|moto|flux-controllers|flux-cli|notification-controller|core|flux ...]
+# Usage: scripts/tools.sh [apt|kustomize|sandbox|sops|etcd|kubernetes|kube-workloads|kwok|moto|vault|flux-controllers|flux-cli|notification-controller|image|core|workloads|flux ...]
 # No arguments: everything the tests need (CI). `core` is what the operator itself talks to (everything but Flux's
-# controllers and CLI, which only tests and benchmarks run); `flux` is Flux's source-, kustomize- and
-# notification-controller and the flux CLI; `moto` is the local AWS KMS/STS server of the AWS KMS tests.
+# controllers and CLI, which only tests and benchmarks run); `workloads` is kube-controller-manager,
+# kube-scheduler and kwok, which make the test cluster run Deployments; `flux` is Flux's source-, kustomize- and
+# notification-controller and the flux CLI; `moto` is the local AWS KMS/STS server of the AWS KMS tests; `vault`
+# is the HashiCorp Vault server (dev mode) of the Vault transit tests; `image` installs podman and debootstrap and
+# builds the operator image (scripts/image.sh).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=tools/versions.env
@@ -52,7 +55,21 @@ need_apt() {
   command -v openssl >/dev/null || missing+=(openssl)
   command -v jq >/dev/null || missing+=(jq)
   if ((${#missing[@]} == 0)); then log "apt: age, openssh, gnupg, git, openssl, jq present"; return 0; fi
-  local sudo=()
+  apt_install "${missing[@]}"
+}
+
+# The image tests' engine: Debian's podman (rootful, with runc and netavark) and debootstrap for its base images.
+need_image_tools() {
+  local missing=()
+  command -v podman >/dev/null || missing+=(podman netavark aardvark-dns conmon)
+  command -v runc >/dev/null || missing+=(runc)
+  command -v debootstrap >/dev/null || missing+=(debootstrap)
+  if ((${#missing[@]} == 0)); then log "apt: podman, runc, debootstrap present"; return 0; fi
+  apt_install "${missing[@]}"
+}
+
+apt_install() {
+  local missing=("$@") sudo=()
   if [[ $(id -u) != 0 ]]; then
     command -v sudo >/dev/null || { log "apt: missing ${missing[*]} and not root: install them first"; return 1; }
     sudo=(sudo)
@@ -106,8 +123,13 @@ MOD
 # k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them with ./staging/src paths, which the
 # module proxy cannot serve. The wrapper module replaces each with the published v0.X.Y tag, generated from the
 # exact upstream go.mod, and copies upstream's go/godebug lines so the binaries keep upstream's runtime defaults.
-build_kubernetes() {
-  local v="$KUBERNETES_VERSION" src="$CACHE/src/kubernetes-$KUBERNETES_VERSION"
+# build_kubernetes_cmds NAME CMD...: the wrapper module in $CACHE/src/NAME-<version> with CMD... as its tools, then
+# builds them into $OUT. kube-apiserver and kubectl (every test) and kube-controller-manager and kube-scheduler
+# (the test cluster's workloads) are two cache entries, so adding the second never rebuilds the first; they share
+# the Go build cache, so the second build compiles little beyond its own commands.
+build_kubernetes_cmds() {
+  local name="$1"; shift
+  local v="$KUBERNETES_VERSION" src="$CACHE/src/$name-$KUBERNETES_VERSION"
   local staging="v0.${v#v1.}"
   rm -rf "$src" && mkdir -p "$src"
   local info upstream
@@ -116,16 +138,17 @@ build_kubernetes() {
   local commit
   commit="$(jq -r '.Origin.Hash // empty' <<<"$info")"
   local minor="${v#v1.}"; minor="${minor%%.*}"
+  local cmd pkgs=()
+  for cmd in "$@"; do pkgs+=("k8s.io/kubernetes/cmd/$cmd"); done
   {
-    echo "module kustodian.local/tools/kubernetes"
+    echo "module kustodian.local/tools/$name"
     echo
     grep -E '^go [0-9]' "$upstream" | head -1
     # godebug: either a single line or a block.
     awk '/^godebug \(/{b=1} b{print} b&&/^\)/{b=0} /^godebug [^(]/{print}' "$upstream"
     echo
     echo "tool ("
-    echo "	k8s.io/kubernetes/cmd/kube-apiserver"
-    echo "	k8s.io/kubernetes/cmd/kubectl"
+    printf '\t%s\n' "${pkgs[@]}"
     echo ")"
     echo
     echo "require k8s.io/kubernetes $v"
@@ -135,7 +158,7 @@ build_kubernetes() {
       awk -v s="$staging" '{printf "\t%s => %s %s\n", $1, $1, s}'
     echo ")"
   } >"$src/go.mod"
-  log "kubernetes: $(grep -c '=> k8s.io' "$src/go.mod") staging replaces at $staging, $(grep -E '^(go|godebug) ' "$src/go.mod" | tr '\n' ' ')"
+  log "$name: $(grep -c '=> k8s.io' "$src/go.mod") staging replaces at $staging, $(grep -E '^(go|godebug) ' "$src/go.mod" | tr '\n' ' ')"
   local date ld="-s -w" pkg
   date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
@@ -143,8 +166,27 @@ build_kubernetes() {
     ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$date"
   done
   (cd "$src" && go mod tidy >/dev/null &&
-    go build -p "$JOBS" -trimpath -ldflags "$ld" -o "$OUT/" \
-      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl)
+    go build -p "$JOBS" -trimpath -ldflags "$ld" -o "$OUT/" "${pkgs[@]}")
+}
+build_kubernetes() { build_kubernetes_cmds kubernetes kube-apiserver kubectl; }
+build_kube_workloads() { build_kubernetes_cmds kube-workloads kube-controller-manager kube-scheduler; }
+
+# ---------------------------------------------------------------------------------------------- kwok
+# kwok simulates the test cluster's nodes: it keeps Node objects Ready and moves the Pods scheduled onto them
+# through their lifecycle (Running, Ready), so Deployments roll out without a kubelet or a container runtime.
+# The kwok binary has no stages of its own (kwokctl passes them): its module's "fast" node and pod stages are
+# copied next to it, and e2e/cluster/workloads.ts passes each with --config.
+build_kwok() {
+  GOBIN="$OUT" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  local mod
+  mod="$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | jq -r .Dir)"
+  mkdir -p "$OUT/stages"
+  local kind f
+  for kind in node pod; do
+    for f in "$mod/kustomize/stage/$kind/fast/"*.yaml; do
+      [[ $(basename "$f") == kustomization.yaml ]] || cp "$f" "$OUT/stages/$kind-$(basename "$f")"
+    done
+  done
 }
 
 # ---------------------------------------------------------------------------------------------- flux controllers
@@ -207,6 +249,38 @@ build_moto() {
   chmod 755 "$OUT/moto-server"
 }
 
+# ---------------------------------------------------------------------------------------------- vault (transit)
+# The real HashiCorp Vault server, run in dev mode by the Vault transit tests. A `vault` already on PATH, or the
+# binary $VAULT_BIN names, is copied in instead of building (any release with the transit engine, or OpenBao's).
+# Otherwise: the main module replaces its api and sdk submodules with ./api and ./sdk, which the module zip leaves
+# out, and the release branch's ./sdk matches no published sdk version (v0.20.0 lacks what v1.21 calls, v0.21.0
+# — the version its go.mod names — changed framework.Backend.ActivationFunc to take a third argument). So the
+# build runs in a writable copy of the module without the two local replaces (api and sdk at the published
+# versions its go.mod requires) and with its two ActivationFunc call sites adapted to v0.21.0's signature
+# (Vault's own sdk later made the same change). Built without the `ui` tag: the server, no web UI.
+build_vault() {
+  local have="${VAULT_BIN:-$(command -v vault || true)}"
+  if [[ -n $have ]]; then
+    log "vault: using $have ($("$have" version 2>/dev/null | head -1))"
+    cp "$have" "$OUT/vault" && return 0
+  fi
+  local v="$VAULT_VERSION" mod=github.com/hashicorp/vault src="$CACHE/src/vault-$VAULT_VERSION" dir
+  dir="$(go mod download -json "$mod@$v" | jq -r .Dir)"
+  rm -rf "$src" && mkdir -p "$(dirname "$src")"
+  cp -r "$dir" "$src" && chmod -R u+w "$src"
+  sed -i -E '/^replace github\.com\/hashicorp\/vault\/(api|sdk)(\/[a-z/]+)? => \.\//d' "$src/go.mod"
+  sed -i 's/ActivationFunc: iStore.activateDeduplication,/ActivationFunc: func(ctx context.Context, req *logical.Request, _ string) error { return iStore.activateDeduplication(ctx, req) },/' \
+    "$src/vault/identity_store.go"
+  sed -i 's/b.idStoreBackend.ActivationFunc(ctx, nil)/b.idStoreBackend.ActivationFunc(ctx, nil, "")/' \
+    "$src/vault/logical_system_activation_flags.go"
+  # the release branch's keysutil.RestorePolicy also returns the restored key's name (used for an observation)
+  sed -i 's/restoredKeyName, err := b.lm.RestorePolicy(ctx, req.Storage, keyName, backupB64, force)/restoredKeyName, err := keyName, b.lm.RestorePolicy(ctx, req.Storage, keyName, backupB64, force)/' \
+    "$src/builtin/logical/transit/path_restore.go"
+  log "vault: $v, $(grep -c '=> \./' "$src/go.mod") local replaces left, $(grep -c 'ActivationFunc: func' "$src/vault/identity_store.go") + $(grep -c 'ActivationFunc(ctx, nil, "")' "$src/vault/logical_system_activation_flags.go") call sites adapted"
+  local ld="-s -w -X $mod/version.BuildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  (cd "$src" && go build -mod=mod -p "$JOBS" -trimpath -ldflags "$ld" -o "$OUT/vault" .)
+}
+
 # ---------------------------------------------------------------------------------------------- flux CLI
 # The real `flux` command line (the release that ships the controllers above), which the e2e tests point at
 # Kustodian. Its go.mod has no local replaces, so the module builds as published, except that cmd/flux embeds
@@ -246,22 +320,64 @@ build_sandbox() {
   (cd "$ROOT/sandbox" && go build -p "$JOBS" -trimpath -ldflags=-s\ -w -o "$OUT/kustodian-sandbox" .)
 }
 
+# provided NAME...: true when every named binary is already provided by the environment — envtest's
+# TEST_ASSET_<NAME> or KUBEBUILDER_ASSETS/<name>, or PATH — so the build is skipped (e2e/support/tools.ts looks in
+# the same places, after the cache). Prints where each was found.
+provided() {
+  local name var found where=()
+  for name in "$@"; do
+    var="TEST_ASSET_$(tr 'a-z-' 'A-Z_' <<<"$name")"
+    if [[ -n ${!var:-} && -x ${!var} ]]; then found="${!var}"
+    elif [[ -n ${KUBEBUILDER_ASSETS:-} && -x $KUBEBUILDER_ASSETS/$name ]]; then found="$KUBEBUILDER_ASSETS/$name"
+    elif found="$(command -v "$name")"; then :
+    else return 1
+    fi
+    where+=("$name: provided at $found")
+  done
+  printf '[tools] %s\n' "${where[@]}"
+}
+
+# use_or_build NAME... -- run_locked ARGS: skips the build when the environment provides all of NAME....
+use_or_build() {
+  local names=()
+  while [[ $1 != -- ]]; do names+=("$1"); shift; done
+  shift
+  # A complete cache entry wins (no log line per binary); otherwise what the environment provides.
+  if [[ -f $2/.complete ]] || ! provided "${names[@]}"; then run_locked "$@"; fi
+}
+
 main() {
   local want=("$@")
   if ! command -v go >/dev/null; then
     log "go not found: the tools are built from the Go module proxy and need Go >= 1.26 on PATH"
     return 1
   fi
-  ((${#want[@]})) || want=(core flux moto)
+  ((${#want[@]})) || want=(core workloads flux moto vault image)
   local expanded=() t
   for t in "${want[@]}"; do
     case "$t" in
     core) expanded+=(apt kustomize sandbox sops etcd kubernetes) ;;
     flux) expanded+=(flux-controllers flux-cli notification-controller) ;;
+    workloads) expanded+=(kube-workloads kwok) ;;
     *) expanded+=("$t") ;;
     esac
   done
   want=("${expanded[@]}")
+  # Only the local test cluster runs etcd, kube-apiserver and the workloads; kind and an existing cluster bring
+  # their own (kubectl is still needed: tests drive the cluster with it).
+  case "${KUSTODIAN_TEST_CLUSTER:-local}" in
+  kind | kubeconfig)
+    local kept=()
+    for t in "${want[@]}"; do
+      case "$t" in
+      etcd | kube-workloads | kwok) log "$t: not needed for KUSTODIAN_TEST_CLUSTER=$KUSTODIAN_TEST_CLUSTER" ;;
+      kubernetes) kept+=(kubectl) ;;
+      *) kept+=("$t") ;;
+      esac
+    done
+    want=("${kept[@]}")
+    ;;
+  esac
   local total=$SECONDS
   for t in "${want[@]}"; do
     case "$t" in
@@ -269,9 +385,18 @@ main() {
     kustomize) run_locked kustomize "$CACHE/kustomize-$KUSTOMIZE_VERSION" build_kustomize ;;
     sandbox) run_locked sandbox "$CACHE/sandbox-$(sandbox_hash)" build_sandbox ;;
     sops) run_locked sops "$CACHE/sops-$SOPS_VERSION" build_sops ;;
-    etcd) run_locked etcd "$CACHE/etcd-$ETCD_VERSION" build_etcd ;;
-    kubernetes | kube-apiserver | kubectl) run_locked kubernetes "$CACHE/kubernetes-$KUBERNETES_VERSION" build_kubernetes ;;
+    etcd) use_or_build etcd -- etcd "$CACHE/etcd-$ETCD_VERSION" build_etcd ;;
+    kubernetes | kube-apiserver)
+      use_or_build kube-apiserver kubectl -- kubernetes "$CACHE/kubernetes-$KUBERNETES_VERSION" build_kubernetes ;;
+    kubectl) use_or_build kubectl -- kubernetes "$CACHE/kubernetes-$KUBERNETES_VERSION" build_kubernetes ;;
+    kube-workloads | kube-controller-manager | kube-scheduler)
+      use_or_build kube-controller-manager kube-scheduler -- \
+        kube-workloads "$CACHE/kube-workloads-$KUBERNETES_VERSION" build_kube_workloads ;;
+    kwok) use_or_build kwok -- kwok "$CACHE/kwok-$KWOK_VERSION" build_kwok ;;
+    # The operator image for this checkout (e2e/image.e2e.test.ts), cached by podman under a hash of its sources.
+    image) need_image_tools && log "image: $(bash "$ROOT/scripts/image.sh")" ;;
     moto | moto-server) run_locked moto "$CACHE/moto-$MOTO_VERSION" build_moto ;;
+    vault) run_locked vault "$CACHE/vault-$VAULT_VERSION" build_vault ;;
     flux-controllers | source-controller | kustomize-controller)
       run_locked flux "$CACHE/flux-controllers-$FLUX_CONTROLLERS_VERSION" build_flux ;;
     flux-cli) run_locked flux-cli "$CACHE/flux-cli-$FLUX_CLI_VERSION" build_flux_cli ;;

@@ -4,7 +4,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { parseAllDocuments } from "yaml"
 import { parseControllerFlags } from "../operator/src/cli/controller.ts"
 import { renderAll } from "./app.ts"
-import { defaultInstallOptions, multiTenantFlags, names, ports, rbacTierLabel } from "./install.ts"
+import { defaultInstallOptions, multiTenantFlags, names, ports, rbacTierLabel, shutdown } from "./install.ts"
 
 const root = join(import.meta.dirname, "..")
 const files = renderAll(defaultInstallOptions)
@@ -47,6 +47,7 @@ const walk = function* (node: unknown, path = ""): Generator<[string, Record<str
 describe("generated files", () => {
   it("are committed and up to date (run `npm run synth` when this fails)", () => {
     expect([...files.keys()].sort()).toEqual([
+      "crds/kustodian.io_reconcilejournals.yaml",
       "crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml",
       "crds/source.toolkit.fluxcd.io_gitrepositories.yaml",
       "dist/install-multitenant.yaml",
@@ -78,7 +79,12 @@ describe("generated files", () => {
 
   it("install.yaml holds the CRDs and the controller's objects in apply order", () => {
     const kinds = docs("dist/install.yaml").map((d) => d.kind)
-    expect(kinds.slice(0, 3)).toEqual(["CustomResourceDefinition", "CustomResourceDefinition", "Namespace"])
+    expect(kinds.slice(0, 4)).toEqual([
+      "CustomResourceDefinition",
+      "CustomResourceDefinition",
+      "CustomResourceDefinition",
+      "Namespace",
+    ])
     expect(new Set(kinds)).toEqual(
       new Set([
         "CustomResourceDefinition",
@@ -91,9 +97,34 @@ describe("generated files", () => {
         "Deployment",
         "Service",
         "NetworkPolicy",
+        "PriorityClass",
       ]),
     )
   })
+
+  it.each(installs)(
+    "%s: a rollout hands over through the lease, within a 60 s grace period, at the controller's priority",
+    (path) => {
+      const deployment = docs(path).find((d) => d.kind === "Deployment") as unknown as {
+        spec: {
+          strategy: unknown
+          template: { spec: { terminationGracePeriodSeconds: number; priorityClassName: string } }
+        }
+      }
+      expect(deployment.spec.strategy).toEqual({
+        type: "RollingUpdate",
+        rollingUpdate: { maxUnavailable: 0, maxSurge: 1 },
+      })
+      expect(deployment.spec.template.spec.terminationGracePeriodSeconds).toBe(shutdown.gracePeriodSeconds)
+      // The controller's own deadline ends before the kubelet's SIGKILL.
+      const options = parseControllerFlags(argsOf(path).slice(1), { RUNTIME_NAMESPACE: "kustodian-system" })
+      expect(options.shutdownGraceMs).toBeLessThan(shutdown.gracePeriodSeconds * 1000)
+      expect(options.shutdownGraceMs).toBe(55_000)
+      const priority = docs(path).find((d) => d.kind === "PriorityClass")
+      expect(deployment.spec.template.spec.priorityClassName).toBe(priority && nameOf(priority))
+      expect(priority).toMatchObject({ value: 1_000_000, globalDefault: false })
+    },
+  )
 
   it.each(installs)("%s takes image and namespace as parameters", (path) => {
     const custom = renderAll({ namespace: "gitops", image: "registry.local/kustodian:test" }).get(path)
@@ -118,7 +149,10 @@ describe("generated files", () => {
         expect(rule.apiGroups).not.toContain("rbac.authorization.k8s.io")
         expect(rule.verbs).not.toContain("escalate")
         expect(rule.verbs).not.toContain("bind")
-        expect(rule.verbs).not.toContain("delete")
+        // Deletes only the journals of the objects it reconciles (the test control plane runs no garbage collector).
+        if (!(rule.apiGroups.length === 1 && rule.apiGroups[0] === "kustodian.io"))
+          expect(rule.verbs).not.toContain("delete")
+        else expect(rule.resources).toEqual(["reconcilejournals"])
         if (rule.resources.some((r) => r === "secrets" || r === "configmaps")) {
           expect(rule.verbs.sort()).toEqual(["get", "list", "watch"])
         }
@@ -225,6 +259,10 @@ describe("generated files", () => {
     expect(edit?.metadata.labels["rbac.authorization.k8s.io/aggregate-to-edit"]).toBe("true")
     expect(edit?.metadata.labels).not.toHaveProperty("rbac.authorization.k8s.io/aggregate-to-view")
     expect(view?.rules.flatMap((r) => r.verbs)).not.toContain("delete")
-    expect(view?.rules.flatMap((r) => r.resources)).toEqual(["gitrepositories", "kustomizations"])
+    expect(view?.rules.flatMap((r) => r.resources)).toEqual([
+      "gitrepositories",
+      "kustomizations",
+      "reconcilejournals",
+    ])
   })
 })

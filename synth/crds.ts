@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs"
 import { Schema } from "effect"
 import type { ApiResource } from "../model/api-resource.ts"
 import { GitRepository, gitRepositoryResource } from "../model/gitrepository.ts"
+import { reconcileJournalResource } from "../model/journal.ts"
 import { Kustomization, kustomizationResource } from "../model/kustomization.ts"
 import { type JsonSchemaNode, toStructural } from "./structural.ts"
 
@@ -83,6 +84,91 @@ export const customResourceDefinition = (resource: ApiResource, objectSchema: Sc
   },
 })
 
+/**
+ * Kustodian's own `ReconcileJournal` (model/journal.ts): the durable journal of one object's reconciles. Only
+ * the controller writes it; records and the snapshot are the runtime's data (domain events and a status), kept
+ * as they are (`x-kubernetes-preserve-unknown-fields`) and bounded by the runtime's caps.
+ */
+export const reconcileJournalDefinition = (): Manifest => {
+  const r = reconcileJournalResource
+  const preserved = { type: "object", "x-kubernetes-preserve-unknown-fields": true }
+  return {
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: {
+      name: `${r.plural}.${r.group}`,
+      labels: { ...partOfLabels, "app.kubernetes.io/component": "crd", "app.kubernetes.io/version": version },
+    },
+    spec: {
+      group: r.group,
+      names: {
+        kind: r.kind,
+        listKind: r.listKind,
+        plural: r.plural,
+        singular: r.singular,
+        shortNames: [...r.shortNames],
+        categories: [...r.categories],
+      },
+      scope: "Namespaced",
+      versions: [
+        {
+          name: r.version,
+          served: true,
+          storage: true,
+          additionalPrinterColumns: r.printerColumns.map((c) => ({
+            name: c.name,
+            type: c.type,
+            jsonPath: c.jsonPath,
+          })),
+          schema: {
+            openAPIV3Schema: {
+              description:
+                "ReconcileJournal is the durable journal of one object's reconciles, kept by Kustodian.",
+              type: "object",
+              properties: {
+                apiVersion: { type: "string" },
+                kind: { type: "string" },
+                metadata: { type: "object" },
+                spec: {
+                  type: "object",
+                  required: ["subject", "snapshot", "compacted", "records"],
+                  properties: {
+                    subject: {
+                      description: "The object whose reconciles this is.",
+                      type: "object",
+                      required: ["apiVersion", "kind", "name"],
+                      properties: {
+                        apiVersion: { type: "string", maxLength: 317 },
+                        kind: { type: "string", maxLength: 63 },
+                        name: { type: "string", maxLength: 253 },
+                        uid: { type: "string", maxLength: 64 },
+                      },
+                    },
+                    snapshot: { ...preserved, description: "The status folded from every compacted record." },
+                    compacted: {
+                      description: "How many reconciles the snapshot stands for.",
+                      type: "integer",
+                      format: "int64",
+                      minimum: 0,
+                    },
+                    records: {
+                      description: "Reconciles, oldest first: domain events, a count of identical runs.",
+                      type: "array",
+                      maxItems: 1000,
+                      items: preserved,
+                    },
+                  },
+                },
+              },
+              required: ["spec"],
+            },
+          },
+        },
+      ],
+    },
+  }
+}
+
 /** The CRDs Kustodian serves, with the file each is written to under `crds/`. */
 export const crds: ReadonlyArray<{ readonly file: string; readonly manifest: Manifest }> = [
   {
@@ -92,5 +178,9 @@ export const crds: ReadonlyArray<{ readonly file: string; readonly manifest: Man
   {
     file: `${kustomizationResource.group}_${kustomizationResource.plural}.yaml`,
     manifest: customResourceDefinition(kustomizationResource, Kustomization),
+  },
+  {
+    file: `${reconcileJournalResource.group}_${reconcileJournalResource.plural}.yaml`,
+    manifest: reconcileJournalDefinition(),
   },
 ]

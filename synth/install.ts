@@ -19,6 +19,7 @@
 import { ApiObject, type App, Chart } from "cdk8s"
 import * as kplus from "cdk8s-plus-33"
 import { gitRepositoryResource } from "../model/gitrepository.ts"
+import { reconcileJournalResource } from "../model/journal.ts"
 import { kustomizationResource } from "../model/kustomization.ts"
 import { crds, partOfLabels } from "./crds.ts"
 
@@ -59,7 +60,15 @@ export const names = {
   metricsService: "kustodian-metrics",
   allowEgressPolicy: "allow-egress",
   allowScrapingPolicy: "allow-scraping",
+  priorityClass: "kustodian-controller",
 } as const
+
+/**
+ * The pod's grace period on SIGTERM, and the controller's own deadline inside it: in-flight reconciles get
+ * `--graceful-shutdown-timeout` minus 3 s, then the lease is released, and the process exits before the kubelet's
+ * SIGKILL at the end of the grace period.
+ */
+export const shutdown = { gracePeriodSeconds: 60, controllerTimeout: "55s" } as const
 
 /** Label that marks the cluster-admin binding, so it can be filtered out (`kubectl apply -l '…!=…'`). */
 export const rbacTierLabel = "kustodian.io/rbac"
@@ -82,6 +91,12 @@ const controllerRules = (role: kplus.ClusterRole) => {
     // Setting blockOwnerDeletion on owner references needs update on finalizers.
     role.allow(["update"], endpoint(resource.group, `${resource.plural}/finalizers`))
   }
+  // The journal of each object's reconciles (runtime/journal-store.ts): created, replaced with optimistic
+  // concurrency, deleted with the object.
+  role.allow(
+    ["get", "list", "watch", "create", "update", "delete"],
+    endpoint(reconcileJournalResource.group, reconcileJournalResource.plural),
+  )
   // Git credentials, decryption keys, kubeconfigs and substituteFrom live in Secrets and ConfigMaps.
   role.allow(["get", "list", "watch"], endpoint("", "secrets"), endpoint("", "configmaps"))
   // Kubernetes Events for every reconcile.
@@ -107,6 +122,11 @@ const userRoles = (chart: Chart) => {
     },
   })
   view.allow(["get", "list", "watch"], ...kinds.map((k) => endpoint(k.group, k.plural)))
+  // `kustodian history` reads the journals; only the controller writes them.
+  view.allow(
+    ["get", "list", "watch"],
+    endpoint(reconcileJournalResource.group, reconcileJournalResource.plural),
+  )
   const edit = new kplus.ClusterRole(chart, "edit", {
     metadata: {
       name: names.editRole,
@@ -125,6 +145,17 @@ const userRoles = (chart: Chart) => {
 /** Adds the cluster-scoped objects: ClusterRoles and bindings (cluster-admin only for a single tenant). */
 const clusterChart = (app: App, tenancy: Tenancy, sa: kplus.IServiceAccount) => {
   const chart = new Chart(app, "cluster", { disableResourceNameHashes: true, labels: partOfLabels })
+  // Above workloads (which have 0), below the system-* classes: under memory pressure the scheduler preempts
+  // tenants' pods before the controller that deploys them, never the cluster's own components.
+  new ApiObject(chart, "priority-class", {
+    apiVersion: "scheduling.k8s.io/v1",
+    kind: "PriorityClass",
+    metadata: { name: names.priorityClass },
+    value: 1_000_000,
+    globalDefault: false,
+    preemptionPolicy: "PreemptLowerPriority",
+    description: "The Kustodian GitOps controller: scheduled ahead of the workloads it deploys.",
+  })
   const role = new kplus.ClusterRole(chart, "controller-role", { metadata: { name: names.controllerRole } })
   controllerRules(role)
   new kplus.ClusterRoleBinding(chart, "controller-binding", {
@@ -223,6 +254,10 @@ const networkPolicies = (chart: Chart) => {
 /** The controller's pod: hardened, with tmpfs for builds and an emptyDir for stored artifacts. */
 const deploymentSpec = (options: InstallOptions, tenancy: Tenancy) => ({
   replicas: 1,
+  // The new pod starts before the old one stops: it is Ready as a standby (as controller-runtime's are), so the
+  // old one is then sent SIGTERM, releases the lease on its way out, and the new one takes over within a retry
+  // period. Never two leaders: the Lease decides, not the rollout.
+  strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
   selector: { matchLabels: selectorLabels },
   template: {
     metadata: {
@@ -235,7 +270,8 @@ const deploymentSpec = (options: InstallOptions, tenancy: Tenancy) => ({
     spec: {
       serviceAccountName: names.serviceAccount,
       automountServiceAccountToken: true,
-      terminationGracePeriodSeconds: 10,
+      terminationGracePeriodSeconds: shutdown.gracePeriodSeconds,
+      priorityClassName: names.priorityClass,
       nodeSelector: { "kubernetes.io/os": "linux" },
       securityContext: {
         runAsNonRoot: true,
@@ -260,6 +296,7 @@ const deploymentSpec = (options: InstallOptions, tenancy: Tenancy) => ({
             "--log-level=info",
             "--log-encoding=json",
             "--enable-leader-election",
+            `--graceful-shutdown-timeout=${shutdown.controllerTimeout}`,
             ...(tenancy === "multi-tenant" ? multiTenantFlags : []),
           ],
           env: [

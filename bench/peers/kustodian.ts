@@ -54,6 +54,7 @@ export const kustodianPeer = (dir: string): Peer => {
       [
         "source.toolkit.fluxcd.io_gitrepositories.yaml",
         "kustomize.toolkit.fluxcd.io_kustomizations.yaml",
+        "kustodian.io_reconcilejournals.yaml",
       ].map((f) => join(repoRoot, "crds", f)),
     start: (ctx: PeerContext) =>
       Effect.gen(function* () {

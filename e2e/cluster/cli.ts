@@ -60,7 +60,7 @@ const up = async (): Promise<void> => {
   if (state !== undefined || existsSync(stateDir)) await down()
   const started = Date.now()
   // No stop: the processes are detached and keep running after this command exits; `down` stops them.
-  const { cluster } = await startCluster({ stateDir, ownerPid: "none" }, localProvider)
+  const { cluster } = await startCluster({ stateDir, ownerPid: "none", workloads: true }, localProvider)
   console.error(`[cluster] local control plane ready at ${cluster.server} in ${Date.now() - started} ms`)
   console.error(`[cluster] export KUSTODIAN_TEST_KUBECONFIG=${cluster.kubeconfigPath}  # e2e tests reuse it`)
   console.log(cluster.kubeconfigPath)

@@ -24,7 +24,8 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     return undefined
   }
   const started = Date.now()
-  const running = await startCluster({})
+  // Workloads run for real: Deployments roll out on kwok nodes, Namespaces finish deleting, GC follows owners.
+  const running = await startCluster({ workloads: true })
   const { cluster } = running
   // Only a temp state dir made by the local provider is ours to delete.
   const ownDir = cluster.provider === "local" ? dirname(cluster.kubeconfigPath) : undefined

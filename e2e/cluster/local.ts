@@ -1,8 +1,10 @@
 /**
  * The `local` provider: etcd and kube-apiserver as plain processes on 127.0.0.1 (the envtest model). TLS from a
  * throwaway CA, an admin client certificate (CN admin, O system:masters), RBAC, ServiceAccount issuer + signing
- * key (TokenRequest works), admission defaults minus ServiceAccount (no controller-manager makes `default` SAs),
- * and no endpoint reconciler (no kube-controller-manager, and no need for a routable advertise address).
+ * key (TokenRequest works), admission defaults minus ServiceAccount (the controller manager runs without the
+ * ServiceAccount controller, so no `default` ServiceAccounts exist for that plugin to require), and no endpoint
+ * reconciler (no need for a routable advertise address). With `workloads`, kube-controller-manager,
+ * kube-scheduler and kwok's simulated nodes run too (./workloads.ts): Deployments roll out for real.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { request } from "node:https"
@@ -22,6 +24,7 @@ import { issueCert, makeCa, makeKeyPair } from "../support/tls.ts"
 import { toolPath } from "../support/tools.ts"
 import { kubeconfigYaml, writeKubeconfig } from "./kubeconfig-file.ts"
 import { ClusterError, type ClusterProvider, type StartOptions, type TestCluster } from "./provider.ts"
+import { startWorkloads } from "./workloads.ts"
 
 /** What `state.json` in the state dir records, so `cluster:down` (another process) can stop the processes. */
 export interface LocalClusterState {
@@ -32,8 +35,16 @@ export interface LocalClusterState {
     readonly pid: number
     readonly startTime: string
   }>
-  /** Milliseconds spent making certificates, from etcd spawn to healthy, and from kube-apiserver spawn to /readyz. */
-  readonly timings: { readonly certsMs: number; readonly etcdMs: number; readonly apiserverMs: number }
+  /**
+   * Milliseconds spent making certificates, from etcd spawn to healthy, from kube-apiserver spawn to /readyz, and
+   * from there to a Ready kwok node (0 without workloads).
+   */
+  readonly timings: {
+    readonly certsMs: number
+    readonly etcdMs: number
+    readonly apiserverMs: number
+    readonly workloadsMs: number
+  }
 }
 
 /** GET over HTTPS trusting `ca`; resolves with the status code. */
@@ -204,7 +215,6 @@ const start = Effect.fn("LocalControlPlane.start")(function* (opts: StartOptions
     Effect.retry(retryOnPortRace),
   )
   const t3 = Date.now()
-  const daemons: Array<Daemon> = reaper === undefined ? [etcd, apiserver] : [etcd, apiserver, reaper]
   const kubeconfigPath = join(dir, "kubeconfig")
   writeKubeconfig(
     kubeconfigPath,
@@ -215,16 +225,20 @@ const start = Effect.fn("LocalControlPlane.start")(function* (opts: StartOptions
       user: { name: "admin", clientCertificate: admin.cert, clientKey: admin.key },
     }),
   )
+  const workloads =
+    opts.workloads === true ? yield* startWorkloads(dir, kubeconfigPath, join(dir, "certs"), timeoutMs) : []
+  const t4 = Date.now()
+  const daemons: Array<Daemon> = [etcd, apiserver, ...workloads, ...(reaper === undefined ? [] : [reaper])]
   const state: LocalClusterState = {
     kubeconfigPath,
     server,
     processes: daemons.map((d) => ({ name: d.name, pid: d.pid, startTime: d.startTime })),
-    timings: { certsMs: t1 - t0, etcdMs: t2 - t1, apiserverMs: t3 - t2 },
+    timings: { certsMs: t1 - t0, etcdMs: t2 - t1, apiserverMs: t3 - t2, workloadsMs: t4 - t3 },
   }
   writeFileSync(join(dir, "state.json"), `${JSON.stringify(state, null, 2)}\n`)
   const cluster: TestCluster = { provider: "local", kubeconfigPath, server, pids: daemons.map((d) => d.pid) }
   return cluster
 })
 
-/** etcd + kube-apiserver as local processes; needs the binaries from scripts/tools.sh. */
+/** etcd + kube-apiserver (+ workloads) as local processes; needs the binaries from scripts/tools.sh. */
 export const localProvider: ClusterProvider = { name: "local", start }

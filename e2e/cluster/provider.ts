@@ -33,6 +33,12 @@ export interface StartOptions {
   readonly ownerPid?: number | "none"
   /** How long to wait for readiness (default 120 s: starts took up to 50 s here at a load average of 17 on 2 cores). */
   readonly startTimeoutMs?: number
+  /**
+   * Also run kube-controller-manager, kube-scheduler and kwok's simulated nodes, so Deployments roll out, Pods
+   * become Ready, Namespaces finish deleting and garbage collection runs (local provider; kind and an existing
+   * cluster have their own). Default false: etcd and kube-apiserver only.
+   */
+  readonly workloads?: boolean
 }
 
 /** A cluster could not be started or reached. */

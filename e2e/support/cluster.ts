@@ -284,15 +284,17 @@ export const waitForCrds = (names: ReadonlyArray<string>, timeoutSeconds = 60): 
     ...names.map((n) => `customresourcedefinition/${n}`),
   ])
 
-/** The CRDs Kustodian serves (Flux's GitRepository and Kustomization), installed and Established. */
+/** The CRDs Kustodian serves (Flux's GitRepository and Kustomization, its own ReconcileJournal), installed and Established. */
 export const installFluxCrds = async (): Promise<void> => {
   const files = [
     "crds/source.toolkit.fluxcd.io_gitrepositories.yaml",
     "crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml",
+    "crds/kustodian.io_reconcilejournals.yaml",
   ]
   await applyYaml((await Promise.all(files.map((f) => readFile(join(repoRoot, f), "utf8")))).join("\n---\n"))
   await waitForCrds([
     "gitrepositories.source.toolkit.fluxcd.io",
     "kustomizations.kustomize.toolkit.fluxcd.io",
+    "reconcilejournals.kustodian.io",
   ])
 }

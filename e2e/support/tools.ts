@@ -30,6 +30,10 @@ export type ToolName =
   | "flux"
   | "notification-controller"
   | "moto-server"
+  | "kube-controller-manager"
+  | "kube-scheduler"
+  | "kwok"
+  | "vault"
 
 /** A tool is not installed or not built yet; the message says how to get it. */
 export class ToolMissingError extends Data.TaggedError("ToolMissingError")<{
@@ -67,9 +71,14 @@ const built: Partial<Record<ToolName, { dir: string; version: string }>> = {
   sops: { dir: "sops", version: "SOPS_VERSION" },
   kustomize: { dir: "kustomize", version: "KUSTOMIZE_VERSION" },
   "moto-server": { dir: "moto", version: "MOTO_VERSION" },
+  vault: { dir: "vault", version: "VAULT_VERSION" },
   etcd: { dir: "etcd", version: "ETCD_VERSION" },
   "kube-apiserver": { dir: "kubernetes", version: "KUBERNETES_VERSION" },
   kubectl: { dir: "kubernetes", version: "KUBERNETES_VERSION" },
+  // The test cluster's workloads: controllers, scheduler and kwok's simulated nodes.
+  "kube-controller-manager": { dir: "kube-workloads", version: "KUBERNETES_VERSION" },
+  "kube-scheduler": { dir: "kube-workloads", version: "KUBERNETES_VERSION" },
+  kwok: { dir: "kwok", version: "KWOK_VERSION" },
   // Flux's own controllers (peers of e2e/flux-cli.e2e.test.ts and bench:reconcile) and the flux CLI.
   "source-controller": { dir: "flux-controllers", version: "FLUX_CONTROLLERS_VERSION" },
   "kustomize-controller": { dir: "flux-controllers", version: "FLUX_CONTROLLERS_VERSION" },
@@ -80,6 +89,10 @@ const built: Partial<Record<ToolName, { dir: string; version: string }>> = {
 /** The scripts/tools.sh argument that builds just this tool (the default run builds them all). */
 const optionalBuild: Partial<Record<ToolName, string>> = {
   "moto-server": "moto",
+  "kube-controller-manager": "workloads",
+  "kube-scheduler": "workloads",
+  kwok: "workloads",
+  vault: "vault",
   "source-controller": "flux-controllers",
   "kustomize-controller": "flux-controllers",
   flux: "flux-cli",
@@ -131,6 +144,11 @@ export const toolPath = (name: ToolName): string => {
     if (version === undefined)
       throw new ToolMissingError({ tool: name, looked: [`${b.version} in versions.env`] })
     candidates.push(join(toolsCacheDir(), `${b.dir}-${version}`, name))
+    // What the environment provides, where scripts/tools.sh skipped the build: envtest's variables, then PATH.
+    const asset = process.env[`TEST_ASSET_${name.toUpperCase().replaceAll("-", "_")}`]
+    if (asset) candidates.push(asset)
+    if (process.env.KUBEBUILDER_ASSETS) candidates.push(join(process.env.KUBEBUILDER_ASSETS, name))
+    for (const d of (process.env.PATH ?? "").split(delimiter).filter((d) => d !== "")) candidates.push(join(d, name))
   } else {
     const dirs = (process.env.PATH ?? "").split(delimiter).filter((d) => d !== "")
     for (const d of [...dirs, "/usr/local/sbin", "/usr/sbin", "/usr/bin", "/sbin"])

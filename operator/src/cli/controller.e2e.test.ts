@@ -38,6 +38,8 @@ const installCrds = Effect.promise(() =>
     join(repoRoot, "crds/source.toolkit.fluxcd.io_gitrepositories.yaml"),
     "-f",
     join(repoRoot, "crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml"),
+    "-f",
+    join(repoRoot, "crds/kustodian.io_reconcilejournals.yaml"),
   ]),
 )
 

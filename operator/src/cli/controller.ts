@@ -15,7 +15,10 @@ import { sweepStaleTempRoots } from "../temp-root.ts"
 import { UsageError } from "./args.ts"
 import { parseGrace, runUntilSignal } from "./shutdown.ts"
 
-/** The pod's terminationGracePeriodSeconds is 10: exit by 8 s, the watchdog's SIGKILL comes at 9 s. */
+/**
+ * Without --graceful-shutdown-timeout: exit by 8 s, inside the 10 s grace period Kubernetes gives a pod by
+ * default (the install passes 55s inside its own 60 s).
+ */
 const defaultGraceMs = 8_000
 /** Of the grace period, what is left for the lease release and the last status writes after reconciles. */
 const releaseMarginMs = 3_000

@@ -2,7 +2,8 @@
  * The keys the CLI uses, found where sops looks: `SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY_CMD`, the
  * default `<config dir>/sops/age/keys.txt`, the gpg keyring (`GNUPGHOME`, `SOPS_GPG_EXEC`), and AWS KMS with the
  * AWS SDK's credential chain (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, `AWS_PROFILE`
- * and the shared files, a web identity token file, container or instance credentials).
+ * and the shared files, a web identity token file, container or instance credentials), and Vault transit with
+ * `VAULT_TOKEN`, else `~/.vault-token` (`VAULT_NAMESPACE`, `SOPS_HC_VAULT_ALLOWLIST`), as sops reads them.
  *
  * @module
  */
@@ -10,8 +11,10 @@ import { execFileSync } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
 import { homedir } from "node:os"
 import { join } from "node:path"
-import type { Keyring } from "../sops/index.ts"
+import { Effect } from "effect"
+import type { Keyring, MasterKeyService } from "../sops/index.ts"
 import { awsKmsService } from "../sops/keys/aws-kms.ts"
+import { vaultTransitService } from "../sops/keys/hc-vault.ts"
 
 /** `$XDG_CONFIG_HOME/sops/age/keys.txt`, else `~/.config/sops/age/keys.txt` (macOS: Application Support). */
 export const defaultAgeKeyFile = (env: NodeJS.ProcessEnv): string => {
@@ -73,7 +76,57 @@ const cliAwsKms = (env: NodeJS.ProcessEnv) => {
   })
 }
 
-/** The keyring of a CLI invocation: age identities from the environment, PGP through gpg, AWS KMS. */
+/** The Vault token as sops finds it: `VAULT_TOKEN`, else the first line of `$HOME/.vault-token`. */
+export const vaultToken = (env: NodeJS.ProcessEnv): string | undefined => {
+  if (env.VAULT_TOKEN) return env.VAULT_TOKEN
+  const file = join(env.HOME || homedir(), ".vault-token")
+  if (!existsSync(file)) return undefined
+  const token = readFileSync(file, "utf8").trim()
+  return token === "" ? undefined : token
+}
+
+const cliVault = (env: NodeJS.ProcessEnv) =>
+  vaultTransitService({
+    token: vaultToken(env),
+    missingToken: "no Vault token (VAULT_TOKEN, ~/.vault-token)",
+    namespace: env.VAULT_NAMESPACE,
+    allowlist: env.SOPS_HC_VAULT_ALLOWLIST,
+  })
+
+/**
+ * Azure Key Vault for the CLI, with the default credential chain as sops uses it (`AZURE_TENANT_ID`,
+ * `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET` or `AZURE_CLIENT_CERTIFICATE_PATH`, `AZURE_AUTHORITY_HOST`,
+ * `AZURE_FEDERATED_TOKEN_FILE`, managed identity, the Azure CLI). Made on first use, so invocations that need
+ * no Azure key load no Azure SDK state.
+ */
+const cliAzureKv = (env: NodeJS.ProcessEnv): MasterKeyService => {
+  let service: Promise<MasterKeyService> | undefined
+  // the Azure SDK (about half a second to load) is imported on first use only
+  const get = () =>
+    Effect.promise(() => {
+      service ??= Promise.all([
+        import("../sops/keys/azure-credentials.ts"),
+        import("../sops/keys/azure-kv.ts"),
+      ]).then(([{ defaultAzureCredential }, { azureHttpClient, azureKvService, caFromEnv }]) => {
+        const httpClient = azureHttpClient({ ca: caFromEnv(env) })
+        const secrets = [env.AZURE_CLIENT_SECRET, env.AZURE_CLIENT_CERTIFICATE_PASSWORD].filter(
+          (s): s is string => typeof s === "string",
+        )
+        return azureKvService({ credential: defaultAzureCredential(env, httpClient), httpClient, secrets })
+      })
+      return service
+    })
+  return {
+    type: "azure_kv",
+    decrypt: (key) => Effect.flatMap(get(), (s) => s.decrypt(key)),
+    encrypt: (recipient, part) => Effect.flatMap(get(), (s) => s.encrypt(recipient, part)),
+  }
+}
+
+/**
+ * The keyring of a CLI invocation: age identities from the environment, PGP through gpg, AWS KMS, Azure Key
+ * Vault, Vault transit.
+ */
 export const cliKeyring = (env: NodeJS.ProcessEnv): Keyring => ({
   scope: "cli",
   age: ageKeyTexts(env),
@@ -82,5 +135,5 @@ export const cliKeyring = (env: NodeJS.ProcessEnv): Keyring => ({
     ...(env.SOPS_GPG_EXEC ? { exec: env.SOPS_GPG_EXEC } : {}),
     ...(env.GNUPGHOME ? { home: env.GNUPGHOME } : {}),
   },
-  providers: [cliAwsKms(env)],
+  providers: [cliAwsKms(env), cliAzureKv(env), cliVault(env)],
 })

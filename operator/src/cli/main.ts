@@ -14,6 +14,7 @@ import { createCommand } from "./create.ts"
 import { decryptCommand, decryptUsage } from "./decrypt.ts"
 import { demoCommand } from "./demo.ts"
 import { encryptCommand, encryptUsage } from "./encrypt.ts"
+import { historyCommand } from "./history.ts"
 import type { FileError } from "./io.ts"
 import { keygenCommand } from "./keygen.ts"
 import { runSopsSubcommand, sopsSubcommandList, sopsSubcommands } from "./sops-commands.ts"
@@ -32,6 +33,8 @@ commands:
 ${sopsSubcommandList()}
   check [PATH]   pre-commit/CI checks: plaintext Secrets, uncovered files, encrypted_regex conflicts,
                  recipients, stale MACs, .sops.pub.asc; kustodian help check
+  history KIND NAME  what each reconcile applied, when, and how it ended (from the cluster's journals);
+                 history --object KIND/NS/NAME: what last changed an object; kustodian help history
   help CMD       a command's usage
 
 ${controllerUsage}
@@ -81,12 +84,13 @@ export const run = async (
   if (command === "check") return checkCommand(rest, env, process.cwd())
   if (command === "keygen") return runCommand(keygenCommand(rest))
   if (command === "create") return runCommand(createCommand(rest))
+  if (command === "history") return runCommand(historyCommand(rest))
   const sops = runSopsSubcommand(command, rest, env, exitCode)
   if (sops !== undefined) return sops
   if (
     command === "help" &&
     rest[0] !== undefined &&
-    (["keygen", "create", "check"].includes(rest[0]) || Object.hasOwn(sopsSubcommands, rest[0]))
+    (["keygen", "create", "check", "history"].includes(rest[0]) || Object.hasOwn(sopsSubcommands, rest[0]))
   )
     return run([rest[0], ...rest.slice(1), "--help"], env)
   let program: Effect.Effect<void, CliError>

@@ -11,13 +11,14 @@
  *
  * @module
  */
-import { Clock, Duration, Effect } from "effect"
+import { Clock, Effect } from "effect"
+import { formatDuration } from "../../../model/duration.ts"
 import { StageError } from "../runtime/controller.ts"
 
 /** Starts the clock of a reconcile's `spec.timeout`; the result bounds each stage run through it. */
 export const startDeadline = (timeoutMs: number) =>
   Effect.map(Clock.currentTimeMillis, (start) => {
-    const label = Duration.format(Duration.millis(timeoutMs))
+    const label = formatDuration(timeoutMs)
     return <A, E, R>(stage: string, reason: string, self: Effect.Effect<A, E, R>) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const left = start + timeoutMs - now

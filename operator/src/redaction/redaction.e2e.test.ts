@@ -507,13 +507,20 @@ describe("Redaction of what API errors echo", () => {
       }),
   )
 
-  it.live("nothing of it in any Kustomization, Event, log line or metric", () =>
+  it.live("nothing of it in any Kustomization, Event, journal, log line or metric", () =>
     Effect.gen(function* () {
       const all = yield* Effect.promise(() =>
         kubectl(["-n", ns, "get", "kustomizations,events.v1.events.k8s.io", "-o", "json"]),
       )
       expect(all).toContain("redact-ref")
       expectNoLeak(all)
+      // The journals hold every reconcile's events: failure messages and change sets, never values.
+      const journals = yield* Effect.promise(() =>
+        kubectl(["-n", ns, "get", "reconcilejournals.kustodian.io", "-o", "json"]),
+      )
+      expect(journals).toContain("redact-ref")
+      expect(journals).toContain("StageFailed")
+      expectNoLeak(journals)
       const log = yield* Effect.promise(() => readFile(operator.logFile, "utf8"))
       expect(log).toContain("Reconciliation failed after")
       expect(log).toContain(`Deployment/${ns}/redact-vap`)

@@ -3,6 +3,7 @@ import type { DomainEvent } from "../../../model/events.ts"
 import type { ReconcileStatus } from "../../../model/projection.ts"
 import type { KubeObject, ObjectKey, ResourceRef } from "../kube/resource.ts"
 import { maskServerValues } from "../redaction/server-values.ts"
+import type { StageFailed } from "./stage.ts"
 import type { IndexFn, Store } from "./store.ts"
 
 /** What to do after a reconcile (kube-rs `Action`). */
@@ -63,8 +64,11 @@ export interface ReconcileContext<K extends KubeObject> {
    * read referenced objects here instead of from the API server.
    */
   readonly cache: (resource: ResourceRef) => Store<KubeObject> | undefined
-  /** Runs one stage in its own span; a failure inside is reported under this stage's name. */
-  readonly stage: <A, E, R>(name: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /**
+   * Runs one stage in its own span. Whatever it fails or dies with leaves it as a {@link StageFailed} naming it
+   * (an inner stage's StageFailed keeps its own name); interruption passes through.
+   */
+  readonly stage: <A, E, R>(name: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, StageFailed, R>
 }
 
 /** A secondary watch: objects of another resource that requeue primaries when they change. */

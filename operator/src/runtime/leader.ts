@@ -46,6 +46,8 @@ export const makeLeaderElector = (options: LeaderElectionOptions) =>
     let observed: { resourceVersion: string | undefined; holder: string; atMs: number } | undefined
     let lastRenewMs = 0
     let leading = false
+    /** The last look at the lease found another holder (this process may not know yet that it lost). */
+    let heldByOther = false
 
     const body = (current: Lease | undefined, now: number, transitions: number): Lease => ({
       apiVersion: "coordination.k8s.io/v1",
@@ -86,13 +88,17 @@ export const makeLeaderElector = (options: LeaderElectionOptions) =>
       }
       const durationMs = (lease.spec?.leaseDurationSeconds ?? leaseDurationMs / 1000) * 1000
       const held = holder !== "" && holder !== options.identity && now < observed.atMs + durationMs
+      heldByOther = holder !== "" && holder !== options.identity
       if (held) return false
       const transitions = (lease.spec?.leaseTransitions ?? 0) + (holder === options.identity ? 0 : 1)
       const updated = yield* client.replace<Lease>(ref, body(lease, now, transitions)).pipe(
         Effect.map(() => true),
         Effect.catchTag("KubeApiError", (e) => (e.isConflict ? Effect.succeed(false) : Effect.fail(e))),
       )
-      if (updated) lastRenewMs = now
+      if (updated) {
+        lastRenewMs = now
+        heldByOther = false
+      }
       return updated
     })
 
@@ -164,6 +170,11 @@ export const makeLeaderElector = (options: LeaderElectionOptions) =>
       holdUntilLost,
       release,
       isLeader: () => leading,
+      /**
+       * Whether this process may write what only the leader writes (journals): it leads and the last look at
+       * the lease found it the holder. Stricter than `isLeader`, which holds until the renew deadline passes.
+       */
+      holdsLease: () => leading && !heldByOther,
       renewHealthy: (nowMs: number) => !leading || nowMs - lastRenewMs <= renewDeadlineMs + retryPeriodMs,
     }
   })

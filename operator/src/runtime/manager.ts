@@ -71,7 +71,10 @@ export const runManager = <R>(options: ManagerOptions<R>): Effect.Effect<never, 
             const running: RunningController<KubeObject>[] = []
             for (const spec of options.controllers) {
               running.push(
-                (yield* runController(spec, options.run)) as unknown as RunningController<KubeObject>,
+                (yield* runController(spec, {
+                  ...options.run,
+                  ...(elector !== undefined ? { isLeader: elector.holdsLease } : {}),
+                })) as unknown as RunningController<KubeObject>,
               )
             }
             // Runs before the workers are interrupted (finalizers run in reverse order).

@@ -1,10 +1,11 @@
 /**
  * Routes provider credentials to the SOPS engine's key providers, as Flux's decryptor does: credentials from
- * the decryption Secret win (`sops.aws-kms`); otherwise the decryption ServiceAccount (the Kustomization's
+ * the decryption Secret win (`sops.aws-kms`, `sops.azure-kv`); otherwise the decryption ServiceAccount (the Kustomization's
  * `spec.decryption.serviceAccountName`, else `--default-decryption-service-account`) authenticates through
  * workload identity; otherwise the controller's own environment (the SDK's default chain, e.g. IRSA on the
- * controller's pod). Each provider is one module behind {@link MasterKeyService}; Vault transit, GCP KMS and
- * Azure Key Vault slot in here the same way. Until one exists for a key type, a file that needs it fails with
+ * controller's pod). Each provider is one module behind {@link MasterKeyService} (Azure Key Vault's choice of
+ * credentials is in azure-identity.ts); Vault transit takes the Secret's `sops.vault-token` and nothing else; GCP
+ * KMS slots in here the same way. Until one exists for a key type, a file that needs it fails with
  * an error naming the missing provider.
  *
  * @module
@@ -14,6 +15,8 @@ import { Context, Effect, Layer } from "effect"
 import { KubeClient } from "../../kube/client.ts"
 import type { MasterKeyService } from "../../sops/index.ts"
 import { type AwsCredentials, awsKmsService } from "../../sops/keys/aws-kms.ts"
+import { vaultTransitService } from "../../sops/keys/hc-vault.ts"
+import { makeAzureKeyProvider } from "./azure-identity.ts"
 import type { ProviderCredentials, ProviderType } from "./keys.ts"
 import { makeTokenCache } from "./token-cache.ts"
 import { webIdentityCredentials } from "./workload-identity.ts"
@@ -79,7 +82,7 @@ export class KeyProviders extends Context.Service<
     }),
   )
 
-  /** AWS KMS, with workload identity through the API server's TokenRequest. */
+  /** AWS KMS and Azure Key Vault, with workload identity through the API server's TokenRequest. */
   static layer(options: KeyProviderOptions) {
     return Layer.effect(
       KeyProviders,
@@ -111,12 +114,51 @@ export class KeyProviders extends Context.Service<
 
         const serviceAccountFor = (r: ProviderRequest) =>
           r.serviceAccountName || options.defaultDecryptionServiceAccount || undefined
+        const azure = makeAzureKeyProvider({
+          kube,
+          run,
+          env,
+          cache: makeTokenCache(options.tokenCache?.maxSize ?? 100, options.tokenCache?.maxDurationMs),
+        })
+        /** Adds the Azure Key Vault service; the build's identity is the most specific of the two. */
+        const withAzure = (
+          r: ProviderRequest,
+          aws: { readonly services: ReadonlyArray<MasterKeyService>; readonly identity: ProviderIdentity },
+        ) => {
+          const sa = serviceAccountFor(r)
+          const az = azure(
+            r.credentials,
+            sa === undefined ? undefined : { namespace: r.namespace, name: sa },
+            {
+              kind: "Kustomization",
+              name: r.name,
+              namespace: r.namespace,
+            },
+          )
+          const identity: ProviderIdentity =
+            aws.identity.startsWith("serviceaccount:") || az.identity === "serviceaccount"
+              ? `serviceaccount:${r.namespace}/${sa}`
+              : aws.identity === "secret" || az.identity === "secret"
+                ? "secret"
+                : "controller"
+          return { services: [...aws.services, az.service], identity }
+        }
 
         return KeyProviders.of({
-          available: ["kms"],
+          available: ["kms", "azure_kv", "hc_vault"],
           objectLevelWorkloadIdentity: options.objectLevelWorkloadIdentity,
           serviceAccountFor,
           services: (r) => {
+            const made = withAzure(r, awsServices(r))
+            return { services: [...made.services, vaultFromSecret(r, env)], identity: made.identity }
+          },
+        })
+
+        function awsServices(r: ProviderRequest): {
+          readonly services: ReadonlyArray<MasterKeyService>
+          readonly identity: ProviderIdentity
+        } {
+          {
             const fromSecret = r.credentials.find((c) => c.type === "kms")
             if (fromSecret !== undefined && fromSecret.type === "kms") {
               const creds: AwsCredentials = {
@@ -166,11 +208,26 @@ export class KeyProviders extends Context.Service<
                     ),
                 }),
               ],
-              identity: `serviceaccount:${r.namespace}/${sa}`,
+              identity: `serviceaccount:${r.namespace}/${sa}` as ProviderIdentity,
             }
-          },
-        })
+          }
+        }
       }),
     )
   }
+}
+
+/**
+ * Vault transit with the tenant's own `sops.vault-token`, as Flux sends it: the address comes from the tenant's
+ * file, so it receives that token and nothing else — without the entry no request is made (where Flux would fall
+ * back to the controller's own VAULT_TOKEN). `SOPS_HC_VAULT_ALLOWLIST` in the controller's environment limits the
+ * addresses, as in sops. No workload identity (see the README).
+ */
+const vaultFromSecret = (r: ProviderRequest, env: Readonly<Record<string, string | undefined>>) => {
+  const entry = r.credentials.find((c) => c.type === "hc_vault")
+  return vaultTransitService({
+    token: entry?.type === "hc_vault" ? entry.token : undefined,
+    missingToken: "no Vault token: the decryption Secret has no 'sops.vault-token' entry",
+    allowlist: env.SOPS_HC_VAULT_ALLOWLIST,
+  })
 }

@@ -1,6 +1,7 @@
 import { expect, layer } from "@effect/vitest"
 import { type Duration, Effect } from "effect"
-import { testNamespace } from "../../../../e2e/support/cluster.ts"
+import { kwokPoolNode, poolLabel } from "../../../../e2e/cluster/workloads.ts"
+import { kubectl, testNamespace } from "../../../../e2e/support/cluster.ts"
 import { Applier } from "../apply/staged-apply.ts"
 import type { KubeObject } from "../cluster/object.ts"
 import { configMap, patchAs, stageTestLayer } from "../pipeline/testing/stage-test-layer.ts"
@@ -9,7 +10,11 @@ import { compileHealthExpressions } from "./health-expressions.ts"
 
 const owner = { name: "apps", namespace: "flux-system" }
 
-const deployment = (namespace: string): KubeObject => ({
+/**
+ * A Deployment whose Pods only fit on nodes of `pool`: it rolls out once such a node exists (kwok runs the
+ * Pods) and stays unavailable until then, as on a cluster short of capacity.
+ */
+const deployment = (namespace: string, pool: string, extra: Record<string, unknown> = {}): KubeObject => ({
   apiVersion: "apps/v1",
   kind: "Deployment",
   metadata: { name: "web", namespace },
@@ -18,18 +23,14 @@ const deployment = (namespace: string): KubeObject => ({
     selector: { matchLabels: { app: "web" } },
     template: {
       metadata: { labels: { app: "web" } },
-      spec: { containers: [{ name: "web", image: "nginx", ports: [{ containerPort: 80 }] }] },
+      spec: {
+        nodeSelector: { [poolLabel]: pool },
+        containers: [{ name: "web", image: "nginx", ports: [{ containerPort: 80 }] }],
+      },
     },
+    ...extra,
   },
 })
-
-// There is no kube-controller-manager: the status a Deployment controller would write is set by hand.
-const setDeploymentStatus = (namespace: string, status: Record<string, unknown>) =>
-  patchAs(
-    "test-deployment-controller",
-    { apiVersion: "apps/v1", kind: "Deployment", name: "web", namespace, subresource: "status" },
-    { status },
-  )
 
 /** A CRD of our own with a status subresource: the test plays its controller. */
 const randomGroup = () => `h${Math.random().toString(36).slice(2, 8)}.example.com`
@@ -67,14 +68,14 @@ layer(stageTestLayer, { timeout: 120_000, excludeTestServices: true })(
   "HealthChecker on the test control plane",
   (it) => {
     it.effect(
-      "waits for a Deployment until its status says it is available, and times out while it is not",
+      "waits for a Deployment until it has rolled out, and times out while its Pods have no node to run on",
       () =>
         Effect.gen(function* () {
           const applier = yield* Applier
           const health = yield* HealthChecker
           const ns = yield* testNamespace("health")
           const { changeSet } = yield* applier.apply({
-            objects: [deployment(ns), configMap(ns, "cfg", { k: "1" })],
+            objects: [deployment(ns, ns), configMap(ns, "cfg", { k: "1" })],
             owner,
           })
           const refs = healthCheckTargets({ wait: true }, owner, changeSet)
@@ -90,21 +91,18 @@ layer(stageTestLayer, { timeout: 120_000, excludeTestServices: true })(
           expect(timedOut.message).toContain(`Deployment/${ns}/web status: 'InProgress'`)
           expect(timedOut.objects).toEqual([`Deployment/${ns}/web`])
 
-          const generation = 1
-          yield* setDeploymentStatus(ns, {
-            observedGeneration: generation,
-            replicas: 2,
-            updatedReplicas: 2,
-            readyReplicas: 2,
-            availableReplicas: 2,
-            conditions: [
-              condition("Available", "True", "MinimumReplicasAvailable"),
-              condition("Progressing", "True", "NewReplicaSetAvailable"),
-            ],
-          })
-          const healthy = yield* health.check({ refs, timeout: "10 seconds", interval: "500 millis" })
+          // Capacity arrives: the scheduler binds the Pods to the new node, kwok runs them, the rollout completes.
+          yield* kwokPoolNode(ns)
+          const healthy = yield* health.check({ refs, timeout: "60 seconds", interval: "500 millis" })
           expect(healthy.message).toMatch(/^Health check passed in /)
           expect(healthy.statuses.every((s) => s.result.status === "Current")).toBe(true)
+          const pods = JSON.parse(
+            yield* Effect.promise(() => kubectl(["get", "pods", "-n", ns, "-o", "json"])),
+          ) as { items: ReadonlyArray<{ spec: { nodeName?: string }; status: { phase?: string } }> }
+          expect(pods.items.map((p) => [p.spec.nodeName, p.status.phase])).toEqual([
+            [`kwok-${ns}`, "Running"],
+            [`kwok-${ns}`, "Running"],
+          ])
 
           // healthChecks: only the listed objects (apiVersion defaults to apps/v1, namespace to the Kustomization's).
           const listed = healthCheckTargets(
@@ -126,12 +124,10 @@ layer(stageTestLayer, { timeout: 120_000, excludeTestServices: true })(
           const applier = yield* Applier
           const health = yield* HealthChecker
           const ns = yield* testNamespace("health-failed")
-          const { changeSet } = yield* applier.apply({ objects: [deployment(ns)], owner })
-          yield* setDeploymentStatus(ns, {
-            observedGeneration: 1,
-            replicas: 2,
-            updatedReplicas: 2,
-            conditions: [condition("Progressing", "False", "ProgressDeadlineExceeded")],
+          // No node of this pool ever exists: the deployment controller marks the rollout failed after 1 s.
+          const { changeSet } = yield* applier.apply({
+            objects: [deployment(ns, ns, { progressDeadlineSeconds: 1 })],
+            owner,
           })
           const refs = healthCheckTargets({ wait: true }, owner, changeSet)
           const failed = yield* Effect.flip(
