@@ -7,6 +7,7 @@
 import { Cause, Effect, Exit } from "effect"
 import type { SopsError } from "../sops/index.ts"
 import { UsageError } from "./args.ts"
+import { checkCommand } from "./check.ts"
 import { runCommand } from "./command.ts"
 import { controllerCommand, controllerUsage } from "./controller.ts"
 import { createCommand } from "./create.ts"
@@ -30,6 +31,8 @@ commands:
   create KIND    a decryption Secret (secret sops-age|sops-gpg|sops-hcvault), a GitRepository (source git) or a
                  Kustomization, printed as flux create … --export prints it or applied; kustodian help create
 ${sopsSubcommandList()}
+  check [PATH]   pre-commit/CI checks: plaintext Secrets, uncovered files, encrypted_regex conflicts,
+                 recipients, stale MACs, .sops.pub.asc; kustodian help check
   history KIND NAME  what each reconcile applied, when, and how it ended (from the cluster's journals);
                  history --object KIND/NS/NAME: what last changed an object; kustodian help history
   help CMD       a command's usage
@@ -78,6 +81,7 @@ export const run = async (
 ): Promise<number> => {
   const [command, ...rest] = argv
   if (command === "controller") return controllerCommand(rest, env)
+  if (command === "check") return checkCommand(rest, env, process.cwd())
   if (command === "keygen") return runCommand(keygenCommand(rest))
   if (command === "create") return runCommand(createCommand(rest))
   if (command === "history") return runCommand(historyCommand(rest))
@@ -86,7 +90,7 @@ export const run = async (
   if (
     command === "help" &&
     rest[0] !== undefined &&
-    (["keygen", "create", "history"].includes(rest[0]) || Object.hasOwn(sopsSubcommands, rest[0]))
+    (["keygen", "create", "check", "history"].includes(rest[0]) || Object.hasOwn(sopsSubcommands, rest[0]))
   )
     return run([rest[0], ...rest.slice(1), "--help"], env)
   let program: Effect.Effect<void, CliError>
