@@ -2,7 +2,8 @@
  * The keys the CLI uses, found where sops looks: `SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY_CMD`, the
  * default `<config dir>/sops/age/keys.txt`, the gpg keyring (`GNUPGHOME`, `SOPS_GPG_EXEC`), and AWS KMS with the
  * AWS SDK's credential chain (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, `AWS_PROFILE`
- * and the shared files, a web identity token file, container or instance credentials).
+ * and the shared files, a web identity token file, container or instance credentials), and GCP KMS with sops'
+ * Google credentials (`GOOGLE_CREDENTIALS`, `GOOGLE_OAUTH_ACCESS_TOKEN`, application-default credentials).
  *
  * @module
  */
@@ -12,6 +13,8 @@ import { homedir } from "node:os"
 import { join } from "node:path"
 import type { Keyring } from "../sops/index.ts"
 import { awsKmsService } from "../sops/keys/aws-kms.ts"
+import { cliTokenSource, extraCa } from "../sops/keys/gcp-credentials.ts"
+import { gcpKmsService } from "../sops/keys/gcp-kms.ts"
 
 /** `$XDG_CONFIG_HOME/sops/age/keys.txt`, else `~/.config/sops/age/keys.txt` (macOS: Application Support). */
 export const defaultAgeKeyFile = (env: NodeJS.ProcessEnv): string => {
@@ -73,7 +76,21 @@ const cliAwsKms = (env: NodeJS.ProcessEnv) => {
   })
 }
 
-/** The keyring of a CLI invocation: age identities from the environment, PGP through gpg, AWS KMS. */
+/**
+ * GCP KMS for the CLI, as sops finds credentials: `GOOGLE_CREDENTIALS`, `GOOGLE_OAUTH_ACCESS_TOKEN`, then
+ * application-default credentials; `SOPS_GCP_KMS_ENDPOINT` / `SOPS_GCP_KMS_UNIVERSE_DOMAIN`; `SSL_CERT_FILE`.
+ */
+const cliGcpKms = (env: NodeJS.ProcessEnv) => {
+  const ca = extraCa(env)
+  return gcpKmsService({
+    env,
+    tokenSource: cliTokenSource(env),
+    ...(ca === undefined ? {} : { ca }),
+    secrets: [env.GOOGLE_OAUTH_ACCESS_TOKEN].filter((s): s is string => typeof s === "string"),
+  })
+}
+
+/** The keyring of a CLI invocation: age identities from the environment, PGP through gpg, AWS and GCP KMS. */
 export const cliKeyring = (env: NodeJS.ProcessEnv): Keyring => ({
   scope: "cli",
   age: ageKeyTexts(env),
@@ -82,5 +99,5 @@ export const cliKeyring = (env: NodeJS.ProcessEnv): Keyring => ({
     ...(env.SOPS_GPG_EXEC ? { exec: env.SOPS_GPG_EXEC } : {}),
     ...(env.GNUPGHOME ? { home: env.GNUPGHOME } : {}),
   },
-  providers: [cliAwsKms(env)],
+  providers: [cliAwsKms(env), cliGcpKms(env)],
 })

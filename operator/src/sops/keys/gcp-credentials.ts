@@ -59,14 +59,27 @@ export const googleIamCredentialsUrl = "https://iamcredentials.googleapis.com"
 
 /**
  * The endpoints from `KUSTODIAN_GCP_TOKEN_URL`, `KUSTODIAN_GCP_STS_URL`, `KUSTODIAN_GCP_IAM_CREDENTIALS_URL` and
- * `GCE_METADATA_HOST` (Google's libraries' variable), else Google's.
+ * `GCE_METADATA_HOST` (Google's libraries' variable), else Google's; `SSL_CERT_FILE` (what sops, a Go program,
+ * reads as its CA bundle) is trusted beside the system's roots.
  */
 export const googleEndpoints = (env: Readonly<Record<string, string | undefined>>): GoogleEndpoints => ({
+  ca: extraCa(env),
   tokenUrl: env.KUSTODIAN_GCP_TOKEN_URL || googleTokenUrl,
   stsUrl: env.KUSTODIAN_GCP_STS_URL || googleStsUrl,
   iamCredentialsUrl: (env.KUSTODIAN_GCP_IAM_CREDENTIALS_URL || googleIamCredentialsUrl).replace(/\/+$/, ""),
   metadataUrl: `http://${env.GCE_METADATA_HOST || "metadata.google.internal"}`,
 })
+
+/** The PEM of `SSL_CERT_FILE`, when it names a readable file of at most 1 MiB. */
+export const extraCa = (env: Readonly<Record<string, string | undefined>>): string | undefined => {
+  if (!env.SSL_CERT_FILE) return undefined
+  try {
+    const text = readFileSync(env.SSL_CERT_FILE, "utf8")
+    return text.length <= 1 << 20 && text.includes("-----BEGIN CERTIFICATE-----") ? text : undefined
+  } catch {
+    return undefined
+  }
+}
 
 /** The scopes Cloud KMS clients ask for (Go's `kms.DefaultAuthScopes()`). */
 export const kmsScopes = [
@@ -534,26 +547,26 @@ export const metadataSource = (endpoints: GoogleEndpoints): TokenSource =>
     return tokenFrom("metadata server token request", url, body)
   })
 
-/**
- * sops' order on the command line: `GOOGLE_CREDENTIALS` (a path, else the JSON itself), then
- * `GOOGLE_OAUTH_ACCESS_TOKEN`, then application-default credentials (`GOOGLE_APPLICATION_CREDENTIALS`, gcloud's
- * `application_default_credentials.json`, the metadata server).
- */
-export const cliTokenSource = (env: Readonly<Record<string, string | undefined>>): TokenSource => {
-  const endpoints = googleEndpoints(env)
+/** Resolves a source on first use (a file that cannot be used fails that use, not the start-up). */
+const lazySource = (resolve: () => TokenSource): TokenSource => {
   let resolved: TokenSource | undefined
-  const resolve = (): TokenSource => {
-    const creds = env.GOOGLE_CREDENTIALS
-    if (creds) {
-      let text = creds
-      try {
-        text = readFileSync(creds, "utf8")
-      } catch {
-        // not a path: the JSON itself, as sops reads it
-      }
-      return credentialsFromJson(text, { where: "GOOGLE_CREDENTIALS", policy: "user", endpoints })
+  return () => {
+    try {
+      resolved ??= resolve()
+    } catch (e) {
+      return Promise.reject(e)
     }
-    if (env.GOOGLE_OAUTH_ACCESS_TOKEN) return staticSource(env.GOOGLE_OAUTH_ACCESS_TOKEN)
+    return resolved()
+  }
+}
+
+/**
+ * Application-default credentials: `GOOGLE_APPLICATION_CREDENTIALS`, else gcloud's
+ * `application_default_credentials.json` (`CLOUDSDK_CONFIG`, else `~/.config/gcloud`), else the metadata server.
+ */
+export const adcTokenSource = (env: Readonly<Record<string, string | undefined>>): TokenSource =>
+  lazySource(() => {
+    const endpoints = googleEndpoints(env)
     const adcFile =
       env.GOOGLE_APPLICATION_CREDENTIALS ||
       `${env.CLOUDSDK_CONFIG || `${env.HOME || ""}/.config/gcloud`}/application_default_credentials.json`
@@ -568,13 +581,28 @@ export const cliTokenSource = (env: Readonly<Record<string, string | undefined>>
     }
     if (text !== undefined) return credentialsFromJson(text, { where: adcFile, policy: "user", endpoints })
     return metadataSource(endpoints)
-  }
-  return () => {
-    try {
-      resolved ??= resolve()
-    } catch (e) {
-      return Promise.reject(e)
+  })
+
+/**
+ * sops' order on the command line: `GOOGLE_CREDENTIALS` (a path, else the JSON itself), then
+ * `GOOGLE_OAUTH_ACCESS_TOKEN`, then application-default credentials ({@link adcTokenSource}).
+ */
+export const cliTokenSource = (env: Readonly<Record<string, string | undefined>>): TokenSource =>
+  lazySource(() => {
+    const creds = env.GOOGLE_CREDENTIALS
+    if (creds) {
+      let text = creds
+      try {
+        text = readFileSync(creds, "utf8")
+      } catch {
+        // not a path: the JSON itself, as sops reads it
+      }
+      return credentialsFromJson(text, {
+        where: "GOOGLE_CREDENTIALS",
+        policy: "user",
+        endpoints: googleEndpoints(env),
+      })
     }
-    return resolved()
-  }
-}
+    if (env.GOOGLE_OAUTH_ACCESS_TOKEN) return staticSource(env.GOOGLE_OAUTH_ACCESS_TOKEN)
+    return adcTokenSource(env)
+  })

@@ -92,6 +92,13 @@ export const describeGcpError = (e: unknown, secrets: ReadonlyArray<string> = []
     .replace(/ya29\.[\w.-]+/g, "<redacted>")
     .slice(0, 512)
   if (typeof err?._tag === "string") return message
+  // google-gax's "Exceeded maximum number of retries retrying error Error: 14 UNAVAILABLE: … before any
+  // response was received : Previous errors : […]": the last error is what matters
+  const exhausted =
+    /^Exceeded maximum number of retries retrying error \w*:? ?\d+ ([A-Z_]+): (.*?) before any response was received/s.exec(
+      message,
+    )
+  if (exhausted !== null) return `${exhausted[1]}: ${exhausted[2]} (retries exhausted)`
   const code = typeof err?.code === "number" ? (statusNames[err.code] ?? `code ${err.code}`) : undefined
   if (code === undefined) return message
   // the status name is already at the start of grpc-js' messages ("7 PERMISSION_DENIED: …")
@@ -184,7 +191,7 @@ export const gcpKmsService = (opts: GcpKmsOptions): MasterKeyService => {
         try: (signal) => {
           const p = run(client, {
             timeout,
-            maxRetries: maxAttempts - 1,
+            maxRetries: maxAttempts,
             retry: new gax.RetryOptions(
               retryCodes,
               gax.createBackoffSettings(200, 2, 3000, timeout, 1, timeout, null),

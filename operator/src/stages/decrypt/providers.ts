@@ -12,10 +12,20 @@
 import { createHash } from "node:crypto"
 import { Context, Effect, Layer } from "effect"
 import { KubeClient } from "../../kube/client.ts"
+import { KeyFailure } from "../../sops/errors.ts"
 import type { MasterKeyService } from "../../sops/index.ts"
 import { type AwsCredentials, awsKmsService } from "../../sops/keys/aws-kms.ts"
+import {
+  adcTokenSource,
+  credentialsFromJson,
+  type GoogleToken,
+  googleEndpoints,
+  type TokenSource,
+} from "../../sops/keys/gcp-credentials.ts"
+import { gcpKmsService } from "../../sops/keys/gcp-kms.ts"
+import { gcpWorkloadIdentityToken } from "./gcp-workload-identity.ts"
 import type { ProviderCredentials, ProviderType } from "./keys.ts"
-import { makeTokenCache } from "./token-cache.ts"
+import { makeTokenCache, type TokenCache } from "./token-cache.ts"
 import { webIdentityCredentials } from "./workload-identity.ts"
 
 /** Human names of the provider key types, as errors show them. */
@@ -40,6 +50,10 @@ export interface ProviderRequest {
 
 /** The identity a build's provider credentials come from: part of its data-key cache scope. */
 export type ProviderIdentity = "secret" | `serviceaccount:${string}` | "controller"
+
+/** The identity of a build whose providers authenticate differently: the ServiceAccount, else the controller. */
+const strongest = (a: ProviderIdentity, b: ProviderIdentity): ProviderIdentity =>
+  a.startsWith("serviceaccount:") ? a : b.startsWith("serviceaccount:") ? b : a === "controller" ? a : b
 
 /** `--feature-gates=ObjectLevelWorkloadIdentity=true` and `--default-decryption-service-account`. */
 export interface KeyProviderOptions {
@@ -91,7 +105,8 @@ export class KeyProviders extends Context.Service<
         const run = Effect.runPromiseWith(services)
         const env = options.env ?? process.env
         const stsEndpoint = env.AWS_ENDPOINT_URL_STS || env.AWS_ENDPOINT_URL || undefined
-        const cache = makeTokenCache<AwsCredentials>(
+        // one cache for every provider, as Flux's: keys start with the provider's name, so values never mix
+        const cache = makeTokenCache<AwsCredentials | GoogleToken>(
           options.tokenCache?.maxSize ?? 100,
           options.tokenCache?.maxDurationMs,
         )
@@ -112,62 +127,137 @@ export class KeyProviders extends Context.Service<
         const serviceAccountFor = (r: ProviderRequest) =>
           r.serviceAccountName || options.defaultDecryptionServiceAccount || undefined
 
+        /** AWS KMS: keys from the Secret, else the ServiceAccount's web identity, else the controller's chain. */
+        const aws = (
+          r: ProviderRequest,
+        ): { services: ReadonlyArray<MasterKeyService>; identity: ProviderIdentity } => {
+          const fromSecret = r.credentials.find((c) => c.type === "kms")
+          if (fromSecret !== undefined && fromSecret.type === "kms") {
+            const creds: AwsCredentials = {
+              accessKeyId: fromSecret.accessKeyId,
+              secretAccessKey: fromSecret.secretAccessKey,
+              ...(fromSecret.sessionToken ? { sessionToken: fromSecret.sessionToken } : {}),
+            }
+            // keyed by a digest of the credentials, so rotated keys get a service of their own
+            const id = createHash("sha256")
+              .update(`${creds.accessKeyId}\u0000${creds.secretAccessKey}\u0000${creds.sessionToken ?? ""}`)
+              .digest("hex")
+            return {
+              services: [
+                reuse(`secret:${id}`, () =>
+                  awsKmsService({
+                    env,
+                    credentials: () => async () => creds,
+                    secrets: [fromSecret.secretAccessKey, fromSecret.sessionToken ?? ""],
+                  }),
+                ),
+              ],
+              identity: "secret",
+            }
+          }
+          const sa = serviceAccountFor(r)
+          if (sa === undefined) return { services: [controllerKms], identity: "controller" }
+          const involved = {
+            kind: "Kustomization",
+            name: r.name,
+            namespace: r.namespace,
+            operation: "decrypt_with_aws",
+          }
+          return {
+            services: [
+              // One per build: the ServiceAccount is read and the token cache consulted on every build (as
+              // in Flux), where a shared client would keep its credentials until they expire.
+              awsKmsService({
+                env,
+                credentials: (region) => () =>
+                  run(
+                    webIdentityCredentials(
+                      { kube, cache: cache as TokenCache<AwsCredentials>, stsEndpoint },
+                      { namespace: r.namespace, name: sa },
+                      region,
+                      involved,
+                    ),
+                  ),
+              }),
+            ],
+            identity: `serviceaccount:${r.namespace}/${sa}`,
+          }
+        }
+
+        // GCP KMS: the Secret's credentials, else the ServiceAccount through workload identity federation, else
+        // the controller's application-default credentials. Endpoints come from the controller's environment only.
+        const gcpEndpoints = googleEndpoints(env)
+        const gcpCa = gcpEndpoints.ca
+        const gcpService = (tokenSource: TokenSource, secrets: ReadonlyArray<string> = []) =>
+          gcpKmsService({ env, tokenSource, ...(gcpCa === undefined ? {} : { ca: gcpCa }), secrets })
+        const controllerGcp = gcpService(adcTokenSource(env))
+        const refused = (reason: string): MasterKeyService => {
+          const fail = Effect.fail(new KeyFailure({ reason }))
+          return { type: "gcp_kms", decrypt: () => fail, encrypt: () => fail }
+        }
+        const gcp = (
+          r: ProviderRequest,
+        ): { services: ReadonlyArray<MasterKeyService>; identity: ProviderIdentity } => {
+          const fromSecret = r.credentials.find((c) => c.type === "gcp_kms")
+          if (fromSecret !== undefined && fromSecret.type === "gcp_kms") {
+            const json = JSON.stringify(fromSecret.serviceAccount)
+            const id = createHash("sha256").update(json).digest("hex")
+            return {
+              services: [
+                reuse(`gcp-secret:${id}`, () => {
+                  try {
+                    const m = fromSecret.serviceAccount
+                    const secrets = [m.private_key, m.client_secret, m.refresh_token].filter(
+                      (v): v is string => typeof v === "string",
+                    )
+                    return gcpService(
+                      credentialsFromJson(json, {
+                        where: "decryption Secret entry 'sops.gcp-kms'",
+                        policy: "tenant",
+                        endpoints: gcpEndpoints,
+                      }),
+                      secrets,
+                    )
+                  } catch (e) {
+                    return refused((e as Error).message)
+                  }
+                }),
+              ],
+              identity: "secret",
+            }
+          }
+          const sa = serviceAccountFor(r)
+          if (sa === undefined) return { services: [controllerGcp], identity: "controller" }
+          const involved = {
+            kind: "Kustomization",
+            name: r.name,
+            namespace: r.namespace,
+            operation: "decrypt_with_gcp",
+          }
+          return {
+            services: [
+              gcpService(() =>
+                run(
+                  gcpWorkloadIdentityToken(
+                    { kube, cache: cache as TokenCache<GoogleToken>, endpoints: gcpEndpoints },
+                    { namespace: r.namespace, name: sa },
+                    involved,
+                  ),
+                ),
+              ),
+            ],
+            identity: `serviceaccount:${r.namespace}/${sa}`,
+          }
+        }
+
         return KeyProviders.of({
-          available: ["kms"],
+          available: ["kms", "gcp_kms"],
           objectLevelWorkloadIdentity: options.objectLevelWorkloadIdentity,
           serviceAccountFor,
           services: (r) => {
-            const fromSecret = r.credentials.find((c) => c.type === "kms")
-            if (fromSecret !== undefined && fromSecret.type === "kms") {
-              const creds: AwsCredentials = {
-                accessKeyId: fromSecret.accessKeyId,
-                secretAccessKey: fromSecret.secretAccessKey,
-                ...(fromSecret.sessionToken ? { sessionToken: fromSecret.sessionToken } : {}),
-              }
-              // keyed by a digest of the credentials, so rotated keys get a service of their own
-              const id = createHash("sha256")
-                .update(`${creds.accessKeyId}\u0000${creds.secretAccessKey}\u0000${creds.sessionToken ?? ""}`)
-                .digest("hex")
-              return {
-                services: [
-                  reuse(`secret:${id}`, () =>
-                    awsKmsService({
-                      env,
-                      credentials: () => async () => creds,
-                      secrets: [fromSecret.secretAccessKey, fromSecret.sessionToken ?? ""],
-                    }),
-                  ),
-                ],
-                identity: "secret",
-              }
-            }
-            const sa = serviceAccountFor(r)
-            if (sa === undefined) return { services: [controllerKms], identity: "controller" }
-            const involved = {
-              kind: "Kustomization",
-              name: r.name,
-              namespace: r.namespace,
-              operation: "decrypt_with_aws",
-            }
-            return {
-              services: [
-                // One per build: the ServiceAccount is read and the token cache consulted on every build (as
-                // in Flux), where a shared client would keep its credentials until they expire.
-                awsKmsService({
-                  env,
-                  credentials: (region) => () =>
-                    run(
-                      webIdentityCredentials(
-                        { kube, cache, stsEndpoint },
-                        { namespace: r.namespace, name: sa },
-                        region,
-                        involved,
-                      ),
-                    ),
-                }),
-              ],
-              identity: `serviceaccount:${r.namespace}/${sa}`,
-            }
+            const a = aws(r)
+            const g = gcp(r)
+            return { services: [...a.services, ...g.services], identity: strongest(a.identity, g.identity) }
           },
         })
       }),
