@@ -132,7 +132,7 @@ const versionPattern =
 const b64urlJson = (s: string): Record<string, unknown> =>
   JSON.parse(Buffer.from(s, "base64url").toString("utf8")) as Record<string, unknown>
 
-/** Verifies a compact RS256 JWT with `key`; the claims, or undefined. */
+/** Verifies a compact RS256 or ES256 JWT with `key`; the claims, or undefined. */
 const verifyJwt = (
   jwt: string,
   key: Parameters<typeof createPublicKey>[0],
@@ -142,13 +142,14 @@ const verifyJwt = (
   const [h, c, s] = parts as [string, string, string]
   try {
     const header = b64urlJson(h)
-    if (header.alg !== "RS256") return undefined
-    const ok = verify(
-      "RSA-SHA256",
-      Buffer.from(`${h}.${c}`),
-      createPublicKey(key),
-      Buffer.from(s, "base64url"),
-    )
+    const signed = Buffer.from(`${h}.${c}`)
+    const signature = Buffer.from(s, "base64url")
+    const ok =
+      header.alg === "RS256"
+        ? verify("RSA-SHA256", signed, createPublicKey(key), signature)
+        : header.alg === "ES256"
+          ? verify("SHA256", signed, { key: createPublicKey(key), dsaEncoding: "ieee-p1363" }, signature)
+          : false
     return ok ? b64urlJson(c) : undefined
   } catch {
     return undefined
