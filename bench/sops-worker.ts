@@ -9,6 +9,8 @@ import { performance } from "node:perf_hooks"
 import { Effect } from "effect"
 import { decrypt, type Format, type Keyring, makeDataKeyCache } from "../operator/src/sops/index.ts"
 import { awsKmsService } from "../operator/src/sops/keys/aws-kms.ts"
+import { credentialsFromJson, googleEndpoints } from "../operator/src/sops/keys/gcp-credentials.ts"
+import { gcpKmsService } from "../operator/src/sops/keys/gcp-kms.ts"
 
 const [file, format, keyringPath, iterations, useCache] = process.argv.slice(2) as [
   string,
@@ -25,20 +27,41 @@ const stored = JSON.parse(readFileSync(keyringPath, "utf8")) as Keyring & {
     readonly accessKeyId: string
     readonly secretAccessKey: string
   }
+  /** GCP KMS through the local server with a service-account key, as a Secret's `sops.gcp-kms` gives it. */
+  readonly gcpKms?: {
+    readonly kmsEndpoint: string
+    readonly tokenUrl: string
+    readonly ca: string
+    readonly keyJson: Record<string, string>
+  }
 }
-const { awsKms, ...plain } = stored
-const keyring: Keyring =
-  awsKms === undefined
-    ? plain
-    : {
-        ...plain,
-        providers: [
+const { awsKms, gcpKms, ...plain } = stored
+const keyring: Keyring = {
+  ...plain,
+  providers: [
+    ...(awsKms === undefined
+      ? []
+      : [
           awsKmsService({
             env: { AWS_ENDPOINT_URL: awsKms.endpoint },
             credentials: () => async () => awsKms,
           }),
-        ],
-      }
+        ]),
+    ...(gcpKms === undefined
+      ? []
+      : [
+          gcpKmsService({
+            env: { SOPS_GCP_KMS_ENDPOINT: gcpKms.kmsEndpoint },
+            ca: gcpKms.ca,
+            tokenSource: credentialsFromJson(JSON.stringify(gcpKms.keyJson), {
+              where: "sops.gcp-kms",
+              policy: "tenant",
+              endpoints: { ...googleEndpoints({}), tokenUrl: gcpKms.tokenUrl, ca: gcpKms.ca },
+            }),
+          }),
+        ]),
+  ],
+}
 const cache = useCache === "1" ? makeDataKeyCache() : undefined
 const rssBefore = process.resourceUsage().maxRSS
 
@@ -59,3 +82,5 @@ for (let i = 0; i < Number(iterations); i++) {
 process.stdout.write(
   JSON.stringify({ latencies, maxRssKiB: process.resourceUsage().maxRSS, rssBeforeKiB: rssBefore }),
 )
+// gRPC channels of the GCP KMS client keep the process alive
+process.exit(0)
