@@ -118,10 +118,12 @@ const clientFor = (host: string, port: number, ca: string | undefined) => {
   let c = clients.get(id)
   if (c === undefined) {
     c = (async () => {
-      const [{ KeyManagementServiceClient }, gax] = await Promise.all([
-        import("@google-cloud/kms"),
-        import("google-gax"),
-      ])
+      const [kms, gaxModule] = await Promise.all([import("@google-cloud/kms"), import("google-gax")])
+      // CommonJS modules: bundled, their exports may sit under `default`
+      const cjs = <M extends object>(m: M, key: string): M =>
+        key in m ? m : ((m as { default?: M }).default ?? m)
+      const { KeyManagementServiceClient } = cjs(kms, "KeyManagementServiceClient")
+      const gax = cjs(gaxModule, "grpc")
       const { rootCertificates } = await import("node:tls")
       const roots = ca === undefined ? undefined : Buffer.from([...rootCertificates, ca].join("\n"))
       const client = new KeyManagementServiceClient({
