@@ -9,7 +9,8 @@
  * - `spec.decryption.serviceAccountName` (ObjectLevelWorkloadIdentity): a TokenRequest for the ServiceAccount
  *   with the audience of its `gcp.auth.fluxcd.io/workload-identity-provider`, exchanged at STS (which verifies it
  *   with the kube-apiserver's JWKS), then the Google service account of `iam.gke.io/gcp-service-account`
- *   impersonated; the token cached (`gotk_token_cache_events_total{operation="decrypt_with_gcp"}`).
+ *   impersonated; the token cached (`gotk_token_cache_events_total{operation="decrypt_with_gcp"}`);
+ * - neither: the controller's application-default credentials (`GOOGLE_APPLICATION_CREDENTIALS`).
  */
 
 import type { JsonWebKey } from "node:crypto"
@@ -41,6 +42,8 @@ let operator: OperatorProcess
 let dir = ""
 /** The account whose key file the tests' sops uses to encrypt. */
 let writer: TestServiceAccount
+/** The controller's own account (its application-default credentials). */
+let controller: TestServiceAccount
 const scope = Effect.runSync(Scope.make())
 const keyId = "projects/kustodian-test/locations/global/keyRings/flux/cryptoKeys/sops"
 const deniedKeyId = "projects/kustodian-test/locations/global/keyRings/flux/cryptoKeys/other-team"
@@ -58,6 +61,8 @@ beforeAll(async () => {
   gcp.createKey(keyId, [writer.principal])
   gcp.createKey(deniedKeyId, [writer.principal])
   writeFileSync(join(dir, "writer.json"), JSON.stringify(writer.keyJson))
+  controller = gcp.serviceAccount("kustodian-controller")
+  writeFileSync(join(dir, "controller.json"), JSON.stringify(controller.keyJson))
   // the kube-apiserver as an OIDC issuer of the pool provider: STS checks its tokens with its JWKS
   const discovery = JSON.parse(
     (await runKubectl(["get", "--raw", "/.well-known/openid-configuration"])).stdout,
@@ -86,8 +91,8 @@ beforeAll(async () => {
           KUSTODIAN_GCP_TOKEN_URL: gcp.tokenUrl,
           KUSTODIAN_GCP_STS_URL: gcp.stsUrl,
           KUSTODIAN_GCP_IAM_CREDENTIALS_URL: gcp.iamCredentialsUrl,
-          // nothing to authenticate with but what the cluster provides
-          GOOGLE_APPLICATION_CREDENTIALS: "",
+          // the controller's own identity: application-default credentials (a key file, as on a non-GCP host)
+          GOOGLE_APPLICATION_CREDENTIALS: join(dir, "controller.json"),
           GOOGLE_CREDENTIALS: "",
           GOOGLE_OAUTH_ACCESS_TOKEN: "",
           CLOUDSDK_CONFIG: join(dir, "no-gcloud"),
@@ -244,6 +249,22 @@ describe("GCP KMS decryption in the cluster (local GCP KMS server)", () => {
         yield* kustomization("gcp-redirect", src.name, "./good", { secretRef: { name: "gcp-redirect" } })
         const refused = yield* waitFor("kustomization", "gcp-redirect", "BuildFailed", isFailed)
         expect(ready(refused)?.message).toContain("token_uri 'https://attacker.example/token' is not allowed")
+      }).pipe(Effect.scoped),
+    180_000,
+  )
+
+  it.live(
+    "no Secret and no ServiceAccount: the controller's application-default credentials",
+    () =>
+      Effect.gen(function* () {
+        const work = yield* scratchDir("kustodian-gcp-adc-")
+        gcp.grant(keyId, controller.principal)
+        const src = yield* source("gcp-adc", {
+          "secret.yaml": yield* gcpEncrypted(work, "secret.yaml", "adc-secret", "adc-plaintext", keyId),
+        })
+        yield* kustomization("gcp-adc", src.name, "./", {})
+        yield* waitFor("kustomization", "gcp-adc", "Ready", isReady(src.revision))
+        expect(yield* passwordOf("adc-secret")).toBe("adc-plaintext")
       }).pipe(Effect.scoped),
     180_000,
   )
