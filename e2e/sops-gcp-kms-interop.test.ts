@@ -140,6 +140,41 @@ describe.skipIf(!ready)("GCP KMS with the real sops and the local GCP KMS server
   )
 
   it.live(
+    "SOPS_GCP_KMS_CLIENT_TYPE=rest: sops' REST client and kustodian's, both ways",
+    () =>
+      withWorld(({ server, dir, envFor }) =>
+        Effect.gen(function* () {
+          const sa = server.serviceAccount("rest")
+          server.createKey(keyA, [sa.principal])
+          const env = envFor(sa, {
+            SOPS_GCP_KMS_CLIENT_TYPE: "rest",
+            SOPS_GCP_KMS_ENDPOINT: `${server.httpUrl}/`,
+          })
+          writeFileSync(join(dir, "s.yaml"), plaintext)
+          const r = yield* sops(dir, env, [
+            "encrypt",
+            "--gcp-kms",
+            keyA,
+            "--output",
+            join(dir, "enc.yaml"),
+            join(dir, "s.yaml"),
+          ])
+          expect(r.stderr).toBe("")
+          expect(yield* kustodianDecrypt(dir, env, "enc.yaml")).toBe(plaintext)
+          yield* encryptCommand(
+            ["--gcp-kms", keyA, "--output", join(dir, "k.yaml"), join(dir, "s.yaml")],
+            env,
+            dir,
+          )
+          expect((yield* sops(dir, env, ["decrypt", join(dir, "k.yaml")])).stdout).toBe(plaintext)
+          expect(server.calls.Encrypt).toBe(2)
+          expect(server.calls.Decrypt).toBe(2)
+        }),
+      ),
+    120_000,
+  )
+
+  it.live(
     ".sops.yaml key groups mix GCP KMS and age under a threshold; an unreachable first group is skipped by both",
     () =>
       withWorld(({ server, dir, envFor }) =>

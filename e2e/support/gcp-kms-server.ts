@@ -97,7 +97,7 @@ export interface StsExchange {
 export interface GcpKmsServer {
   /** `127.0.0.1:<port>` of the gRPC KMS endpoint (what `SOPS_GCP_KMS_ENDPOINT` takes). */
   readonly kmsEndpoint: string
-  /** `https://127.0.0.1:<port>` of the OAuth2 / STS / IAM Credentials endpoints. */
+  /** `https://127.0.0.1:<port>` of the OAuth2 / STS / IAM Credentials endpoints and KMS' REST mapping. */
   readonly httpUrl: string
   readonly tokenUrl: string
   readonly stsUrl: string
@@ -182,6 +182,16 @@ const formOrJson = (req: IncomingMessage, body: string): Record<string, string> 
 const send = (res: ServerResponse, status: number, body: unknown) => {
   res.writeHead(status, { "content-type": "application/json; charset=utf-8" })
   res.end(JSON.stringify(body))
+}
+
+const grpcStatusNames: Record<number, string> = {
+  3: "INVALID_ARGUMENT",
+  4: "DEADLINE_EXCEEDED",
+  5: "NOT_FOUND",
+  7: "PERMISSION_DENIED",
+  8: "RESOURCE_EXHAUSTED",
+  14: "UNAVAILABLE",
+  16: "UNAUTHENTICATED",
 }
 
 const statusNames: Record<number, string> = {
@@ -346,26 +356,31 @@ export const gcpKmsServer = Effect.fn("gcpKmsServer")(function* () {
   }
 
   type Message = Record<string, unknown>
-  const unary =
-    (method: string, handle: (req: Message, principal: string) => Message) =>
-    (call: grpc.ServerUnaryCall<Message, Message>, callback: grpc.sendUnaryData<Message>) => {
+  /** The handlers by method, for the REST mapping too. */
+  const handlers: Record<string, (req: Message, md: grpc.Metadata) => Message> = {}
+  const unary = (method: string, handle: (req: Message, principal: string) => Message) => {
+    handlers[method] = (req, md) => {
       count(method)
+      if (faults.n > 0) {
+        faults = { ...faults, n: faults.n - 1 }
+        throw new RpcError(
+          faults.code,
+          "The service is currently unavailable.",
+          "SERVICE_UNAVAILABLE",
+          "googleapis.com",
+        )
+      }
+      return handle(req, caller(md))
+    }
+    return (call: grpc.ServerUnaryCall<Message, Message>, callback: grpc.sendUnaryData<Message>) => {
       try {
-        if (faults.n > 0) {
-          faults = { ...faults, n: faults.n - 1 }
-          throw new RpcError(
-            faults.code,
-            "The service is currently unavailable.",
-            "SERVICE_UNAVAILABLE",
-            "googleapis.com",
-          )
-        }
-        callback(null, handle(call.request, caller(call.metadata)))
+        callback(null, handlers[method]!(call.request, call.metadata))
       } catch (e) {
         if (e instanceof RpcError) callback(toServiceError(e))
         else callback({ code: grpc.status.INTERNAL, details: "internal error" })
       }
     }
+  }
 
   const encrypt = unary("Encrypt", (req, principal) => {
     let name = String(req.name ?? "")
@@ -656,15 +671,65 @@ export const gcpKmsServer = Effect.fn("gcpKmsServer")(function* () {
     })
   }
 
+  // The REST mapping of Encrypt/Decrypt (POST /v1/{name}:encrypt|decrypt, proto3 JSON: bytes as base64, the
+  // Int64Value checksums as decimal strings), on the HTTPS server.
+  const httpStatusOf: Record<number, number> = { 3: 400, 4: 504, 5: 404, 7: 403, 8: 429, 14: 503, 16: 401 }
+  const rest = (req: IncomingMessage, res: ServerResponse, method: string, name: string, body: string) => {
+    try {
+      const json = JSON.parse(body || "{}") as Record<string, unknown>
+      const request: Message = { name }
+      for (const [k, v] of Object.entries(json)) {
+        if (k.endsWith("Crc32c")) request[k] = { value: String(v) }
+        else if (["plaintext", "ciphertext", "additionalAuthenticatedData"].includes(k))
+          request[k] = Buffer.from(String(v), "base64")
+      }
+      const md = new grpc.Metadata()
+      if (req.headers.authorization) md.set("authorization", req.headers.authorization)
+      const out = handlers[method]!(request, md)
+      const answer: Record<string, unknown> = {}
+      for (const [k, v] of Object.entries(out)) {
+        if (v === null || v === undefined) continue
+        if (Buffer.isBuffer(v) || v instanceof Uint8Array) answer[k] = Buffer.from(v).toString("base64")
+        else if (typeof v === "object" && "value" in (v as object))
+          answer[k] = String((v as { value: unknown }).value)
+        else if (k === "protectionLevel") answer[k] = "SOFTWARE"
+        else answer[k] = v
+      }
+      return send(res, 200, answer)
+    } catch (e) {
+      if (!(e instanceof RpcError)) return apiError(res, 400, "Invalid JSON payload received.")
+      const code = httpStatusOf[e.code] ?? 500
+      return send(res, code, {
+        error: {
+          code,
+          message: e.message,
+          status: grpcStatusNames[e.code] ?? "UNKNOWN",
+          details: [
+            {
+              "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+              reason: e.reason,
+              domain: e.domain,
+              metadata: e.metadata,
+            },
+          ],
+        },
+      })
+    }
+  }
+
   const http = createHttpsServer({ cert: cert.cert, key: cert.key }, (req, res) => {
     readBody(req)
       .then(async (body) => {
-        const path = new URL(req.url ?? "/", "https://x").pathname
+        // clients join a base URL ending in "/" with "/v1/…"
+        const path = new URL((req.url ?? "/").replace(/^\/+/, "/"), "https://x").pathname
         if (req.method !== "POST") return apiError(res, 404, "Not found")
         if (path === "/token") return handleToken(res, formOrJson(req, body))
         if (path === "/v1/token") return await handleSts(res, formOrJson(req, body))
         const m = /^\/v1\/projects\/-\/serviceAccounts\/([^/:]+):generateAccessToken$/.exec(path)
         if (m !== null) return await handleImpersonation(req, res, decodeURIComponent(m[1]!), body)
+        const r = /^\/v1\/(.+):(encrypt|decrypt)$/.exec(path)
+        if (r !== null)
+          return rest(req, res, r[2] === "encrypt" ? "Encrypt" : "Decrypt", decodeURIComponent(r[1]!), body)
         return apiError(res, 404, "Not found")
       })
       .catch(() => {

@@ -240,6 +240,38 @@ describe("GCP KMS key service (local server of the wire protocol)", () => {
       ),
   )
 
+  it.live(
+    "SOPS_GCP_KMS_CLIENT_TYPE=rest: the REST mapping, interchangeable with gRPC, same errors and retries",
+    () =>
+      withServer((s) =>
+        Effect.gen(function* () {
+          const token = s.issueToken("serviceAccount:rest@kustodian-test.iam.gserviceaccount.com")
+          s.createKey(key, ["serviceAccount:rest@kustodian-test.iam.gserviceaccount.com"])
+          s.createKey(other, [])
+          const tokenSource = async () => ({ accessToken: token, expiresAt: Infinity })
+          const viaRest = gcpKmsService({
+            tokenSource,
+            env: { SOPS_GCP_KMS_ENDPOINT: s.httpUrl, SOPS_GCP_KMS_CLIENT_TYPE: "REST" },
+            ca: s.ca,
+          })
+          const viaGrpc = serviceFor(s, tokenSource)
+          const part = new Uint8Array([1, 2, 3, 4])
+          const entry = (yield* viaRest.encrypt({ type: "gcp_kms", resourceId: key }, part)) as GcpKmsKey
+          expect(yield* viaGrpc.decrypt(entry)).toEqual(part)
+          expect(
+            yield* viaRest.decrypt(yield* viaGrpc.encrypt({ type: "gcp_kms", resourceId: key }, part)),
+          ).toEqual(part)
+          expect(yield* reasonOf(viaRest.decrypt({ ...entry, resourceId: other }))).toBe(
+            `failed to decrypt sops data key with GCP KMS key: PERMISSION_DENIED: Permission 'cloudkms.cryptoKeyVersions.useToDecrypt' denied on resource '${other}' (or it may not exist). [IAM_PERMISSION_DENIED]`,
+          )
+          const before = s.calls.Decrypt ?? 0
+          s.failNext(2, 14)
+          expect(yield* viaRest.decrypt(entry)).toEqual(part)
+          expect((s.calls.Decrypt ?? 0) - before).toBe(3)
+        }),
+      ),
+  )
+
   it.live("external_account: STS exchange of a file's OIDC token, then service-account impersonation", () =>
     withServer((s, endpoints) =>
       Effect.gen(function* () {

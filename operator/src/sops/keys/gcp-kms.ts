@@ -2,7 +2,8 @@
  * GCP KMS master keys (`gcp_kms` entries: `resource_id`, `created_at`, `enc`) through `@google-cloud/kms`'s gRPC
  * client, as sops 3.13's gcpkms keysource uses them: the resource ID must be a CryptoKey
  * (`projects/…/locations/…/keyRings/…/cryptoKeys/…`), `enc` is the standard base64 of Cloud KMS' ciphertext,
- * Encrypt and Decrypt take no additional authenticated data. `SOPS_GCP_KMS_ENDPOINT` (host[:port]) or
+ * Encrypt and Decrypt take no additional authenticated data. `SOPS_GCP_KMS_CLIENT_TYPE=rest` uses the REST mapping
+ * instead (gcp-kms-rest.ts), as sops' REST client does. `SOPS_GCP_KMS_ENDPOINT` (host[:port]) or
  * `SOPS_GCP_KMS_UNIVERSE_DOMAIN` (→ `cloudkms.<domain>:443`) point the client elsewhere, as in sops; the
  * connection is always TLS (the system roots plus `NODE_EXTRA_CA_CERTS`, or {@link GcpKmsOptions.ca}).
  *
@@ -21,6 +22,7 @@ import { KeyFailure } from "../errors.ts"
 import { nowSeconds } from "../goformat.ts"
 import { crc32c } from "./crc32c.ts"
 import type { TokenSource } from "./gcp-credentials.ts"
+import { restBaseUrl, restKmsCall } from "./gcp-kms-rest.ts"
 import type { GcpKmsKey, KeyRecipient, MasterKey, MasterKeyService } from "./masterkey.ts"
 
 export interface GcpKmsOptions {
@@ -174,10 +176,6 @@ export const gcpKmsService = (opts: GcpKmsOptions): MasterKeyService => {
     run: (client: Client, options: Record<string, unknown>) => Promise<A> & { cancel?: () => void },
   ) =>
     Effect.gen(function* () {
-      if (clientType !== "" && clientType !== "grpc")
-        return yield* fail(
-          `SOPS_GCP_KMS_CLIENT_TYPE=${clientType} is not supported: Kustodian talks to GCP KMS over gRPC only (unset it, or set it to grpc)`,
-        )
       const token = yield* Effect.tryPromise({
         try: () => opts.tokenSource(),
         catch: (e) =>
@@ -210,6 +208,46 @@ export const gcpKmsService = (opts: GcpKmsOptions): MasterKeyService => {
       })
     })
 
+  /** Encrypt or Decrypt over REST (`SOPS_GCP_KMS_CLIENT_TYPE=rest`). */
+  const restCall = (what: "encrypt" | "decrypt", name: string, body: Record<string, string>) =>
+    Effect.gen(function* () {
+      const token = yield* Effect.tryPromise({
+        try: () => opts.tokenSource(),
+        catch: (e) =>
+          fail(
+            `failed to ${what} sops data key with GCP KMS key: credentials: ${describeGcpError(e, secrets)}`,
+          ),
+      })
+      return yield* Effect.tryPromise({
+        try: (signal) =>
+          restKmsCall({
+            baseUrl: restBaseUrl({ host, port }, env.SOPS_GCP_KMS_ENDPOINT),
+            verb: what,
+            name,
+            body,
+            token: token.accessToken,
+            ca: opts.ca,
+            timeoutMs: timeout,
+            attempts: maxAttempts,
+            signal,
+          }),
+        catch: (e) =>
+          fail(
+            `failed to ${what} sops data key with GCP KMS key: ${describeGcpError(e, [...secrets, token.accessToken])}`,
+          ),
+      })
+    })
+
+  /** The answer's bytes and checksum, whichever transport carried them. */
+  const bytesOf = (v: unknown): Buffer | undefined =>
+    v === null || v === undefined
+      ? undefined
+      : typeof v === "string"
+        ? Buffer.from(v, "base64")
+        : Buffer.from(v as Uint8Array)
+  const sumOf = (v: unknown): number | undefined =>
+    typeof v === "string" || typeof v === "number" ? Number(v) : int64(v)
+
   const checkResource = (id: string) =>
     resourcePattern.test(id)
       ? Effect.void
@@ -226,18 +264,22 @@ export const gcpKmsService = (opts: GcpKmsOptions): MasterKeyService => {
         if (!b64.test(key.enc) || key.enc === "")
           return yield* fail("illegal base64 data in the encrypted data key")
         const ciphertext = Buffer.from(key.enc, "base64")
-        const [out] = yield* call("decrypt", (client, options) =>
-          client.decrypt(
-            { name: key.resourceId, ciphertext, ciphertextCrc32c: { value: crc32c(ciphertext) } },
-            options,
-          ),
-        )
-        const plaintext = out.plaintext
-        if (plaintext === null || plaintext === undefined || plaintext.length === 0)
+        const out: { plaintext?: unknown; plaintextCrc32c?: unknown } =
+          clientType === "rest"
+            ? yield* restCall("decrypt", key.resourceId, {
+                ciphertext: key.enc,
+                ciphertextCrc32c: String(crc32c(ciphertext)),
+              })
+            : (yield* call("decrypt", (client, options) =>
+                client.decrypt(
+                  { name: key.resourceId, ciphertext, ciphertextCrc32c: { value: crc32c(ciphertext) } },
+                  options,
+                ),
+              ))[0]
+        const bytes = bytesOf(out.plaintext)
+        if (bytes === undefined || bytes.length === 0)
           return yield* fail(`GCP KMS returned no plaintext for '${key.resourceId}'`)
-        const bytes =
-          typeof plaintext === "string" ? Buffer.from(plaintext, "base64") : Buffer.from(plaintext)
-        const sum = int64(out.plaintextCrc32c)
+        const sum = sumOf(out.plaintextCrc32c)
         if (sum !== undefined && sum !== crc32c(bytes))
           return yield* fail(
             `GCP KMS' answer for '${key.resourceId}' was corrupted in transit (plaintext_crc32c does not match)`,
@@ -249,17 +291,22 @@ export const gcpKmsService = (opts: GcpKmsOptions): MasterKeyService => {
         if (recipient.type !== "gcp_kms") return yield* fail("not a GCP KMS recipient")
         yield* checkResource(recipient.resourceId)
         const plaintext = Buffer.from(part)
-        const [out] = yield* call("encrypt", (client, options) =>
-          client.encrypt(
-            { name: recipient.resourceId, plaintext, plaintextCrc32c: { value: crc32c(plaintext) } },
-            options,
-          ),
-        )
-        const ct = out.ciphertext
-        if (ct === null || ct === undefined || ct.length === 0)
+        const out: { ciphertext?: unknown; ciphertextCrc32c?: unknown; verifiedPlaintextCrc32c?: unknown } =
+          clientType === "rest"
+            ? yield* restCall("encrypt", recipient.resourceId, {
+                plaintext: plaintext.toString("base64"),
+                plaintextCrc32c: String(crc32c(plaintext)),
+              })
+            : (yield* call("encrypt", (client, options) =>
+                client.encrypt(
+                  { name: recipient.resourceId, plaintext, plaintextCrc32c: { value: crc32c(plaintext) } },
+                  options,
+                ),
+              ))[0]
+        const bytes = bytesOf(out.ciphertext)
+        if (bytes === undefined || bytes.length === 0)
           return yield* fail(`GCP KMS returned no ciphertext for '${recipient.resourceId}'`)
-        const bytes = typeof ct === "string" ? Buffer.from(ct, "base64") : Buffer.from(ct)
-        const sum = int64(out.ciphertextCrc32c)
+        const sum = sumOf(out.ciphertextCrc32c)
         if (out.verifiedPlaintextCrc32c !== true || (sum !== undefined && sum !== crc32c(bytes)))
           return yield* fail(
             `GCP KMS' exchange for '${recipient.resourceId}' was corrupted in transit (crc32c not verified)`,
