@@ -13,7 +13,9 @@
  *   'cloudkms.cryptoKeyVersions.useToDecrypt' denied on resource … (or it may not exist).", NOT_FOUND,
  *   INVALID_ARGUMENT). Callers authenticate with `authorization: Bearer …`: an access token this server issued,
  *   or a JWT self-signed by a registered service account (what Google's Go client sends for service-account
- *   keys). IAM is a set of principals per key.
+ *   keys). IAM is a set of principals per key. The REST mapping of Encrypt and Decrypt (`POST
+ *   /v1/{name}:encrypt|decrypt`, proto3 JSON, Google's JSON errors) is served on the HTTPS port (sops'
+ *   `SOPS_GCP_KMS_CLIENT_TYPE=rest`).
  * - HTTPS `POST /token`: Google's OAuth2 token endpoint, grants `urn:ietf:params:oauth:grant-type:jwt-bearer`
  *   (a service account's RS256 assertion, verified with its public key, `aud` this URL) and `refresh_token`
  *   (an authorized user); `POST /v1/token`: the STS token exchange of workload identity federation (the
