@@ -37,8 +37,31 @@ export const encryptUsage = `usage: kustodian encrypt [flags] FILE
   -i, --in-place               replace FILE        --output PATH      write to PATH
   --indent N                   output indentation`
 
-const keyFlags = ["age", "pgp", "kms", "gcp-kms", "azure-kv", "hc-vault-transit", "hckms"] as const
-const keyEnv: Record<(typeof keyFlags)[number], string> = {
+/** The key flags (`--age`, …); `rotate` derives `--add-…`/`--rm-…` from them. */
+export const keyFlags = ["age", "pgp", "kms", "gcp-kms", "azure-kv", "hc-vault-transit", "hckms"] as const
+export type KeyFlag = (typeof keyFlags)[number]
+
+/** One recipient from a key flag's text; undefined when malformed. */
+export const flagRecipient = (
+  f: KeyFlag,
+  s: string,
+  context: Readonly<Record<string, string>>,
+  profile: string,
+): KeyRecipient | undefined =>
+  f === "age"
+    ? ageRecipient(s)
+    : f === "pgp"
+      ? pgpRecipient(s)
+      : f === "kms"
+        ? kmsRecipient(s, context, profile)
+        : f === "gcp-kms"
+          ? gcpKmsRecipient(s)
+          : f === "azure-kv"
+            ? azureRecipient(s)
+            : f === "hc-vault-transit"
+              ? vaultRecipient(s)
+              : hckmsRecipient(s)
+const keyEnv: Record<KeyFlag, string> = {
   age: "SOPS_AGE_RECIPIENTS",
   pgp: "SOPS_PGP_FP",
   kms: "SOPS_KMS_ARN",
@@ -69,20 +92,7 @@ const flagRecipients = (
         const given = all(p, f)
         const texts = given.length > 0 ? given : env[keyEnv[f]] ? [env[keyEnv[f]]!] : []
         for (const s of texts.flatMap(splitList)) {
-          const r =
-            f === "age"
-              ? ageRecipient(s)
-              : f === "pgp"
-                ? pgpRecipient(s)
-                : f === "kms"
-                  ? kmsRecipient(s, context, profile)
-                  : f === "gcp-kms"
-                    ? gcpKmsRecipient(s)
-                    : f === "azure-kv"
-                      ? azureRecipient(s)
-                      : f === "hc-vault-transit"
-                        ? vaultRecipient(s)
-                        : hckmsRecipient(s)
+          const r = flagRecipient(f, s, context, profile)
           if (r === undefined) throw new UsageError(`invalid --${f} value ${JSON.stringify(s)}`)
           out.push(r)
         }
@@ -92,35 +102,30 @@ const flagRecipients = (
     catch: (e) => (e instanceof UsageError ? e : new UsageError(String(e))),
   })
 
-export const encryptCommand = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv, cwd: string) =>
+/** The flags {@link encryptionConfig} reads (all taking a value). */
+export const encryptionConfigFlags = [
+  ...keyFlags,
+  "encryption-context",
+  "aws-profile",
+  ...ruleKinds.map(flagOf),
+  "shamir-secret-sharing-threshold",
+  "config",
+  "indent",
+]
+
+/**
+ * What a new file is encrypted with: keys, selection rule, Shamir threshold, MAC mode and indentation from the
+ * flags, else from the matching `.sops.yaml` creation rule (flags win). Shared with `edit` of a new file.
+ */
+export const encryptionConfig = (
+  p: ReturnType<typeof parseArgs>,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  file: string,
+  nameForRules: string,
+  outputFormat: string,
+) =>
   Effect.gen(function* () {
-    const p = yield* Effect.try({
-      try: () =>
-        parseArgs(argv, {
-          values: [
-            ...keyFlags,
-            "encryption-context",
-            "aws-profile",
-            ...ruleKinds.map(flagOf),
-            "shamir-secret-sharing-threshold",
-            "config",
-            "filename-override",
-            "input-type",
-            "output-type",
-            "output",
-            "indent",
-          ],
-          flags: ["in-place", "mac-only-encrypted"],
-          aliases: { i: "in-place" },
-        }),
-      catch: (e) => e as UsageError,
-    })
-    const file = p.positional[0]
-    if (file === undefined || p.positional.length > 1)
-      return yield* Effect.fail(new UsageError(`expected exactly one FILE\n${encryptUsage}`))
-    const nameForRules = value(p, "filename-override") ?? file
-    const format = yield* formatOption(value(p, "input-type"), formatForPath(nameForRules))
-    const outputFormat = yield* formatOption(value(p, "output-type"), format)
     const threshold = yield* intOption(
       value(p, "shamir-secret-sharing-threshold"),
       "shamir-secret-sharing-threshold",
@@ -155,6 +160,47 @@ export const encryptCommand = (argv: ReadonlyArray<string>, env: NodeJS.ProcessE
         outputFormat === "yaml" ? cfg?.indent?.yaml : outputFormat === "json" ? cfg?.indent?.json : undefined
     const shamirThreshold = threshold ?? (flagKeys.length > 0 ? undefined : cfg?.shamirThreshold)
 
+    const macOnlyEncrypted = p.flags.has("mac-only-encrypted") || cfg?.macOnlyEncrypted === true
+    return { keyGroups, rule, shamirThreshold, macOnlyEncrypted, indent }
+  })
+
+export const encryptCommand = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv, cwd: string) =>
+  Effect.gen(function* () {
+    const p = yield* Effect.try({
+      try: () =>
+        parseArgs(argv, {
+          values: [
+            ...keyFlags,
+            "encryption-context",
+            "aws-profile",
+            ...ruleKinds.map(flagOf),
+            "shamir-secret-sharing-threshold",
+            "config",
+            "filename-override",
+            "input-type",
+            "output-type",
+            "output",
+            "indent",
+          ],
+          flags: ["in-place", "mac-only-encrypted"],
+          aliases: { i: "in-place" },
+        }),
+      catch: (e) => e as UsageError,
+    })
+    const file = p.positional[0]
+    if (file === undefined || p.positional.length > 1)
+      return yield* Effect.fail(new UsageError(`expected exactly one FILE\n${encryptUsage}`))
+    const nameForRules = value(p, "filename-override") ?? file
+    const format = yield* formatOption(value(p, "input-type"), formatForPath(nameForRules))
+    const outputFormat = yield* formatOption(value(p, "output-type"), format)
+    const { keyGroups, rule, shamirThreshold, macOnlyEncrypted, indent } = yield* encryptionConfig(
+      p,
+      env,
+      cwd,
+      file,
+      nameForRules,
+      outputFormat,
+    )
     const bytes = yield* readInput(file)
     const out = yield* encrypt({
       bytes,
@@ -165,7 +211,7 @@ export const encryptCommand = (argv: ReadonlyArray<string>, env: NodeJS.ProcessE
       keyring: cliKeyring(env),
       ...(shamirThreshold === undefined ? {} : { shamirThreshold }),
       ...(rule === undefined ? {} : { rule }),
-      macOnlyEncrypted: p.flags.has("mac-only-encrypted") || cfg?.macOnlyEncrypted === true,
+      macOnlyEncrypted,
       ...(indent === undefined ? {} : { indent }),
     })
     const target = value(p, "output")

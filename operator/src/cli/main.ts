@@ -15,6 +15,7 @@ import { demoCommand } from "./demo.ts"
 import { encryptCommand, encryptUsage } from "./encrypt.ts"
 import type { FileError } from "./io.ts"
 import { keygenCommand } from "./keygen.ts"
+import { runSopsSubcommand, sopsSubcommandList, sopsSubcommands } from "./sops-commands.ts"
 
 export const usage = `usage: kustodian <command> [flags]
 
@@ -27,6 +28,7 @@ commands:
   keygen age|pgp a new age identity or OpenPGP key (the seed's parameters); kustodian help keygen
   create KIND    a decryption Secret (secret sops-age|sops-gpg|sops-hcvault), a GitRepository (source git) or a
                  Kustomization, printed as flux create … --export prints it or applied; kustodian help create
+${sopsSubcommandList()}
   help CMD       a command's usage
 
 ${controllerUsage}
@@ -75,7 +77,13 @@ export const run = async (
   if (command === "controller") return controllerCommand(rest, env)
   if (command === "keygen") return runCommand(keygenCommand(rest))
   if (command === "create") return runCommand(createCommand(rest))
-  if (command === "help" && rest[0] !== undefined && ["keygen", "create"].includes(rest[0]))
+  const sops = runSopsSubcommand(command, rest, env, exitCode)
+  if (sops !== undefined) return sops
+  if (
+    command === "help" &&
+    rest[0] !== undefined &&
+    (["keygen", "create"].includes(rest[0]) || Object.hasOwn(sopsSubcommands, rest[0]))
+  )
     return run([rest[0], ...rest.slice(1), "--help"], env)
   let program: Effect.Effect<void, CliError>
   switch (command) {

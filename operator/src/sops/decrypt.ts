@@ -33,7 +33,7 @@ import {
   list,
   type Value,
 } from "./tree.ts"
-import { decryptDocuments, WalkError } from "./walk.ts"
+import { decryptDocuments, type IvStash, WalkError } from "./walk.ts"
 
 /** Maps a store failure to the engine's errors, keeping the file name. */
 export const fromStoreError =
@@ -103,6 +103,7 @@ export const decryptTree = (
   key: Uint8Array,
   policy: DecryptInput["mac"],
   format: Format,
+  stash?: IvStash,
 ): Effect.Effect<{ documents: Documents; macMismatch: boolean }, SopsError> =>
   Effect.gen(function* () {
     const walked = yield* Effect.try({
@@ -112,6 +113,7 @@ export const decryptTree = (
           selector,
           macOnlyEncrypted: md.macOnlyEncrypted,
           rawBytes: format === "binary",
+          ...(stash === undefined ? {} : { stash }),
         }),
       catch: (e) =>
         e instanceof WalkError
@@ -184,7 +186,10 @@ export interface OpenedFile {
 
 /** Reads, opens and decrypts a file into its cleartext tree. */
 export const decryptFile = (
-  input: Omit<DecryptInput, "outputFormat">,
+  input: Omit<DecryptInput, "outputFormat"> & {
+    /** Records every value's IV, for re-encrypting unchanged values as they were (`./rewrite.ts`). */
+    readonly stash?: IvStash
+  },
 ): Effect.Effect<OpenedFile, SopsError> =>
   Effect.gen(function* () {
     const { file } = input
@@ -208,7 +213,16 @@ export const decryptFile = (
       )
       input.cache?.set(input.keyring.scope, id, key)
     }
-    const out = yield* decryptTree(file, parsed.documents, md, selector, key, input.mac, input.format)
+    const out = yield* decryptTree(
+      file,
+      parsed.documents,
+      md,
+      selector,
+      key,
+      input.mac,
+      input.format,
+      input.stash,
+    )
     return { documents: out.documents, metadata: md, dataKey: key, macMismatch: out.macMismatch, values }
   })
 

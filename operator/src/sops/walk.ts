@@ -7,7 +7,14 @@
  *
  * @module
  */
-import { CipherError, decryptValue, encryptValue, isEncrypted } from "./cipher.ts"
+import {
+  CipherError,
+  decryptValue,
+  encryptValue,
+  isEncrypted,
+  parseEncrypted,
+  scalarBytes,
+} from "./cipher.ts"
 import { Mac } from "./mac.ts"
 import type { Selector } from "./rules.ts"
 import {
@@ -43,7 +50,27 @@ export interface WalkOptions {
   readonly key: Uint8Array
   readonly selector: Selector
   readonly macOnlyEncrypted: boolean
+  /**
+   * IVs by (additional data, typed plaintext), as sops' cipher stash: decrypting records the IV of every value,
+   * encrypting reuses it for the same plaintext at the same path, so an unchanged value keeps its ciphertext.
+   */
+  readonly stash?: IvStash
 }
+
+/** See {@link WalkOptions.stash}. */
+export type IvStash = Map<string, Uint8Array>
+
+const stashKey = (aad: string, v: Exclude<Value, null | Branch | List> | Comment): string =>
+  `${aad}\u0000${stashType(v)}\u0000${Buffer.from(scalarBytes(v)).toString("base64")}`
+
+const stashType = (v: Exclude<Value, null | Branch | List> | Comment): string =>
+  typeof v === "string" || v instanceof Uint8Array
+    ? "str"
+    : typeof v === "bigint"
+      ? "int"
+      : typeof v === "boolean"
+        ? "bool"
+        : v._tag
 
 export interface DecryptWalkOptions extends WalkOptions {
   /** Decrypt `str` values to bytes (binary store). */
@@ -85,6 +112,7 @@ export const decryptDocuments = (
         throw new WalkError(path, `expected an encrypted value (string), found ${typeName(v)}`)
       try {
         out = decryptValue(v, o.key, aadOf(path), o.rawBytes)
+        if (o.stash !== undefined && v !== "") o.stash.set(stashKey(aadOf(path), out), parseEncrypted(v).iv)
       } catch (e) {
         if (e instanceof CipherError) throw new WalkError(path, e.message)
         throw e
@@ -104,6 +132,8 @@ export const decryptDocuments = (
     }
     try {
       const d = decryptValue(c.value, o.key, aadOf(path))
+      if (o.stash !== undefined && isComment(d))
+        o.stash.set(stashKey(aadOf(path), d), parseEncrypted(c.value).iv)
       return isComment(d) ? d : c
     } catch {
       o.onUndecryptableComment?.(path)
@@ -157,19 +187,23 @@ export const decryptDocuments = (
 export const encryptDocuments = (docs: Documents, o: WalkOptions): { documents: Documents; mac: string } => {
   const mac = new Mac(o.macOnlyEncrypted)
   const commentRegex = o.selector.rule?.kind === "unencrypted_comment_regex" ? o.selector : undefined
+  const encryptStashed = (v: Exclude<Value, null | Branch | List> | Comment, aad: string): string => {
+    const iv = o.stash?.get(stashKey(aad, v))
+    return iv === undefined ? encryptValue(v, o.key, aad) : encryptValue(v, o.key, aad, iv)
+  }
 
   const leaf = (v: Value, path: ReadonlyArray<string>, stack: Stack): Value => {
     if (v === null) return v
     const enc = o.selector.shouldEncrypt(path, stack, false)
     if (enc || !o.macOnlyEncrypted) mac.add(v as Exclude<Value, null | Branch | List>)
     if (!enc) return v
-    return encryptValue(v as Exclude<Value, null | Branch | List>, o.key, aadOf(path))
+    return encryptStashed(v as Exclude<Value, null | Branch | List>, aadOf(path))
   }
 
   const comment = (c: Comment, path: ReadonlyArray<string>, stack: Stack): string | undefined => {
     stack[stack.length - 1]!.push(c.value)
     if (!o.selector.shouldEncrypt(path, stack, true)) return undefined
-    const e = encryptValue(c, o.key, aadOf(path))
+    const e = encryptStashed(c, aadOf(path))
     if (commentRegex !== undefined && e !== "" && !commentRegex.shouldEncrypt(path, [[e]], false))
       throw new WalkError(path, "an encrypted comment matches unencrypted_comment_regex", "unsupported")
     return e
