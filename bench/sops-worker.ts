@@ -9,6 +9,8 @@ import { performance } from "node:perf_hooks"
 import { Effect } from "effect"
 import { decrypt, type Format, type Keyring, makeDataKeyCache } from "../operator/src/sops/index.ts"
 import { awsKmsService } from "../operator/src/sops/keys/aws-kms.ts"
+import { credentialFromAzureConfig } from "../operator/src/sops/keys/azure-credentials.ts"
+import { azureHttpClient, azureKvService } from "../operator/src/sops/keys/azure-kv.ts"
 import { credentialsFromJson, googleEndpoints } from "../operator/src/sops/keys/gcp-credentials.ts"
 import { gcpKmsService } from "../operator/src/sops/keys/gcp-kms.ts"
 
@@ -34,8 +36,17 @@ const stored = JSON.parse(readFileSync(keyringPath, "utf8")) as Keyring & {
     readonly ca: string
     readonly keyJson: Record<string, string>
   }
+  /** Azure Key Vault (the local server) with a client secret, as a decryption Secret's `sops.azure-kv` gives it. */
+  readonly azureKv?: { readonly config: Record<string, string>; readonly ca: string }
 }
-const { awsKms, gcpKms, ...plain } = stored
+const { awsKms, gcpKms, azureKv, ...plain } = stored
+const azureProviders = () => {
+  if (azureKv === undefined) return []
+  const httpClient = azureHttpClient({ ca: azureKv.ca })
+  const made = credentialFromAzureConfig(azureKv.config, httpClient)
+  if ("error" in made) throw new Error(made.error)
+  return [azureKvService({ credential: made.credential, httpClient, secrets: made.secrets })]
+}
 const keyring: Keyring = {
   ...plain,
   providers: [
@@ -60,6 +71,7 @@ const keyring: Keyring = {
             }),
           }),
         ]),
+    ...azureProviders(),
   ],
 }
 const cache = useCache === "1" ? makeDataKeyCache() : undefined

@@ -8,7 +8,8 @@
  * KMS" and "SOPS engine: GCP KMS" sections of docs/benchmarks.md (other sections are kept).
  *
  * Env: BENCH_ITERATIONS (default 20), BENCH_SOPS_ITERATIONS (default 10). `--kms-only`: only the AWS KMS rows;
- * `--gcp-kms-only`: only the GCP KMS rows.
+ * `--gcp-kms-only`: only the GCP KMS rows. Then bench/sops-azure.ts adds the Azure Key Vault rows (not with
+ * `--kms-only` or `--gcp-kms-only`).
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -294,3 +295,5 @@ writeFileSync(docs, next.endsWith("\n") ? next : `${next}\n`)
 console.error(`wrote ${docs}`)
 await Effect.runPromise(Scope.close(motoScope, Exit.void))
 stopGcp()
+// the Azure Key Vault rows, against the local Key Vault server (bench/sops-azure.ts)
+if (!kmsOnly && !gcpOnly) await import("./sops-azure.ts")

@@ -11,7 +11,8 @@ import { execFileSync } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
 import { homedir } from "node:os"
 import { join } from "node:path"
-import type { Keyring } from "../sops/index.ts"
+import { Effect } from "effect"
+import type { Keyring, MasterKeyService } from "../sops/index.ts"
 import { awsKmsService } from "../sops/keys/aws-kms.ts"
 import { cliTokenSource, extraCa } from "../sops/keys/gcp-credentials.ts"
 import { gcpKmsService } from "../sops/keys/gcp-kms.ts"
@@ -90,7 +91,40 @@ const cliGcpKms = (env: NodeJS.ProcessEnv) => {
   })
 }
 
-/** The keyring of a CLI invocation: age identities from the environment, PGP through gpg, AWS and GCP KMS. */
+/**
+ * Azure Key Vault for the CLI, with the default credential chain as sops uses it (`AZURE_TENANT_ID`,
+ * `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET` or `AZURE_CLIENT_CERTIFICATE_PATH`, `AZURE_AUTHORITY_HOST`,
+ * `AZURE_FEDERATED_TOKEN_FILE`, managed identity, the Azure CLI). Made on first use, so invocations that need
+ * no Azure key load no Azure SDK state.
+ */
+const cliAzureKv = (env: NodeJS.ProcessEnv): MasterKeyService => {
+  let service: Promise<MasterKeyService> | undefined
+  // the Azure SDK (about half a second to load) is imported on first use only
+  const get = () =>
+    Effect.promise(() => {
+      service ??= Promise.all([
+        import("../sops/keys/azure-credentials.ts"),
+        import("../sops/keys/azure-kv.ts"),
+      ]).then(([{ defaultAzureCredential }, { azureHttpClient, azureKvService, caFromEnv }]) => {
+        const httpClient = azureHttpClient({ ca: caFromEnv(env) })
+        const secrets = [env.AZURE_CLIENT_SECRET, env.AZURE_CLIENT_CERTIFICATE_PASSWORD].filter(
+          (s): s is string => typeof s === "string",
+        )
+        return azureKvService({ credential: defaultAzureCredential(env, httpClient), httpClient, secrets })
+      })
+      return service
+    })
+  return {
+    type: "azure_kv",
+    decrypt: (key) => Effect.flatMap(get(), (s) => s.decrypt(key)),
+    encrypt: (recipient, part) => Effect.flatMap(get(), (s) => s.encrypt(recipient, part)),
+  }
+}
+
+/**
+ * The keyring of a CLI invocation: age identities from the environment, PGP through gpg, AWS KMS, GCP KMS, Azure
+ * Key Vault.
+ */
 export const cliKeyring = (env: NodeJS.ProcessEnv): Keyring => ({
   scope: "cli",
   age: ageKeyTexts(env),
@@ -99,5 +133,5 @@ export const cliKeyring = (env: NodeJS.ProcessEnv): Keyring => ({
     ...(env.SOPS_GPG_EXEC ? { exec: env.SOPS_GPG_EXEC } : {}),
     ...(env.GNUPGHOME ? { home: env.GNUPGHOME } : {}),
   },
-  providers: [cliAwsKms(env), cliGcpKms(env)],
+  providers: [cliAwsKms(env), cliGcpKms(env), cliAzureKv(env)],
 })

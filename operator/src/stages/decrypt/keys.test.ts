@@ -112,6 +112,36 @@ describe("keysFromSecret", () => {
     }),
   )
 
+  it.effect(
+    "sops.azure-kv: Flux's formats (UTF-16 with a BOM too); an unusable one fails at import, naming why",
+    () =>
+      Effect.gen(function* () {
+        const config = JSON.stringify({ tenantId: "t", clientId: "c", clientSecret: "azure-secret-value" })
+        const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(config, "utf16le")])
+        const k = yield* keysFromSecret({
+          ...secret({}),
+          data: { "sops.azure-kv": utf16.toString("base64") },
+        })
+        expect(k.providers).toEqual([
+          { type: "azure_kv", config: { tenantId: "t", clientId: "c", clientSecret: "azure-secret-value" } },
+        ])
+        const bad = String(
+          yield* Effect.exit(
+            keysFromSecret(secret({ "sops.azure-kv": "tenantId: t\nclientSecret: azure-secret-value\n" })),
+          ),
+        )
+        expect(bad).toContain(
+          "failed to import 'sops.azure-kv' data from sops decryption Secret 'team-a/sops-keys'",
+        )
+        expect(bad).toContain("requires a 'clientId' field")
+        expect(bad).not.toContain("azure-secret-value")
+        const unknown = String(
+          yield* Effect.exit(keysFromSecret(secret({ "sops.azure-kv": "clientId: c\nresource: r\n" }))),
+        )
+        expect(unknown).toContain("unknown field(s) 'resource'")
+      }),
+  )
+
   it("suggests nothing for unrelated entries", () => {
     expect(suggestName("README.md", "hello")).toBeUndefined()
   })

@@ -8,6 +8,7 @@
  */
 import { Effect } from "effect"
 import * as YAML from "yaml"
+import { decodeAzureConfig, parseAzureConfig } from "../../sops/keys/azure-config.ts"
 import type { SecretData } from "../build/config-lookup.ts"
 import { BuildFailed } from "../build/errors.ts"
 
@@ -118,10 +119,11 @@ const parseProvider = (entry: ProviderEntry, text: string, secret: SecretData) =
     } as const)
   }
   if (type === "azure_kv") {
-    const ok = typeof map.clientId === "string" || typeof map.appId === "string"
-    return ok
-      ? Effect.succeed({ type, config: map } as const)
-      : Effect.fail(importFailed(entry, secret, "clientId (or appId) is required"))
+    // Flux builds the credential at import: a mapping it cannot use fails here, with its message
+    const made = parseAzureConfig(map)
+    return "error" in made
+      ? Effect.fail(importFailed(entry, secret, made.error))
+      : Effect.succeed({ type, config: map } as const)
   }
   return map.type === "service_account" ||
     typeof map.client_email === "string" ||
@@ -161,7 +163,9 @@ export const keysFromSecret = Effect.fn("keysFromSecret")(function* (secret: Sec
   const providers: ProviderCredentials[] = []
   const ignored: IgnoredEntry[] = []
   for (const entry of Object.keys(secret.data).sort()) {
-    const text = Buffer.from(secret.data[entry]!, "base64").toString("utf8")
+    const raw = Buffer.from(secret.data[entry]!, "base64")
+    // Flux decodes sops.azure-kv from UTF-16 when it has a byte-order mark
+    const text = entry === "sops.azure-kv" ? decodeAzureConfig(raw) : raw.toString("utf8")
     if (entry.endsWith(".agekey")) {
       const problem = agekeyProblem(text)
       if (problem !== undefined) return yield* importFailed(entry, secret, problem)

@@ -1,10 +1,10 @@
 /**
  * Routes provider credentials to the SOPS engine's key providers, as Flux's decryptor does: credentials from
- * the decryption Secret win (`sops.aws-kms`); otherwise the decryption ServiceAccount (the Kustomization's
+ * the decryption Secret win (`sops.aws-kms`, `sops.azure-kv`, `sops.gcp-kms`); otherwise the decryption ServiceAccount (the Kustomization's
  * `spec.decryption.serviceAccountName`, else `--default-decryption-service-account`) authenticates through
  * workload identity; otherwise the controller's own environment (the SDK's default chain, e.g. IRSA on the
- * controller's pod). Each provider is one module behind {@link MasterKeyService}; Vault transit, GCP KMS and
- * Azure Key Vault slot in here the same way. Until one exists for a key type, a file that needs it fails with
+ * controller's pod). Each provider is one module behind {@link MasterKeyService} (Azure Key Vault's choice of
+ * credentials is in azure-identity.ts, GCP KMS' workload identity in gcp-workload-identity.ts); Vault transit slots in here the same way. Until one exists for a key type, a file that needs it fails with
  * an error naming the missing provider.
  *
  * @module
@@ -23,6 +23,7 @@ import {
   type TokenSource,
 } from "../../sops/keys/gcp-credentials.ts"
 import { gcpKmsService } from "../../sops/keys/gcp-kms.ts"
+import { makeAzureKeyProvider } from "./azure-identity.ts"
 import { gcpWorkloadIdentityToken } from "./gcp-workload-identity.ts"
 import type { ProviderCredentials, ProviderType } from "./keys.ts"
 import { makeTokenCache, type TokenCache } from "./token-cache.ts"
@@ -93,7 +94,7 @@ export class KeyProviders extends Context.Service<
     }),
   )
 
-  /** AWS KMS, with workload identity through the API server's TokenRequest. */
+  /** AWS KMS, GCP KMS and Azure Key Vault, with workload identity through the API server's TokenRequest. */
   static layer(options: KeyProviderOptions) {
     return Layer.effect(
       KeyProviders,
@@ -126,6 +127,35 @@ export class KeyProviders extends Context.Service<
 
         const serviceAccountFor = (r: ProviderRequest) =>
           r.serviceAccountName || options.defaultDecryptionServiceAccount || undefined
+        const azure = makeAzureKeyProvider({
+          kube,
+          run,
+          env,
+          cache: makeTokenCache(options.tokenCache?.maxSize ?? 100, options.tokenCache?.maxDurationMs),
+        })
+        /** Adds the Azure Key Vault service; the build's identity is the most specific of the two. */
+        const withAzure = (
+          r: ProviderRequest,
+          aws: { readonly services: ReadonlyArray<MasterKeyService>; readonly identity: ProviderIdentity },
+        ) => {
+          const sa = serviceAccountFor(r)
+          const az = azure(
+            r.credentials,
+            sa === undefined ? undefined : { namespace: r.namespace, name: sa },
+            {
+              kind: "Kustomization",
+              name: r.name,
+              namespace: r.namespace,
+            },
+          )
+          const identity: ProviderIdentity =
+            aws.identity.startsWith("serviceaccount:") || az.identity === "serviceaccount"
+              ? `serviceaccount:${r.namespace}/${sa}`
+              : aws.identity === "secret" || az.identity === "secret"
+                ? "secret"
+                : "controller"
+          return { services: [...aws.services, az.service], identity }
+        }
 
         /** AWS KMS: keys from the Secret, else the ServiceAccount's web identity, else the controller's chain. */
         const aws = (
@@ -251,11 +281,11 @@ export class KeyProviders extends Context.Service<
         }
 
         return KeyProviders.of({
-          available: ["kms", "gcp_kms"],
+          available: ["kms", "gcp_kms", "azure_kv"],
           objectLevelWorkloadIdentity: options.objectLevelWorkloadIdentity,
           serviceAccountFor,
           services: (r) => {
-            const a = aws(r)
+            const a = withAzure(r, aws(r))
             const g = gcp(r)
             return { services: [...a.services, ...g.services], identity: strongest(a.identity, g.identity) }
           },
