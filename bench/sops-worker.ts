@@ -11,6 +11,8 @@ import { decrypt, type Format, type Keyring, makeDataKeyCache } from "../operato
 import { awsKmsService } from "../operator/src/sops/keys/aws-kms.ts"
 import { credentialFromAzureConfig } from "../operator/src/sops/keys/azure-credentials.ts"
 import { azureHttpClient, azureKvService } from "../operator/src/sops/keys/azure-kv.ts"
+import { credentialsFromJson, googleEndpoints } from "../operator/src/sops/keys/gcp-credentials.ts"
+import { gcpKmsService } from "../operator/src/sops/keys/gcp-kms.ts"
 import { vaultTransitService } from "../operator/src/sops/keys/hc-vault.ts"
 
 const [file, format, keyringPath, iterations, useCache] = process.argv.slice(2) as [
@@ -28,12 +30,19 @@ const stored = JSON.parse(readFileSync(keyringPath, "utf8")) as Keyring & {
     readonly accessKeyId: string
     readonly secretAccessKey: string
   }
+  /** GCP KMS through the local server with a service-account key, as a Secret's `sops.gcp-kms` gives it. */
+  readonly gcpKms?: {
+    readonly kmsEndpoint: string
+    readonly tokenUrl: string
+    readonly ca: string
+    readonly keyJson: Record<string, string>
+  }
   /** Azure Key Vault (the local server) with a client secret, as a decryption Secret's `sops.azure-kv` gives it. */
   readonly azureKv?: { readonly config: Record<string, string>; readonly ca: string }
   /** Vault transit with a token, as a Secret's `sops.vault-token` gives it (the address is in the file). */
   readonly vault?: { readonly token: string }
 }
-const { awsKms, azureKv, vault, ...plain } = stored
+const { awsKms, gcpKms, azureKv, vault, ...plain } = stored
 const azureProviders = () => {
   if (azureKv === undefined) return []
   const httpClient = azureHttpClient({ ca: azureKv.ca })
@@ -41,24 +50,34 @@ const azureProviders = () => {
   if ("error" in made) throw new Error(made.error)
   return [azureKvService({ credential: made.credential, httpClient, secrets: made.secrets })]
 }
-const base: Keyring =
-  azureKv !== undefined
-    ? { ...plain, providers: azureProviders() }
-    : awsKms === undefined
-      ? plain
-      : {
-          ...plain,
-          providers: [
-            awsKmsService({
-              env: { AWS_ENDPOINT_URL: awsKms.endpoint },
-              credentials: () => async () => awsKms,
+const keyring: Keyring = {
+  ...plain,
+  providers: [
+    ...(awsKms === undefined
+      ? []
+      : [
+          awsKmsService({
+            env: { AWS_ENDPOINT_URL: awsKms.endpoint },
+            credentials: () => async () => awsKms,
+          }),
+        ]),
+    ...(gcpKms === undefined
+      ? []
+      : [
+          gcpKmsService({
+            env: { SOPS_GCP_KMS_ENDPOINT: gcpKms.kmsEndpoint },
+            ca: gcpKms.ca,
+            tokenSource: credentialsFromJson(JSON.stringify(gcpKms.keyJson), {
+              where: "sops.gcp-kms",
+              policy: "tenant",
+              endpoints: { ...googleEndpoints({}), tokenUrl: gcpKms.tokenUrl, ca: gcpKms.ca },
             }),
-          ],
-        }
-const keyring: Keyring =
-  vault === undefined
-    ? base
-    : { ...base, providers: [...(base.providers ?? []), vaultTransitService({ token: vault.token })] }
+          }),
+        ]),
+    ...azureProviders(),
+    ...(vault === undefined ? [] : [vaultTransitService({ token: vault.token })]),
+  ],
+}
 const cache = useCache === "1" ? makeDataKeyCache() : undefined
 const rssBefore = process.resourceUsage().maxRSS
 
@@ -79,3 +98,5 @@ for (let i = 0; i < Number(iterations); i++) {
 process.stdout.write(
   JSON.stringify({ latencies, maxRssKiB: process.resourceUsage().maxRSS, rssBeforeKiB: rssBefore }),
 )
+// gRPC channels of the GCP KMS client keep the process alive
+process.exit(0)

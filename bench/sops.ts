@@ -3,15 +3,15 @@
  * per file, as a shell pipeline would), side by side: files/s, p50/p99 latency, peak memory. Files: age and
  * RSA-4096 PGP × 1 and 50 values × 1 KiB and 1 MiB, encrypted by the real sops; AWS KMS × 1 and 50 values × 1 KiB
  * against moto's server (a local server of the KMS wire protocol: the numbers measure the client side and
- * loopback HTTP, not AWS's latency); Vault transit × 1 and 50 values × 1 KiB against the real Vault in dev mode.
- * Results go to the "SOPS engine", "SOPS engine: AWS KMS" and "SOPS engine: Vault transit" sections of
- * docs/benchmarks.md (other sections are kept).
+ * loopback HTTP, not AWS's latency); Vault transit × 1 and 50 values × 1 KiB against the real Vault in dev mode;
+ * GCP KMS × 1 and 50 values × 1 KiB against the local server of GCP KMS's wire protocol (gRPC over TLS, in a
+ * process of its own). Results go to the "SOPS engine", "SOPS engine: AWS KMS", "SOPS engine: Vault transit" and
+ * "SOPS engine: GCP KMS" sections of docs/benchmarks.md (other sections are kept).
  *
- * Env: BENCH_ITERATIONS (default 20), BENCH_SOPS_ITERATIONS (default 10). `--kms-only`: only the AWS KMS rows;
- * `--vault-only`: only the Vault transit rows. Then bench/sops-azure.ts adds the Azure Key Vault rows (not with
- * `--kms-only` or `--vault-only`).
+ * Env: BENCH_ITERATIONS (default 20), BENCH_SOPS_ITERATIONS (default 10). `--kms-only`, `--vault-only`,
+ * `--gcp-kms-only`: only that provider's rows. Without one, bench/sops-azure.ts then adds the Azure Key Vault rows.
  */
-import { execFileSync, spawnSync } from "node:child_process"
+import { execFileSync, spawn, spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { cpus, loadavg, tmpdir, totalmem } from "node:os"
 import { join, resolve } from "node:path"
@@ -53,16 +53,58 @@ const age = ageKeygen(toolPath("age-keygen"))
 const rsa = makeGpgKey(gnupg.home, "bench-rsa4096", "rsa4096")
 const keyFile = join(dir, "keys.txt")
 writeFileSync(keyFile, age.keyFile)
-const kmsOnly = process.argv.includes("--kms-only")
-console.error("starting moto's server (AWS KMS)…")
+/** `--kms-only`, `--vault-only`, `--gcp-kms-only`: only that provider's rows; otherwise every section. */
+const only = (["kms", "vault", "gcp-kms"] as const).find((p) => process.argv.includes(`--${p}-only`))
+const measures = (section: "engine" | "kms" | "vault" | "gcp-kms" | "azure") =>
+  only === undefined || only === section
+interface GcpServer {
+  readonly kmsEndpoint: string
+  readonly tokenUrl: string
+  readonly ca: string
+  readonly keyJson: Record<string, string>
+  readonly keyId: string
+}
+const startGcp = () => {
+  console.error("starting the local GCP KMS server…")
+  const child = spawn(process.execPath, [join(repo, "bench/gcp-kms-server-process.ts")], {
+    stdio: ["pipe", "pipe", "inherit"],
+  })
+  // ends when its stdin closes
+  process.on("exit", () => child.stdin.end())
+  return new Promise<GcpServer & { readonly stop: () => void }>((resolveLine, reject) => {
+    let buffered = ""
+    child.stdout.on("data", (c: Buffer) => {
+      buffered += c.toString("utf8")
+      const nl = buffered.indexOf("\n")
+      if (nl >= 0) resolveLine({ ...JSON.parse(buffered.slice(0, nl)), stop: () => child.stdin.end() })
+    })
+    child.on("exit", (code) => reject(new Error(`the GCP KMS server exited (${code})`)))
+  })
+}
+const gcpKms = measures("gcp-kms") ? await startGcp() : undefined
+const gcpEnv: Record<string, string> = {}
+if (gcpKms !== undefined) {
+  writeFileSync(join(dir, "gcp-ca.pem"), gcpKms.ca)
+  writeFileSync(join(dir, "gcp-sa.json"), JSON.stringify(gcpKms.keyJson))
+  Object.assign(gcpEnv, {
+    SOPS_GCP_KMS_ENDPOINT: gcpKms.kmsEndpoint,
+    SSL_CERT_FILE: join(dir, "gcp-ca.pem"),
+    GOOGLE_CREDENTIALS: join(dir, "gcp-sa.json"),
+  })
+}
 const motoScope = Effect.runSync(Scope.make())
-const moto = await Effect.runPromise(Scope.provide(motoScope)(motoServer()))
+// moto only when AWS KMS rows are measured
+if (measures("kms")) console.error("starting moto's server (AWS KMS)…")
+const moto = measures("kms") ? await Effect.runPromise(Scope.provide(motoScope)(motoServer())) : undefined
 process.on("beforeExit", () => void Effect.runPromise(Scope.close(motoScope, Exit.void)))
-const kmsArn = await moto.createKey()
-const vaultOnly = process.argv.includes("--vault-only")
+const kmsArn = moto === undefined ? "" : await moto.createKey()
 // Vault rows only when the Vault server is built (`bash scripts/tools.sh vault`)
-const vault = hasTool("vault") ? await Effect.runPromise(Scope.provide(motoScope)(vaultServer())) : undefined
-if (vault === undefined) console.error("no vault binary (bash scripts/tools.sh vault): no Vault transit rows")
+const vault =
+  measures("vault") && hasTool("vault")
+    ? await Effect.runPromise(Scope.provide(motoScope)(vaultServer()))
+    : undefined
+if (measures("vault") && vault === undefined)
+  console.error("no vault binary (bash scripts/tools.sh vault): no Vault transit rows")
 const vaultUri = vault === undefined ? "" : await vault.createKey("bench", "sops")
 const keyringPath = join(dir, "keyring.json")
 writeFileSync(
@@ -71,11 +113,25 @@ writeFileSync(
     scope: "bench",
     age: [age.keyFile],
     pgp: [rsa.armored],
-    awsKms: {
-      endpoint: moto.url,
-      accessKeyId: moto.env.AWS_ACCESS_KEY_ID,
-      secretAccessKey: moto.env.AWS_SECRET_ACCESS_KEY,
-    },
+    ...(moto === undefined
+      ? {}
+      : {
+          awsKms: {
+            endpoint: moto.url,
+            accessKeyId: moto.env.AWS_ACCESS_KEY_ID,
+            secretAccessKey: moto.env.AWS_SECRET_ACCESS_KEY,
+          },
+        }),
+    ...(gcpKms === undefined
+      ? {}
+      : {
+          gcpKms: {
+            kmsEndpoint: gcpKms.kmsEndpoint,
+            tokenUrl: gcpKms.tokenUrl,
+            ca: gcpKms.ca,
+            keyJson: gcpKms.keyJson,
+          },
+        }),
     ...(vault === undefined ? {} : { vault: { token: vault.token } }),
   }),
 )
@@ -85,6 +141,7 @@ interface Scenario {
   readonly file: string
   readonly kms?: boolean
   readonly vault?: boolean
+  readonly gcp?: boolean
 }
 const scenarios: Array<Scenario> = []
 for (const values of vault === undefined ? [] : [1, 50]) {
@@ -96,16 +153,26 @@ for (const values of vault === undefined ? [] : [1, 50]) {
   writeFileSync(file, r.stdout)
   scenarios.push({ name: `vault transit, ${values} value${values > 1 ? "s" : ""}, 1 KiB`, file, vault: true })
 }
-for (const values of vaultOnly ? [] : [1, 50]) {
+for (const values of moto === undefined ? [] : [1, 50]) {
   const plain = join(dir, `kms-${values}.yaml`)
   writeFileSync(plain, document(values, 1024))
-  const r = runSops(sops, ["encrypt", "--kms", kmsArn, plain], { cwd: dir, env: moto.env })
+  const r = runSops(sops, ["encrypt", "--kms", kmsArn, plain], { cwd: dir, env: moto?.env ?? {} })
   if (r.code !== 0) throw new Error(`sops encrypt --kms failed: ${r.stderr}`)
   const file = plain.replace(/\.yaml$/, ".enc.yaml")
   writeFileSync(file, r.stdout)
   scenarios.push({ name: `aws-kms, ${values} value${values > 1 ? "s" : ""}, 1 KiB`, file, kms: true })
 }
-for (const key of kmsOnly || vaultOnly ? [] : (["age", "pgp-rsa4096"] as const))
+const gcpKeyId = gcpKms?.keyId ?? ""
+for (const values of gcpKms === undefined ? [] : [1, 50]) {
+  const plain = join(dir, `gcp-kms-${values}.yaml`)
+  writeFileSync(plain, document(values, 1024))
+  const r = runSops(sops, ["encrypt", "--gcp-kms", gcpKeyId, plain], { cwd: dir, env: gcpEnv })
+  if (r.code !== 0) throw new Error(`sops encrypt --gcp-kms failed: ${r.stderr}`)
+  const file = plain.replace(/\.yaml$/, ".enc.yaml")
+  writeFileSync(file, r.stdout)
+  scenarios.push({ name: `gcp-kms, ${values} value${values > 1 ? "s" : ""}, 1 KiB`, file, gcp: true })
+}
+for (const key of measures("engine") ? (["age", "pgp-rsa4096"] as const) : [])
   for (const values of [1, 50])
     for (const [label, size] of [
       ["1 KiB", 1024],
@@ -149,8 +216,9 @@ const kustodian = (file: string, cache: boolean): Result => {
 const timeBin = existsSync("/usr/bin/time") ? "/usr/bin/time" : undefined
 const sopsDecrypt = (file: string): Result => {
   const env = {
-    ...moto.env,
+    ...moto?.env,
     ...vault?.env,
+    ...gcpEnv,
     PATH: process.env.PATH,
     HOME: dir,
     XDG_CONFIG_HOME: join(dir, ".none"),
@@ -181,6 +249,7 @@ const loadStart = loadavg()[0]!
 const rows: Array<string> = []
 const kmsRows: Array<string> = []
 const vaultRows: Array<string> = []
+const gcpRows: Array<string> = []
 const fmt = (r: Result) =>
   `${r.filesPerSecond.toFixed(1)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.peakMiB.toFixed(0)}`
 for (const s of scenarios) {
@@ -188,7 +257,7 @@ for (const s of scenarios) {
   const k = kustodian(s.file, false)
   const kc = kustodian(s.file, true)
   const g = sopsDecrypt(s.file)
-  ;(s.kms ? kmsRows : s.vault ? vaultRows : rows).push(
+  ;(s.gcp ? gcpRows : s.kms ? kmsRows : s.vault ? vaultRows : rows).push(
     `| ${s.name} | ${fmt(k)} | ${kc.filesPerSecond.toFixed(1)} | ${fmt(g)} |`,
   )
 }
@@ -241,9 +310,26 @@ const vaultSection = [
   ...vaultRows,
   "",
 ].join("\n")
-if (!kmsOnly && !vaultOnly) console.log(section)
-if (!vaultOnly) console.log(kmsSection)
+const gcpSection = [
+  "## SOPS engine: GCP KMS",
+  "",
+  `Run ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC on ${machine}; Node ${process.versions.node}, ${sopsVersion}.`,
+  "`npm run bench:sops` (or `-- --gcp-kms-only`): YAML files the real sops encrypted with `--gcp-kms` against the",
+  "local server of GCP KMS's wire protocol (e2e/support/gcp-kms-server.ts, gRPC over TLS on loopback, in its own",
+  "process: this measures the client side, not Google's latency). Kustodian decrypts in process with a",
+  "service-account key, as from a Secret's `sops.gcp-kms` (one OAuth2 token per process, one KMS Decrypt per file;",
+  "the cache column opens the data key once); sops runs `sops decrypt FILE` per file (a new gRPC connection and",
+  "self-signed JWT each time). Columns as above.",
+  "",
+  "| file | Kustodian files/s | p50 | p99 | peak MiB | Kustodian+cache files/s | sops files/s | p50 | p99 | peak MiB |",
+  "|---|---|---|---|---|---|---|---|---|---|",
+  ...gcpRows,
+  "",
+].join("\n")
+if (measures("engine")) console.log(section)
+if (moto !== undefined) console.log(kmsSection)
 if (vault !== undefined) console.log(vaultSection)
+if (gcpKms !== undefined) console.log(gcpSection)
 
 /** Replaces the section whose heading line is `heading` (up to the next `## `), or appends it. */
 const replaceSection = (doc: string, heading: string, body: string): string => {
@@ -254,11 +340,13 @@ const replaceSection = (doc: string, heading: string, body: string): string => {
 }
 const docs = join(repo, "docs", "benchmarks.md")
 let next = existsSync(docs) ? readFileSync(docs, "utf8") : "# Benchmarks\n\n"
-if (!kmsOnly && !vaultOnly) next = replaceSection(next, "## SOPS engine", section)
-if (!vaultOnly) next = replaceSection(next, "## SOPS engine: AWS KMS", kmsSection)
+if (measures("engine")) next = replaceSection(next, "## SOPS engine", section)
+if (moto !== undefined) next = replaceSection(next, "## SOPS engine: AWS KMS", kmsSection)
 if (vault !== undefined) next = replaceSection(next, "## SOPS engine: Vault transit", vaultSection)
+if (gcpKms !== undefined) next = replaceSection(next, "## SOPS engine: GCP KMS", gcpSection)
 writeFileSync(docs, next.endsWith("\n") ? next : `${next}\n`)
 console.error(`wrote ${docs}`)
 await Effect.runPromise(Scope.close(motoScope, Exit.void))
+gcpKms?.stop()
 // the Azure Key Vault rows, against the local Key Vault server (bench/sops-azure.ts)
-if (!kmsOnly && !vaultOnly) await import("./sops-azure.ts")
+if (measures("azure")) await import("./sops-azure.ts")

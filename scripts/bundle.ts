@@ -34,6 +34,8 @@ const result = await esbuild.build({
   banner: {
     js: "import { createRequire as __kustodianRequire } from 'node:module'; const require = __kustodianRequire(import.meta.url);",
   },
+  // CommonJS dependencies that read __dirname at load (google-gax) get the chunk's directory.
+  define: { __dirname: "import.meta.dirname", __filename: "import.meta.filename" },
   legalComments: "linked",
   metafile: true,
   logLevel: "warning",

@@ -2,8 +2,10 @@
  * The keys the CLI uses, found where sops looks: `SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY_CMD`, the
  * default `<config dir>/sops/age/keys.txt`, the gpg keyring (`GNUPGHOME`, `SOPS_GPG_EXEC`), and AWS KMS with the
  * AWS SDK's credential chain (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, `AWS_PROFILE`
- * and the shared files, a web identity token file, container or instance credentials), and Vault transit with
- * `VAULT_TOKEN`, else `~/.vault-token` (`VAULT_NAMESPACE`, `SOPS_HC_VAULT_ALLOWLIST`), as sops reads them.
+ * and the shared files, a web identity token file, container or instance credentials), GCP KMS with sops'
+ * Google credentials (`GOOGLE_CREDENTIALS`, `GOOGLE_OAUTH_ACCESS_TOKEN`, application-default credentials), and
+ * Vault transit with `VAULT_TOKEN`, else `~/.vault-token` (`VAULT_NAMESPACE`, `SOPS_HC_VAULT_ALLOWLIST`), as sops
+ * reads them.
  *
  * @module
  */
@@ -14,6 +16,8 @@ import { join } from "node:path"
 import { Effect } from "effect"
 import type { Keyring, MasterKeyService } from "../sops/index.ts"
 import { awsKmsService } from "../sops/keys/aws-kms.ts"
+import { cliTokenSource, extraCa } from "../sops/keys/gcp-credentials.ts"
+import { gcpKmsService } from "../sops/keys/gcp-kms.ts"
 import { vaultTransitService } from "../sops/keys/hc-vault.ts"
 
 /** `$XDG_CONFIG_HOME/sops/age/keys.txt`, else `~/.config/sops/age/keys.txt` (macOS: Application Support). */
@@ -94,6 +98,20 @@ const cliVault = (env: NodeJS.ProcessEnv) =>
   })
 
 /**
+ * GCP KMS for the CLI, as sops finds credentials: `GOOGLE_CREDENTIALS`, `GOOGLE_OAUTH_ACCESS_TOKEN`, then
+ * application-default credentials; `SOPS_GCP_KMS_ENDPOINT` / `SOPS_GCP_KMS_UNIVERSE_DOMAIN`; `SSL_CERT_FILE`.
+ */
+const cliGcpKms = (env: NodeJS.ProcessEnv) => {
+  const ca = extraCa(env)
+  return gcpKmsService({
+    env,
+    tokenSource: cliTokenSource(env),
+    ...(ca === undefined ? {} : { ca }),
+    secrets: [env.GOOGLE_OAUTH_ACCESS_TOKEN].filter((s): s is string => typeof s === "string"),
+  })
+}
+
+/**
  * Azure Key Vault for the CLI, with the default credential chain as sops uses it (`AZURE_TENANT_ID`,
  * `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET` or `AZURE_CLIENT_CERTIFICATE_PATH`, `AZURE_AUTHORITY_HOST`,
  * `AZURE_FEDERATED_TOKEN_FILE`, managed identity, the Azure CLI). Made on first use, so invocations that need
@@ -124,8 +142,8 @@ const cliAzureKv = (env: NodeJS.ProcessEnv): MasterKeyService => {
 }
 
 /**
- * The keyring of a CLI invocation: age identities from the environment, PGP through gpg, AWS KMS, Azure Key
- * Vault, Vault transit.
+ * The keyring of a CLI invocation: age identities from the environment, PGP through gpg, AWS KMS, GCP KMS, Azure
+ * Key Vault, Vault transit.
  */
 export const cliKeyring = (env: NodeJS.ProcessEnv): Keyring => ({
   scope: "cli",
@@ -135,5 +153,5 @@ export const cliKeyring = (env: NodeJS.ProcessEnv): Keyring => ({
     ...(env.SOPS_GPG_EXEC ? { exec: env.SOPS_GPG_EXEC } : {}),
     ...(env.GNUPGHOME ? { home: env.GNUPGHOME } : {}),
   },
-  providers: [cliAwsKms(env), cliAzureKv(env), cliVault(env)],
+  providers: [cliAwsKms(env), cliGcpKms(env), cliAzureKv(env), cliVault(env)],
 })

@@ -60,6 +60,26 @@ describe("keysFromSecret", () => {
     }),
   )
 
+  it.effect(
+    "reads sops.gcp-kms as Flux does: service account, authorized user or external account JSON",
+    () =>
+      Effect.gen(function* () {
+        for (const json of [
+          { type: "service_account", client_email: "a@p.iam.gserviceaccount.com", private_key: "k" },
+          { type: "authorized_user", client_id: "c", client_secret: "s", refresh_token: "r" },
+          { type: "external_account", audience: "//iam.googleapis.com/projects/1/x" },
+        ]) {
+          const k = yield* keysFromSecret(secret({ "sops.gcp-kms": `${JSON.stringify(json)}\n` }))
+          expect(k.providers).toEqual([{ type: "gcp_kms", serviceAccount: json }])
+        }
+        const exit = yield* Effect.exit(
+          keysFromSecret(secret({ "sops.gcp-kms": '{"type":"api_key","key":"AIza-secret"}' })),
+        )
+        expect(Exit.isFailure(exit) && JSON.stringify(exit.cause)).not.toContain("AIza-secret")
+        expect(Exit.isFailure(exit)).toBe(true)
+      }),
+  )
+
   it.effect("remembers entries that look like keys, with the name they should have", () =>
     Effect.gen(function* () {
       const k = yield* keysFromSecret(

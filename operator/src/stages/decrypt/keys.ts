@@ -127,7 +127,8 @@ const parseProvider = (entry: ProviderEntry, text: string, secret: SecretData) =
   }
   return map.type === "service_account" ||
     typeof map.client_email === "string" ||
-    map.type === "external_account"
+    map.type === "external_account" ||
+    map.type === "authorized_user"
     ? Effect.succeed({ type, serviceAccount: map } as const)
     : Effect.fail(importFailed(entry, secret, "not a service account key"))
 }

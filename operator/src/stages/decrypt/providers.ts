@@ -1,24 +1,35 @@
 /**
  * Routes provider credentials to the SOPS engine's key providers, as Flux's decryptor does: credentials from
- * the decryption Secret win (`sops.aws-kms`, `sops.azure-kv`); otherwise the decryption ServiceAccount (the Kustomization's
- * `spec.decryption.serviceAccountName`, else `--default-decryption-service-account`) authenticates through
+ * the decryption Secret win (`sops.aws-kms`, `sops.azure-kv`, `sops.gcp-kms`); otherwise the decryption
+ * ServiceAccount (the Kustomization's `spec.decryption.serviceAccountName`, else
+ * `--default-decryption-service-account`) authenticates through
  * workload identity; otherwise the controller's own environment (the SDK's default chain, e.g. IRSA on the
  * controller's pod). Each provider is one module behind {@link MasterKeyService} (Azure Key Vault's choice of
- * credentials is in azure-identity.ts); Vault transit takes the Secret's `sops.vault-token` and nothing else; GCP
- * KMS slots in here the same way. Until one exists for a key type, a file that needs it fails with
- * an error naming the missing provider.
+ * credentials is in azure-identity.ts, GCP KMS' workload identity in gcp-workload-identity.ts); Vault transit
+ * takes the Secret's `sops.vault-token` and nothing else. A key type without a provider here (HuaweiCloud KMS)
+ * fails with an error naming it.
  *
  * @module
  */
 import { createHash } from "node:crypto"
 import { Context, Effect, Layer } from "effect"
 import { KubeClient } from "../../kube/client.ts"
+import { KeyFailure } from "../../sops/errors.ts"
 import type { MasterKeyService } from "../../sops/index.ts"
 import { type AwsCredentials, awsKmsService } from "../../sops/keys/aws-kms.ts"
+import {
+  adcTokenSource,
+  credentialsFromJson,
+  type GoogleToken,
+  googleEndpoints,
+  type TokenSource,
+} from "../../sops/keys/gcp-credentials.ts"
+import { gcpKmsService } from "../../sops/keys/gcp-kms.ts"
 import { vaultTransitService } from "../../sops/keys/hc-vault.ts"
 import { makeAzureKeyProvider } from "./azure-identity.ts"
+import { gcpWorkloadIdentityToken } from "./gcp-workload-identity.ts"
 import type { ProviderCredentials, ProviderType } from "./keys.ts"
-import { makeTokenCache } from "./token-cache.ts"
+import { makeTokenCache, type TokenCache } from "./token-cache.ts"
 import { webIdentityCredentials } from "./workload-identity.ts"
 
 /** Human names of the provider key types, as errors show them. */
@@ -43,6 +54,10 @@ export interface ProviderRequest {
 
 /** The identity a build's provider credentials come from: part of its data-key cache scope. */
 export type ProviderIdentity = "secret" | `serviceaccount:${string}` | "controller"
+
+/** The identity of a build whose providers authenticate differently: the ServiceAccount, else the controller. */
+const strongest = (a: ProviderIdentity, b: ProviderIdentity): ProviderIdentity =>
+  a.startsWith("serviceaccount:") ? a : b.startsWith("serviceaccount:") ? b : a === "controller" ? a : b
 
 /** `--feature-gates=ObjectLevelWorkloadIdentity=true` and `--default-decryption-service-account`. */
 export interface KeyProviderOptions {
@@ -82,7 +97,7 @@ export class KeyProviders extends Context.Service<
     }),
   )
 
-  /** AWS KMS and Azure Key Vault, with workload identity through the API server's TokenRequest. */
+  /** AWS KMS, GCP KMS, Azure Key Vault and Vault transit, with workload identity through the API server's TokenRequest. */
   static layer(options: KeyProviderOptions) {
     return Layer.effect(
       KeyProviders,
@@ -94,7 +109,8 @@ export class KeyProviders extends Context.Service<
         const run = Effect.runPromiseWith(services)
         const env = options.env ?? process.env
         const stsEndpoint = env.AWS_ENDPOINT_URL_STS || env.AWS_ENDPOINT_URL || undefined
-        const cache = makeTokenCache<AwsCredentials>(
+        // one cache for every provider, as Flux's: keys start with the provider's name, so values never mix
+        const cache = makeTokenCache<AwsCredentials | GoogleToken>(
           options.tokenCache?.maxSize ?? 100,
           options.tokenCache?.maxDurationMs,
         )
@@ -144,74 +160,142 @@ export class KeyProviders extends Context.Service<
           return { services: [...aws.services, az.service], identity }
         }
 
+        /** AWS KMS: keys from the Secret, else the ServiceAccount's web identity, else the controller's chain. */
+        const aws = (
+          r: ProviderRequest,
+        ): { services: ReadonlyArray<MasterKeyService>; identity: ProviderIdentity } => {
+          const fromSecret = r.credentials.find((c) => c.type === "kms")
+          if (fromSecret !== undefined && fromSecret.type === "kms") {
+            const creds: AwsCredentials = {
+              accessKeyId: fromSecret.accessKeyId,
+              secretAccessKey: fromSecret.secretAccessKey,
+              ...(fromSecret.sessionToken ? { sessionToken: fromSecret.sessionToken } : {}),
+            }
+            // keyed by a digest of the credentials, so rotated keys get a service of their own
+            const id = createHash("sha256")
+              .update(`${creds.accessKeyId}\u0000${creds.secretAccessKey}\u0000${creds.sessionToken ?? ""}`)
+              .digest("hex")
+            return {
+              services: [
+                reuse(`secret:${id}`, () =>
+                  awsKmsService({
+                    env,
+                    credentials: () => async () => creds,
+                    secrets: [fromSecret.secretAccessKey, fromSecret.sessionToken ?? ""],
+                  }),
+                ),
+              ],
+              identity: "secret",
+            }
+          }
+          const sa = serviceAccountFor(r)
+          if (sa === undefined) return { services: [controllerKms], identity: "controller" }
+          const involved = {
+            kind: "Kustomization",
+            name: r.name,
+            namespace: r.namespace,
+            operation: "decrypt_with_aws",
+          }
+          return {
+            services: [
+              // One per build: the ServiceAccount is read and the token cache consulted on every build (as
+              // in Flux), where a shared client would keep its credentials until they expire.
+              awsKmsService({
+                env,
+                credentials: (region) => () =>
+                  run(
+                    webIdentityCredentials(
+                      { kube, cache: cache as TokenCache<AwsCredentials>, stsEndpoint },
+                      { namespace: r.namespace, name: sa },
+                      region,
+                      involved,
+                    ),
+                  ),
+              }),
+            ],
+            identity: `serviceaccount:${r.namespace}/${sa}`,
+          }
+        }
+
+        // GCP KMS: the Secret's credentials, else the ServiceAccount through workload identity federation, else
+        // the controller's application-default credentials. Endpoints come from the controller's environment only.
+        const gcpEndpoints = googleEndpoints(env)
+        const gcpCa = gcpEndpoints.ca
+        const gcpService = (tokenSource: TokenSource, secrets: ReadonlyArray<string> = []) =>
+          gcpKmsService({ env, tokenSource, ...(gcpCa === undefined ? {} : { ca: gcpCa }), secrets })
+        const controllerGcp = gcpService(adcTokenSource(env))
+        const refused = (reason: string): MasterKeyService => {
+          const fail = Effect.fail(new KeyFailure({ reason }))
+          return { type: "gcp_kms", decrypt: () => fail, encrypt: () => fail }
+        }
+        const gcp = (
+          r: ProviderRequest,
+        ): { services: ReadonlyArray<MasterKeyService>; identity: ProviderIdentity } => {
+          const fromSecret = r.credentials.find((c) => c.type === "gcp_kms")
+          if (fromSecret !== undefined && fromSecret.type === "gcp_kms") {
+            const json = JSON.stringify(fromSecret.serviceAccount)
+            const id = createHash("sha256").update(json).digest("hex")
+            return {
+              services: [
+                reuse(`gcp-secret:${id}`, () => {
+                  try {
+                    const m = fromSecret.serviceAccount
+                    const secrets = [m.private_key, m.client_secret, m.refresh_token].filter(
+                      (v): v is string => typeof v === "string",
+                    )
+                    return gcpService(
+                      credentialsFromJson(json, {
+                        where: "decryption Secret entry 'sops.gcp-kms'",
+                        policy: "tenant",
+                        endpoints: gcpEndpoints,
+                      }),
+                      secrets,
+                    )
+                  } catch (e) {
+                    return refused((e as Error).message)
+                  }
+                }),
+              ],
+              identity: "secret",
+            }
+          }
+          const sa = serviceAccountFor(r)
+          if (sa === undefined) return { services: [controllerGcp], identity: "controller" }
+          const involved = {
+            kind: "Kustomization",
+            name: r.name,
+            namespace: r.namespace,
+            operation: "decrypt_with_gcp",
+          }
+          return {
+            services: [
+              gcpService(() =>
+                run(
+                  gcpWorkloadIdentityToken(
+                    { kube, cache: cache as TokenCache<GoogleToken>, endpoints: gcpEndpoints },
+                    { namespace: r.namespace, name: sa },
+                    involved,
+                  ),
+                ),
+              ),
+            ],
+            identity: `serviceaccount:${r.namespace}/${sa}`,
+          }
+        }
+
         return KeyProviders.of({
-          available: ["kms", "azure_kv", "hc_vault"],
+          available: ["kms", "gcp_kms", "azure_kv", "hc_vault"],
           objectLevelWorkloadIdentity: options.objectLevelWorkloadIdentity,
           serviceAccountFor,
           services: (r) => {
-            const made = withAzure(r, awsServices(r))
-            return { services: [...made.services, vaultFromSecret(r, env)], identity: made.identity }
+            const a = withAzure(r, aws(r))
+            const g = gcp(r)
+            return {
+              services: [...a.services, ...g.services, vaultFromSecret(r, env)],
+              identity: strongest(a.identity, g.identity),
+            }
           },
         })
-
-        function awsServices(r: ProviderRequest): {
-          readonly services: ReadonlyArray<MasterKeyService>
-          readonly identity: ProviderIdentity
-        } {
-          {
-            const fromSecret = r.credentials.find((c) => c.type === "kms")
-            if (fromSecret !== undefined && fromSecret.type === "kms") {
-              const creds: AwsCredentials = {
-                accessKeyId: fromSecret.accessKeyId,
-                secretAccessKey: fromSecret.secretAccessKey,
-                ...(fromSecret.sessionToken ? { sessionToken: fromSecret.sessionToken } : {}),
-              }
-              // keyed by a digest of the credentials, so rotated keys get a service of their own
-              const id = createHash("sha256")
-                .update(`${creds.accessKeyId}\u0000${creds.secretAccessKey}\u0000${creds.sessionToken ?? ""}`)
-                .digest("hex")
-              return {
-                services: [
-                  reuse(`secret:${id}`, () =>
-                    awsKmsService({
-                      env,
-                      credentials: () => async () => creds,
-                      secrets: [fromSecret.secretAccessKey, fromSecret.sessionToken ?? ""],
-                    }),
-                  ),
-                ],
-                identity: "secret",
-              }
-            }
-            const sa = serviceAccountFor(r)
-            if (sa === undefined) return { services: [controllerKms], identity: "controller" }
-            const involved = {
-              kind: "Kustomization",
-              name: r.name,
-              namespace: r.namespace,
-              operation: "decrypt_with_aws",
-            }
-            return {
-              services: [
-                // One per build: the ServiceAccount is read and the token cache consulted on every build (as
-                // in Flux), where a shared client would keep its credentials until they expire.
-                awsKmsService({
-                  env,
-                  credentials: (region) => () =>
-                    run(
-                      webIdentityCredentials(
-                        { kube, cache, stsEndpoint },
-                        { namespace: r.namespace, name: sa },
-                        region,
-                        involved,
-                      ),
-                    ),
-                }),
-              ],
-              identity: `serviceaccount:${r.namespace}/${sa}` as ProviderIdentity,
-            }
-          }
-        }
       }),
     )
   }
