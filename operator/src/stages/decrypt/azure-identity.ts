@@ -13,7 +13,7 @@
 import { createHash } from "node:crypto"
 import type { AccessToken, TokenCredential } from "@azure/core-auth"
 import { ClientAssertionCredential } from "@azure/identity"
-import { Data, Effect } from "effect"
+import { Effect } from "effect"
 import type { KubeClient } from "../../kube/client.ts"
 import { KeyFailure } from "../../sops/errors.ts"
 import type { MasterKeyService } from "../../sops/index.ts"
@@ -25,25 +25,17 @@ import {
 import { azureHttpClient, azureKvService, caFromEnv, describeAzureError } from "../../sops/keys/azure-kv.ts"
 import type { ProviderCredentials } from "./keys.ts"
 import type { InvolvedObject, TokenCache } from "./token-cache.ts"
+import {
+  type ServiceAccountRef,
+  serviceAccountAnnotations,
+  serviceAccountName,
+  serviceAccountToken,
+  WorkloadIdentityError,
+} from "./workload-identity.ts"
 
 export const azureAudience = "api://AzureADTokenExchange"
 export const tenantIdAnnotation = "azure.workload.identity/tenant-id"
 export const clientIdAnnotation = "azure.workload.identity/client-id"
-
-/** Getting an Azure token for a ServiceAccount failed; the message is Flux's and holds no token. */
-export class AzureWorkloadIdentityError extends Data.TaggedError("AzureWorkloadIdentityError")<{
-  readonly message: string
-}> {}
-
-const serviceAccounts = {
-  group: "",
-  version: "v1",
-  plural: "serviceaccounts",
-  kind: "ServiceAccount",
-  namespaced: true,
-} as const
-
-const kubeMessage = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
 export interface AzureIdentityOptions {
   readonly kube: KubeClient["Service"]
@@ -57,21 +49,13 @@ export interface AzureIdentityOptions {
 /** An access token for `scopes` for `namespace/name`, from the cache or TokenRequest + client assertion. */
 export const serviceAccountAccessToken = Effect.fn("serviceAccountAccessToken")(function* (
   opts: AzureIdentityOptions & { readonly httpClient: ReturnType<typeof azureHttpClient> },
-  serviceAccount: { readonly namespace: string; readonly name: string },
+  serviceAccount: ServiceAccountRef,
   scopes: ReadonlyArray<string>,
   involved: InvolvedObject,
 ) {
   const { namespace, name } = serviceAccount
-  const ref = `${namespace}/${name}`
-  const sa = yield* opts.kube.get(serviceAccounts, name, namespace).pipe(
-    Effect.mapError(
-      (e) =>
-        new AzureWorkloadIdentityError({
-          message: `failed to get service account '${ref}': ${kubeMessage(e)}`,
-        }),
-    ),
-  )
-  const annotations = sa.metadata.annotations ?? {}
+  const ref = serviceAccountName(serviceAccount)
+  const annotations = yield* serviceAccountAnnotations(opts.kube, serviceAccount)
   const tenantId = annotations[tenantIdAnnotation]
   const clientId = annotations[clientIdAnnotation]
   const identityProblem =
@@ -81,7 +65,7 @@ export const serviceAccountAccessToken = Effect.fn("serviceAccountAccessToken")(
         ? `azure client ID is not set in the service account annotation ${clientIdAnnotation}`
         : undefined
   if (identityProblem !== undefined)
-    return yield* new AzureWorkloadIdentityError({
+    return yield* new WorkloadIdentityError({
       message: `failed to get provider identity from service account '${ref}' annotations: ${identityProblem}`,
     })
   const key = [
@@ -94,30 +78,7 @@ export const serviceAccountAccessToken = Effect.fn("serviceAccountAccessToken")(
   ].join(",")
 
   const fetch = Effect.gen(function* () {
-    const answer = (yield* opts.kube
-      .request({
-        method: "POST",
-        verb: "create",
-        path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(name)}/token`,
-        body: {
-          apiVersion: "authentication.k8s.io/v1",
-          kind: "TokenRequest",
-          spec: { audiences: [azureAudience] },
-        },
-      })
-      .pipe(
-        Effect.mapError(
-          (e) =>
-            new AzureWorkloadIdentityError({
-              message: `failed to create kubernetes token for service account '${ref}': ${kubeMessage(e)}`,
-            }),
-        ),
-      )) as { status?: { token?: unknown } }
-    const token = answer.status?.token
-    if (typeof token !== "string" || token === "")
-      return yield* new AzureWorkloadIdentityError({
-        message: `failed to create kubernetes token for service account '${ref}': no token in the answer`,
-      })
+    const token = yield* serviceAccountToken(opts.kube, serviceAccount, azureAudience)
     const credential = new ClientAssertionCredential(
       tenantId!,
       clientId!,
@@ -127,7 +88,7 @@ export const serviceAccountAccessToken = Effect.fn("serviceAccountAccessToken")(
     const access = yield* Effect.tryPromise({
       try: (abortSignal) => credential.getToken([...scopes], { abortSignal }),
       catch: (e) =>
-        new AzureWorkloadIdentityError({
+        new WorkloadIdentityError({
           message: `failed to create provider access token for service account '${ref}': ${describeAzureError(e, [token])}`,
         }),
     })
@@ -150,7 +111,7 @@ export const makeAzureKeyProvider = (opts: AzureIdentityOptions) => {
   const shared = new Map<string, MasterKeyService>()
   return (
     credentials: ReadonlyArray<ProviderCredentials>,
-    serviceAccount: { readonly namespace: string; readonly name: string } | undefined,
+    serviceAccount: ServiceAccountRef | undefined,
     involved: Omit<InvolvedObject, "operation">,
   ): {
     readonly service: MasterKeyService

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { Data, Effect } from "effect"
+import { Effect } from "effect"
 import type { KubeClient } from "../../kube/client.ts"
 import {
   federatedToken,
@@ -22,14 +22,13 @@ import {
   impersonationUrlFor,
 } from "../../sops/keys/gcp-credentials.ts"
 import type { InvolvedObject, TokenCache } from "./token-cache.ts"
-
-const serviceAccounts = {
-  group: "",
-  version: "v1",
-  plural: "serviceaccounts",
-  kind: "ServiceAccount",
-  namespaced: true,
-} as const
+import {
+  type ServiceAccountRef,
+  serviceAccountAnnotations,
+  serviceAccountName,
+  serviceAccountToken,
+  WorkloadIdentityError,
+} from "./workload-identity.ts"
 
 export const workloadIdentityProviderAnnotation = "gcp.auth.fluxcd.io/workload-identity-provider"
 export const gcpServiceAccountAnnotation = "iam.gke.io/gcp-service-account"
@@ -42,48 +41,33 @@ const fluxScopes = [
   "https://www.googleapis.com/auth/userinfo.email",
 ]
 
-/** Getting a token for a ServiceAccount failed; the message holds no token. */
-export class GcpWorkloadIdentityError extends Data.TaggedError("GcpWorkloadIdentityError")<{
-  readonly message: string
-}> {}
-
 export interface GcpWorkloadIdentityOptions {
   readonly kube: KubeClient["Service"]
   readonly cache: TokenCache<GoogleToken>
   readonly endpoints: GoogleEndpoints
 }
 
-const kubeMessage = (e: unknown) => (e instanceof Error ? e.message : String(e))
-
 /** A token for `namespace/name`, from the cache or a fresh TokenRequest + STS exchange (+ impersonation). */
 export const gcpWorkloadIdentityToken = Effect.fn("gcpWorkloadIdentityToken")(function* (
   opts: GcpWorkloadIdentityOptions,
-  serviceAccount: { readonly namespace: string; readonly name: string },
+  serviceAccount: ServiceAccountRef,
   involved: InvolvedObject,
 ) {
   const { namespace, name } = serviceAccount
-  const ref = `${namespace}/${name}`
-  const sa = yield* opts.kube.get(serviceAccounts, name, namespace).pipe(
-    Effect.mapError(
-      (e) =>
-        new GcpWorkloadIdentityError({
-          message: `failed to get service account '${ref}': ${kubeMessage(e)}`,
-        }),
-    ),
-  )
-  const annotations = sa.metadata.annotations ?? {}
+  const ref = serviceAccountName(serviceAccount)
+  const annotations = yield* serviceAccountAnnotations(opts.kube, serviceAccount)
   const provider = annotations[workloadIdentityProviderAnnotation] ?? ""
   if (provider === "")
-    return yield* new GcpWorkloadIdentityError({
+    return yield* new WorkloadIdentityError({
       message: `failed to get provider audience from service account '${ref}' annotations: the ${workloadIdentityProviderAnnotation} annotation is required (GKE's metadata-server audience is not available to Kustodian)`,
     })
   if (!providerPattern.test(provider))
-    return yield* new GcpWorkloadIdentityError({
+    return yield* new WorkloadIdentityError({
       message: `failed to get provider audience from service account '${ref}' annotations: invalid ${workloadIdentityProviderAnnotation} annotation: '${provider}'. must match ${providerPattern.source}`,
     })
   const email = annotations[gcpServiceAccountAnnotation] ?? ""
   if (email !== "" && !emailPattern.test(email))
-    return yield* new GcpWorkloadIdentityError({
+    return yield* new WorkloadIdentityError({
       message: `failed to get provider identity from service account '${ref}' annotations: invalid ${gcpServiceAccountAnnotation} annotation: '${email}'. must match ${emailPattern.source}`,
     })
   const audience = `//iam.googleapis.com/${provider}`
@@ -97,30 +81,7 @@ export const gcpWorkloadIdentityToken = Effect.fn("gcpWorkloadIdentityToken")(fu
   ].join(",")
 
   const fetch = Effect.gen(function* () {
-    const answer = (yield* opts.kube
-      .request({
-        method: "POST",
-        verb: "create",
-        path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(name)}/token`,
-        body: {
-          apiVersion: "authentication.k8s.io/v1",
-          kind: "TokenRequest",
-          spec: { audiences: [audience] },
-        },
-      })
-      .pipe(
-        Effect.mapError(
-          (e) =>
-            new GcpWorkloadIdentityError({
-              message: `failed to create kubernetes token for service account '${ref}': ${kubeMessage(e)}`,
-            }),
-        ),
-      )) as { status?: { token?: unknown } }
-    const token = answer.status?.token
-    if (typeof token !== "string" || token === "")
-      return yield* new GcpWorkloadIdentityError({
-        message: `failed to create kubernetes token for service account '${ref}': no token in the answer`,
-      })
+    const token = yield* serviceAccountToken(opts.kube, serviceAccount, audience)
     const google = yield* Effect.tryPromise({
       try: () =>
         federatedToken(
@@ -136,7 +97,7 @@ export const gcpWorkloadIdentityToken = Effect.fn("gcpWorkloadIdentityToken")(fu
           token,
         ),
       catch: (e) =>
-        new GcpWorkloadIdentityError({
+        new WorkloadIdentityError({
           message: `failed to create provider access token for service account '${ref}': ${(e as Error)?.message ?? String(e)}`,
         }),
     })

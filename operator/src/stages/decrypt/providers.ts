@@ -26,11 +26,11 @@ import {
 } from "../../sops/keys/gcp-credentials.ts"
 import { gcpKmsService } from "../../sops/keys/gcp-kms.ts"
 import { vaultTransitService } from "../../sops/keys/hc-vault.ts"
+import { webIdentityCredentials } from "./aws-workload-identity.ts"
 import { makeAzureKeyProvider } from "./azure-identity.ts"
 import { gcpWorkloadIdentityToken } from "./gcp-workload-identity.ts"
 import type { ProviderCredentials, ProviderType } from "./keys.ts"
 import { makeTokenCache, type TokenCache } from "./token-cache.ts"
-import { webIdentityCredentials } from "./workload-identity.ts"
 
 /** Human names of the provider key types, as errors show them. */
 export const providerNames: Record<string, string> = {
