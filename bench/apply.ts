@@ -13,11 +13,11 @@ import { Effect, Layer } from "effect"
 import { startCluster } from "../e2e/cluster/index.ts"
 import { KubeClient } from "../operator/src/kube/client.ts"
 import { type Connection, connect } from "../operator/src/kube/connection.ts"
+import type { KubeObject } from "../operator/src/kube/object.ts"
 import { RESTMapper } from "../operator/src/kube/restmapper.ts"
 import { Applier } from "../operator/src/stages/apply/staged-apply.ts"
 import { KubeAccess } from "../operator/src/stages/cluster/impersonation.ts"
 import type { Inventory } from "../operator/src/stages/cluster/inventory.ts"
-import type { KubeObject } from "../operator/src/stages/cluster/object.ts"
 import { Pruner } from "../operator/src/stages/prune/prune.ts"
 
 const SIZES = (process.env.BENCH_SETS ?? "100,500").split(",").map(Number)

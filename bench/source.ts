@@ -17,7 +17,8 @@ import { freePort } from "../e2e/support/ports.ts"
 import { daemon, waitReady } from "../e2e/support/process.ts"
 import { gitRepositoryRef } from "../operator/src/controllers/gitrepository.ts"
 import { KubeClient } from "../operator/src/kube/client.ts"
-import { CoreResources, type KubeObject } from "../operator/src/kube/resource.ts"
+import type { KubeObject } from "../operator/src/kube/object.ts"
+import { CoreResources } from "../operator/src/kube/resource.ts"
 import { metricSum } from "../operator/src/runtime/fixtures/operator-process.ts"
 
 const N = Number(process.env.BENCH_OBJECTS ?? 200)

@@ -10,7 +10,7 @@
 import { basename } from "node:path"
 import { Data, Effect } from "effect"
 import * as openpgp from "openpgp"
-import type { KubeObject } from "../kube/resource.ts"
+import type { KubeObject } from "../kube/object.ts"
 import { CoreResources } from "../kube/resource.ts"
 import { agekeyProblem, suggestName } from "../stages/decrypt/keys.ts"
 import { all, parseArgs, UsageError, value } from "./args.ts"

@@ -22,7 +22,7 @@ import { type HistoryLine, historyLines, type JournalState } from "../../../mode
 import { kustomizationResource } from "../../../model/kustomization.ts"
 import { KubeClient } from "../kube/client.ts"
 import type { KubeConfigSource } from "../kube/connection.ts"
-import type { KubeObject } from "../kube/resource.ts"
+import type { KubeObject } from "../kube/object.ts"
 import { decodeJournal, journalName, journalRef } from "../runtime/journal-store.ts"
 import { parseArgs, UsageError, value } from "./args.ts"
 import { HelpRequested, parsing } from "./command.ts"

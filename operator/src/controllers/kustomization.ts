@@ -21,7 +21,8 @@ import {
   timeoutMillis,
 } from "../../../model/kustomization.ts"
 import { KubeClient } from "../kube/client.ts"
-import { CoreResources, type KubeObject, objectKey, type ResourceRef } from "../kube/resource.ts"
+import type { KubeObject } from "../kube/object.ts"
+import { CoreResources, objectKey, type ResourceRef } from "../kube/resource.ts"
 import { RESTMapper } from "../kube/restmapper.ts"
 import type { KubeConfigPolicy } from "../kube/untrusted-kubeconfig.ts"
 import { makeRedactor, type Redactor } from "../redaction/redactor.ts"

@@ -2,7 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Option, Stream } from "effect"
 import { testKubeconfigPath, testNamespace } from "../../../e2e/support/cluster.ts"
 import { KubeClient, type WatchEvent } from "./client.ts"
-import { CoreResources, type KubeObject } from "./resource.ts"
+import type { KubeObject } from "./object.ts"
+import { CoreResources } from "./resource.ts"
 import { RESTMapper } from "./restmapper.ts"
 
 const layer = () => {
@@ -54,6 +55,8 @@ describe("KubeClient", () => {
       const list = yield* client.list(CoreResources.configMap, { namespace: ns, limit: 2 })
       expect(list.items.map((o) => o.metadata.name).sort()).toEqual(["a", "p0", "p1", "p2", "p3", "p4"])
       expect(list.metadata.resourceVersion).toBeDefined()
+      // The server sends a built-in kind's items without apiVersion and kind; the client gives them the list's.
+      expect(new Set(list.items.map((o) => `${o.apiVersion} ${o.kind}`))).toEqual(new Set(["v1 ConfigMap"]))
 
       expect(yield* client.delete(CoreResources.configMap, "p0", ns)).toBe(true)
       expect(yield* client.delete(CoreResources.configMap, "p0", ns)).toBe(false)

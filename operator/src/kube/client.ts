@@ -4,7 +4,8 @@ import { Context, Effect, Layer, Option, Stream } from "effect"
 import { countRequest } from "../metrics/metrics.ts"
 import { type Connection, connect, type KubeConfigSource } from "./connection.ts"
 import { KubeApiError, type KubeError, KubeTransportError } from "./errors.ts"
-import { type KubeList, type KubeObject, type ResourceRef, resourcePath } from "./resource.ts"
+import { apiVersionOf, type KubeList, type KubeObject } from "./object.ts"
+import { type ResourceRef, resourcePath } from "./resource.ts"
 
 export type Query = Readonly<Record<string, string | number | boolean | undefined>>
 
@@ -232,6 +233,13 @@ const verbOf = (req: RawRequest): string =>
         ? "update"
         : req.method.toLowerCase())
 
+/** `item` with the `apiVersion` and `kind` of the resource it was listed from. */
+const withType = <T extends KubeObject>(item: T, ref: ResourceRef): T => ({
+  ...item,
+  apiVersion: item.apiVersion ?? apiVersionOf(ref),
+  kind: item.kind ?? ref.kind,
+})
+
 const makeClient = (conn: Connection): KubeClient["Service"] => {
   const send = (req: RawRequest, verb: string) =>
     Effect.gen(function* () {
@@ -331,7 +339,10 @@ const makeClient = (conn: Connection): KubeClient["Service"] => {
           continue: continueToken,
         },
       })) as KubeList<T>
-      for (const item of page.items) items.push(item)
+      // The API server leaves `apiVersion` and `kind` out of the items of built-in kinds' lists; every
+      // `KubeObject` has them (as client-go's unstructured lists give them), so the items get the list's.
+      for (const item of page.items)
+        items.push(item.apiVersion === undefined || item.kind === undefined ? withType(item, ref) : item)
       continueToken = page.metadata.continue || undefined
       resourceVersion = page.metadata.resourceVersion
     } while (continueToken !== undefined)

@@ -1,7 +1,10 @@
 /**
- * The coordinates of a Kubernetes resource type and the wire shape of objects. Use `ResourceRef`
- * wherever a kind is named for HTTP; build one by hand for kinds you own or get one from the RESTMapper.
+ * The coordinates of a Kubernetes resource type, the URL paths they give, and the cache key of an object. Use
+ * `ResourceRef` wherever a kind is named for HTTP; build one by hand for kinds you own or get one from the
+ * RESTMapper. The objects themselves are `KubeObject`s (`object.ts`).
  */
+import type { KubeObject } from "./object.ts"
+
 export interface ResourceRef {
   /** `""` for the core group. */
   readonly group: string
@@ -10,57 +13,6 @@ export interface ResourceRef {
   readonly plural: string
   readonly kind: string
   readonly namespaced: boolean
-}
-
-export interface OwnerReference {
-  readonly apiVersion: string
-  readonly kind: string
-  readonly name: string
-  readonly uid: string
-  readonly controller?: boolean
-  readonly blockOwnerDeletion?: boolean
-}
-
-export interface ObjectMeta {
-  readonly name: string
-  readonly namespace?: string
-  readonly uid?: string
-  readonly resourceVersion?: string
-  readonly generation?: number
-  readonly creationTimestamp?: string
-  readonly deletionTimestamp?: string
-  readonly labels?: Readonly<Record<string, string>>
-  readonly annotations?: Readonly<Record<string, string>>
-  readonly finalizers?: ReadonlyArray<string>
-  readonly ownerReferences?: ReadonlyArray<OwnerReference>
-  readonly [field: string]: unknown
-}
-
-/** Any object as the API server sends it; fields beyond metadata are the caller's to read. */
-export interface KubeObject {
-  readonly apiVersion?: string
-  readonly kind?: string
-  readonly metadata: ObjectMeta
-  readonly [field: string]: unknown
-}
-
-export interface KubeList<T extends KubeObject = KubeObject> {
-  readonly apiVersion?: string
-  readonly kind?: string
-  readonly metadata: { readonly resourceVersion?: string; readonly continue?: string }
-  readonly items: ReadonlyArray<T>
-}
-
-/** `group/version`, or `version` for the core group. */
-export const apiVersionOf = (ref: Pick<ResourceRef, "group" | "version">): string =>
-  ref.group === "" ? ref.version : `${ref.group}/${ref.version}`
-
-/** Splits an apiVersion into group and version. */
-export const parseApiVersion = (apiVersion: string): { group: string; version: string } => {
-  const slash = apiVersion.indexOf("/")
-  return slash < 0
-    ? { group: "", version: apiVersion }
-    : { group: apiVersion.slice(0, slash), version: apiVersion.slice(slash + 1) }
 }
 
 const groupVersionPath = (ref: Pick<ResourceRef, "group" | "version">): string =>

@@ -1,7 +1,8 @@
 import { Context, Effect, Layer } from "effect"
 import { KubeClient } from "./client.ts"
 import { type KubeError, UnknownKindError } from "./errors.ts"
-import { parseApiVersion, type ResourceRef } from "./resource.ts"
+import { splitApiVersion } from "./object.ts"
+import type { ResourceRef } from "./resource.ts"
 
 interface APIResource {
   readonly name: string
@@ -33,7 +34,7 @@ export class RESTMapper extends Context.Service<
 
       const discover = (apiVersion: string) =>
         Effect.gen(function* () {
-          const { group, version } = parseApiVersion(apiVersion)
+          const { group, version } = splitApiVersion(apiVersion)
           const path = group === "" ? `/api/${version}` : `/apis/${group}/${version}`
           const body = yield* client
             .request({ method: "GET", verb: "discovery", path })
@@ -56,7 +57,7 @@ export class RESTMapper extends Context.Service<
       ): ResourceRef | undefined => {
         const hit = resources.find((r) => r.kind === kind)
         if (hit === undefined) return undefined
-        const { group, version } = parseApiVersion(apiVersion)
+        const { group, version } = splitApiVersion(apiVersion)
         return { group, version, plural: hit.name, kind, namespaced: hit.namespaced }
       }
 

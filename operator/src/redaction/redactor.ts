@@ -25,6 +25,7 @@
  *
  * @module
  */
+import { type ObjectRef, refKey } from "../kube/object.ts"
 import { contentValues, identityOf } from "./object-values.ts"
 import { mask, maskServerValues } from "./server-values.ts"
 
@@ -33,13 +34,8 @@ export { mask, maskServerValues }
 /** Shorter values are masked only where quoted (object content) or not at all (sensitive values). */
 export const minLength = 4
 
-/** How stages name an object they hold no copy of (apply's `ObjectRef`). */
-export interface NamedRef {
-  readonly group: string
-  readonly kind: string
-  readonly namespace: string
-  readonly name: string
-}
+/** How stages name an object they hold no copy of (its `ObjectRef`; the version does not matter). */
+type NamedRef = Pick<ObjectRef, "group" | "kind" | "namespace" | "name">
 
 export interface RedactorInput {
   /**
@@ -86,8 +82,6 @@ const groupOf = (apiVersion: unknown) =>
   typeof apiVersion === "string" && apiVersion.includes("/")
     ? apiVersion.slice(0, apiVersion.indexOf("/"))
     : ""
-
-const refKey = (r: NamedRef) => `${r.group}/${r.kind}/${r.namespace}/${r.name}`
 
 const objectKey = (obj: object) => {
   const o = obj as {

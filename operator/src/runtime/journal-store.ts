@@ -34,7 +34,8 @@ import {
 import type { ReconcileStatus } from "../../../model/projection.ts"
 import { KubeClient } from "../kube/client.ts"
 import type { KubeError } from "../kube/errors.ts"
-import { apiVersionOf, type KubeObject, keyOf, type ObjectKey, type ResourceRef } from "../kube/resource.ts"
+import { apiVersionOf, type KubeObject } from "../kube/object.ts"
+import { keyOf, type ObjectKey, type ResourceRef } from "../kube/resource.ts"
 
 export const journalRef: ResourceRef = {
   group: reconcileJournalResource.group,

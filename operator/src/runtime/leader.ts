@@ -1,7 +1,8 @@
 import { Clock, Effect, Option } from "effect"
 import { KubeClient } from "../kube/client.ts"
 import type { KubeError } from "../kube/errors.ts"
-import { CoreResources, type KubeObject } from "../kube/resource.ts"
+import type { KubeObject } from "../kube/object.ts"
+import { CoreResources } from "../kube/resource.ts"
 import { leaderGauge, record } from "../metrics/metrics.ts"
 
 export interface LeaderElectionOptions {

@@ -1,6 +1,6 @@
 import { Clock, Deferred, Effect } from "effect"
 import type { KubeClient } from "../kube/client.ts"
-import type { KubeObject } from "../kube/resource.ts"
+import type { KubeObject } from "../kube/object.ts"
 import { serveProbes } from "../metrics/server.ts"
 import type { ControllerSpec } from "./controller.ts"
 import { type LeaderElectionOptions, makeLeaderElector } from "./leader.ts"

@@ -7,7 +7,7 @@
 import { Effect } from "effect"
 import { ConditionType } from "../../../model/condition.ts"
 import type { ReconcileStatus } from "../../../model/projection.ts"
-import type { KubeObject } from "../kube/resource.ts"
+import type { KubeObject } from "../kube/object.ts"
 import { conditionGauge, reconcileDuration, record, remove, suspendGauge } from "../metrics/metrics.ts"
 
 const conditionTypes = [ConditionType.Ready, ConditionType.Reconciling, ConditionType.Stalled]

@@ -11,7 +11,8 @@ import { ConditionType } from "../../../model/condition.ts"
 import { formatDuration } from "../../../model/duration.ts"
 import { type DomainEvent, isOutcome, type Recorded, timestamp } from "../../../model/events.ts"
 import { project, type ReconcileStatus, statusEquals } from "../../../model/projection.ts"
-import type { KubeObject, ObjectKey, ResourceRef } from "../kube/resource.ts"
+import type { KubeObject } from "../kube/object.ts"
+import type { ObjectKey, ResourceRef } from "../kube/resource.ts"
 import { keyOf } from "../kube/resource.ts"
 import {
   inc,

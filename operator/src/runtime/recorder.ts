@@ -1,6 +1,7 @@
 import { Clock, Effect, Option, Random } from "effect"
 import { KubeClient } from "../kube/client.ts"
-import { apiVersionOf, CoreResources, type KubeObject, type ResourceRef } from "../kube/resource.ts"
+import { apiVersionOf, type KubeObject } from "../kube/object.ts"
+import { CoreResources, type ResourceRef } from "../kube/resource.ts"
 import { EventForwarder, eventMetadata, metaTime } from "./event-forwarder.ts"
 
 export interface EventInput {

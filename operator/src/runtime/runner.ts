@@ -1,6 +1,7 @@
 import { Deferred, Effect } from "effect"
 import { KubeClient } from "../kube/client.ts"
-import { apiVersionOf, type KubeObject, keyOf, type ObjectKey, type ResourceRef } from "../kube/resource.ts"
+import { apiVersionOf, type KubeObject } from "../kube/object.ts"
+import { keyOf, type ObjectKey, type ResourceRef } from "../kube/resource.ts"
 import {
   activeWorkers,
   inc,

@@ -7,7 +7,8 @@
 import { Effect } from "effect"
 import { type ReconcileStatus, statusEquals } from "../../../model/projection.ts"
 import { KubeClient } from "../kube/client.ts"
-import { apiVersionOf, type KubeObject, keyOf, type ObjectKey, type ResourceRef } from "../kube/resource.ts"
+import { apiVersionOf, type KubeObject } from "../kube/object.ts"
+import { keyOf, type ObjectKey, type ResourceRef } from "../kube/resource.ts"
 
 export const statusOf = (obj: KubeObject): ReconcileStatus =>
   (obj.status as ReconcileStatus | undefined) ?? {}

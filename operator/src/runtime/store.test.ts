@@ -1,8 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import type { KubeObject } from "../kube/resource.ts"
+import type { KubeObject } from "../kube/object.ts"
 import { makeStore } from "./store.ts"
 
 const ks = (name: string, source: string, rv = "1"): KubeObject => ({
+  apiVersion: "kustomize.toolkit.fluxcd.io/v1",
+  kind: "Kustomization",
   metadata: { name, namespace: "ns", resourceVersion: rv },
   spec: { sourceRef: source },
 })

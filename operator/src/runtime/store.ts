@@ -1,4 +1,5 @@
-import { type KubeObject, keyOf, type ObjectKey } from "../kube/resource.ts"
+import type { KubeObject } from "../kube/object.ts"
+import { keyOf, type ObjectKey } from "../kube/resource.ts"
 
 /** Computes the keys an object is filed under in a named index (e.g. the sources it references). */
 export type IndexFn<K extends KubeObject> = (obj: K) => ReadonlyArray<string>

@@ -7,10 +7,10 @@
  * @module
  */
 
+import type { KubeObject } from "../kube/object.ts"
 import type { Format } from "../sops/stores/errors.ts"
 import type { EncryptedFile, StoreOptions } from "../sops/stores/store.ts"
 import type { Documents } from "../sops/tree.ts"
-import type { KubeObject } from "../stages/build/objects.ts"
 import type { CelKind } from "../stages/health/cel.ts"
 
 export type WorkerJob =

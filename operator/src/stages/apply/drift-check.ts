@@ -7,9 +7,9 @@
  * @module
  */
 import { Effect } from "effect"
+import { apiVersionOf, type KubeObject, type ObjectRef } from "../../kube/object.ts"
 import { RESTMapper } from "../../kube/restmapper.ts"
 import { type Identity, KubeAccess } from "../cluster/impersonation.ts"
-import type { KubeObject, ObjectRef } from "../cluster/object.ts"
 import { type CompiledIgnoreRules, ignoredPaths } from "./ignore-rules.ts"
 import { applySignature } from "./signature.ts"
 
@@ -18,8 +18,6 @@ export interface AppliedSignature {
   readonly ref: ObjectRef
   readonly signature: string
 }
-
-const apiVersionOf = (ref: ObjectRef) => (ref.group === "" ? ref.version : `${ref.group}/${ref.version}`)
 
 /**
  * The first object of `applied` that drifted, or `undefined` when none did. Stops at the first drift: the

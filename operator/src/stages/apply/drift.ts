@@ -4,7 +4,8 @@
  * not drift, so an object that would not change is never written and keeps its resourceVersion. Fields of
  * `spec.ignore` rules are removed from both sides before they are compared, as Flux does.
  */
-import type { KubeObject } from "../cluster/object.ts"
+
+import type { KubeObject } from "../../kube/object.ts"
 import { type JsonPointer, removeAt } from "./json-pointer.ts"
 
 const comparable = (obj: KubeObject): Record<string, unknown> => {

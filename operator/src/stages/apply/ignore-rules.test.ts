@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import type { KubeObject } from "../cluster/object.ts"
+import type { KubeObject } from "../../kube/object.ts"
 import { compileIgnoreRules, IgnoreRuleError, ignoredPaths, ignoreLimits } from "./ignore-rules.ts"
 import { formatPointer, getAt, parsePointer, removeAt, setAt } from "./json-pointer.ts"
 import { parseLabelSelector } from "./label-selector.ts"

@@ -15,7 +15,7 @@
 import { Data } from "effect"
 import { RE2JS } from "re2js"
 import type { IgnoreRule } from "../../../../model/kustomization.ts"
-import type { KubeObject } from "../cluster/object.ts"
+import type { KubeObject } from "../../kube/object.ts"
 import { type JsonPointer, parsePointer } from "./json-pointer.ts"
 import { type LabelSelectorMatcher, parseLabelSelector } from "./label-selector.ts"
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import type { KubeObject, ManagedFieldsEntry } from "../cluster/object.ts"
+import type { KubeObject, ManagedFieldsEntry } from "../../kube/object.ts"
 import { hasDrifted } from "./drift.ts"
 import { resolveIgnored } from "./ignored-fields.ts"
 import { type JsonPointer, parsePointer } from "./json-pointer.ts"

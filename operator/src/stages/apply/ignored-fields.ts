@@ -14,7 +14,8 @@
  *
  * @module
  */
-import type { KubeObject } from "../cluster/object.ts"
+
+import type { KubeObject } from "../../kube/object.ts"
 import { jsonEqual } from "./drift.ts"
 import { containsPath, fieldPathOf } from "./fields-v1.ts"
 import { formatPointer, getAt, type JsonPointer, removeAt, setAt } from "./json-pointer.ts"

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import type { KubeObject } from "../cluster/object.ts"
+import type { KubeObject } from "../../kube/object.ts"
 import { takeOverPatch } from "./managed-fields.ts"
 
 const live = (

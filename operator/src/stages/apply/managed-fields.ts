@@ -1,9 +1,9 @@
+import type { KubeObject, ManagedFieldsEntry } from "../../kube/object.ts"
 /**
  * Takes back fields edited by hand. Under the default `ssa: Override` policy, fields that `kubectl`
  * (edit, patch, label, client-side apply…) or a pre-SSA controller wrote are handed to the applier's own
  * field manager, so the next apply removes what Git does not declare — a `kubectl edit` is reverted.
  */
-import type { KubeObject, ManagedFieldsEntry } from "../cluster/object.ts"
 
 export const fieldManager = "kustomize-controller"
 

@@ -1,8 +1,9 @@
+import type { KubeObject } from "../../kube/object.ts"
+
 /**
  * Makes manifests as written by people acceptable and comparable for server-side apply: the server
  * would default or reject what is fixed here, and a diff against the live object would always drift.
  */
-import type { KubeObject } from "../cluster/object.ts"
 
 type Json = Record<string, unknown>
 

@@ -13,7 +13,7 @@
  * @module
  */
 import { createHash } from "node:crypto"
-import type { KubeObject } from "../cluster/object.ts"
+import type { KubeObject } from "../../kube/object.ts"
 import { fieldPathOf, isUnder, leafPaths } from "./fields-v1.ts"
 import type { JsonPointer } from "./json-pointer.ts"
 

@@ -1,7 +1,7 @@
 import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { createServiceAccount, testNamespace } from "../../../../e2e/support/cluster.ts"
-import type { KubeObject } from "../cluster/object.ts"
+import type { KubeObject } from "../../kube/object.ts"
 import { configMap, getLive, patchAs, stageTestLayer } from "../pipeline/testing/stage-test-layer.ts"
 import { Applier } from "./staged-apply.ts"
 

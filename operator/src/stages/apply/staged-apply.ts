@@ -15,6 +15,7 @@
 import { Context, Duration, Effect, Layer, Schedule } from "effect"
 import type { KubeClient } from "../../kube/client.ts"
 import type { KubeApiError, KubeError, KubeTransportError } from "../../kube/errors.ts"
+import { formatRef, type KubeObject, type ObjectRef, refOf } from "../../kube/object.ts"
 import type { ResourceRef } from "../../kube/resource.ts"
 import { RESTMapper } from "../../kube/restmapper.ts"
 import { makeRedactor, type Redactor } from "../../redaction/redactor.ts"
@@ -23,7 +24,6 @@ import type { ChangeSet, ChangeSetEntry } from "../cluster/change-set.ts"
 import { ApplyError } from "../cluster/errors.ts"
 import { controllerIdentity, describeIdentity, type Identity, KubeAccess } from "../cluster/impersonation.ts"
 import { fromRefs, type Inventory } from "../cluster/inventory.ts"
-import { formatRef, joinApiVersion, type KubeObject, type ObjectRef, refOf } from "../cluster/object.ts"
 import { type Owner, withOwnerLabels } from "../cluster/owner.ts"
 import { forceEnabled, reconcileDisabled, ssaPolicy } from "../cluster/policy.ts"
 import { pollUntilCurrent } from "../cluster/poll.ts"
@@ -564,5 +564,3 @@ const waitForStage = (
       true,
     )
   })
-
-export { joinApiVersion }

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import type { KubeObject } from "./objects.ts"
+
+import type { KubeObject } from "../../kube/object.ts"
 import type { BuildSpec } from "./spec.ts"
 
 export const applyCommonMetadata = (

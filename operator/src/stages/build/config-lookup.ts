@@ -8,7 +8,8 @@
 import { Context, Effect, Layer, Option } from "effect"
 import { KubeClient } from "../../kube/client.ts"
 import type { KubeError } from "../../kube/errors.ts"
-import { CoreResources, type KubeObject } from "../../kube/resource.ts"
+import type { KubeObject } from "../../kube/object.ts"
+import { CoreResources } from "../../kube/resource.ts"
 
 /** A Secret as the build needs it: identity (for cache scoping) and base64 `data`. */
 export interface SecretData {

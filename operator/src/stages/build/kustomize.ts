@@ -12,11 +12,11 @@
 import { execFile } from "node:child_process"
 import * as path from "node:path"
 import { Context, Effect, Layer } from "effect"
+import type { KubeObject } from "../../kube/object.ts"
 import { formatLimit, limitFlag } from "../../limits.ts"
 import { record, sandboxGauge } from "../../metrics/metrics.ts"
 import { makeRedactor } from "../../redaction/redactor.ts"
 import { BuildFailed } from "./errors.ts"
-import type { KubeObject } from "./objects.ts"
 import { parseObjectsOffThread } from "./parse-pool.ts"
 import { findSandbox, resolveExecutable, type Sandbox, type SandboxMode, sandboxed } from "./sandbox.ts"
 

@@ -1,30 +1,11 @@
 /**
- * Built Kubernetes objects as plain JSON-like records, and how errors name them.
+ * Built Kubernetes objects: kustomize's YAML stream parsed into `KubeObject`s and printed back.
  *
  * @module
  */
 import * as YAML from "yaml"
+import type { KubeObject } from "../../kube/object.ts"
 import { formatLimit, limitFlag } from "../../limits.ts"
-
-/** A Kubernetes object as kustomize emitted it. */
-export interface KubeObject {
-  readonly apiVersion: string
-  readonly kind: string
-  readonly metadata: {
-    readonly name: string
-    readonly namespace?: string
-    readonly labels?: Readonly<Record<string, string>>
-    readonly annotations?: Readonly<Record<string, string>>
-    readonly [key: string]: unknown
-  }
-  readonly [key: string]: unknown
-}
-
-/** `Kind/namespace/name` (or `Kind/name` when cluster-scoped), as Flux writes object references. */
-export const objectRef = (o: KubeObject) =>
-  o.metadata.namespace
-    ? `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`
-    : `${o.kind}/${o.metadata.name}`
 
 /** The annotation value under `key`, compared case-insensitively by callers. */
 export const annotation = (o: KubeObject, key: string): string | undefined => o.metadata.annotations?.[key]

@@ -5,9 +5,10 @@
  * @module
  */
 import { Effect } from "effect"
+import type { KubeObject } from "../../kube/object.ts"
 import { inlineLimit, offThread } from "../../workers/pool.ts"
 import { BuildFailed } from "./errors.ts"
-import { type KubeObject, type ParseLimits, parseObjects, printObjects, TooManyObjects } from "./objects.ts"
+import { type ParseLimits, parseObjects, printObjects, TooManyObjects } from "./objects.ts"
 
 /** Below this many characters the parse runs inline. */
 export const inlineParseLimit = inlineLimit

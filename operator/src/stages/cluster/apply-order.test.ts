@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
+import { type KubeObject, refOf } from "../../kube/object.ts"
 import { planStages, stageOf } from "./apply-order.ts"
-import { type KubeObject, refOf } from "./object.ts"
 
 const obj = (apiVersion: string, kind: string, name: string, namespace?: string): KubeObject => ({
   apiVersion,

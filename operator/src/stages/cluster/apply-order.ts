@@ -1,8 +1,9 @@
+import type { ObjectRef } from "../../kube/object.ts"
+
 /**
  * The order objects reach the API server in: stages that must be ready before the next starts, and a
  * stable kind order inside each stage, so a set applies the same way every time.
  */
-import type { ObjectRef } from "./object.ts"
 
 /**
  * Kinds that other objects need to exist first. Ones not listed sort after these (alphabetically by

@@ -3,7 +3,7 @@
  * `Applied`/`Pruned` domain events and the Kubernetes Event text.
  */
 import type { Change } from "../../../../model/events.ts"
-import { formatRef, type ObjectRef } from "./object.ts"
+import { formatRef, type ObjectRef } from "../../kube/object.ts"
 
 /**
  * - `created`: did not exist (or was recreated after an immutable-field change),

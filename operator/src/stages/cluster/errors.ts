@@ -4,7 +4,7 @@
  * and whether a later retry can succeed without a change in Git.
  */
 import { Data } from "effect"
-import type { ObjectRef } from "./object.ts"
+import type { ObjectRef } from "../../kube/object.ts"
 
 /** Apply (dry-run validation, server-side apply, recreate, stage waits) failed; nothing after it ran. */
 export class ApplyError extends Data.TaggedError("ApplyError")<{

@@ -4,8 +4,8 @@
  * so status written by Flux is read back unchanged and prune knows what left the set.
  */
 import { type InventoryEntry, objectId, parseObjectId } from "../../../../model/inventory.ts"
+import type { ObjectRef } from "../../kube/object.ts"
 import type { ChangeSet } from "./change-set.ts"
-import type { ObjectRef } from "./object.ts"
 
 export type { InventoryEntry }
 

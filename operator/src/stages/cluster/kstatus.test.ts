@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
+import type { KubeObject } from "../../kube/object.ts"
 import { computeStatus } from "./kstatus.ts"
-import type { KubeObject } from "./object.ts"
 
 const deployment = (status: Record<string, unknown> | undefined, replicas = 2): KubeObject => ({
   apiVersion: "apps/v1",

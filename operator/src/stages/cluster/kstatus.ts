@@ -1,10 +1,9 @@
+import { type KubeObject, splitApiVersion } from "../../kube/object.ts"
 /**
  * kstatus rules: whether an object has reached the state its spec asks for. Built-in workload kinds are
  * judged from their status counters, everything else from the conventional conditions (`Ready`,
  * `Stalled`, `Reconciling`) and `status.observedGeneration`.
  */
-import type { KubeObject } from "./object.ts"
-import { splitApiVersion } from "./object.ts"
 
 /**
  * - `Current`: reconciled and ready,

@@ -2,7 +2,8 @@
  * The Kustomization that owns applied objects. Its name and namespace go on every object as labels; prune
  * and cleanup only ever touch objects that still carry both.
  */
-import type { KubeObject } from "./object.ts"
+
+import type { KubeObject } from "../../kube/object.ts"
 import { ownerGroup } from "./policy.ts"
 
 export interface Owner {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import type { KubeObject } from "./object.ts"
+import type { KubeObject } from "../../kube/object.ts"
 import { isOwnedBy, withOwnerLabels } from "./owner.ts"
 import { forceEnabled, pruneDisabled, reconcileDisabled, ssaPolicy } from "./policy.ts"
 

@@ -1,8 +1,8 @@
+import type { KubeObject } from "../../kube/object.ts"
 /**
  * Per-object policies users set with labels or annotations in their manifests (or on the live object)
  * to steer the applier. Values compare case-insensitively, labels and annotations count alike, as in Flux.
  */
-import type { KubeObject } from "./object.ts"
 
 export const ownerGroup = "kustomize.toolkit.fluxcd.io"
 export const ssaKey = `${ownerGroup}/ssa`

@@ -5,9 +5,9 @@
 import { Clock, Duration, Effect } from "effect"
 import type { KubeClient } from "../../kube/client.ts"
 import type { KubeError, UnknownKindError } from "../../kube/errors.ts"
+import { apiVersionOf, type KubeObject, type ObjectRef } from "../../kube/object.ts"
 import type { RESTMapper } from "../../kube/restmapper.ts"
 import { computeStatus, type StatusResult } from "./kstatus.ts"
-import { joinApiVersion, type KubeObject, type ObjectRef } from "./object.ts"
 
 export interface ObjectStatusReport {
   readonly ref: ObjectRef
@@ -49,7 +49,7 @@ export const observe = (
   ref: ObjectRef,
   reader?: StatusReader,
 ): Effect.Effect<StatusResult, KubeError> =>
-  mapper.resolve(joinApiVersion(ref.group, ref.version), ref.kind).pipe(
+  mapper.resolve(apiVersionOf(ref), ref.kind).pipe(
     Effect.flatMap((resource) =>
       client.getOption<KubeObject>(resource, ref.name, ref.namespace || undefined),
     ),
@@ -67,7 +67,7 @@ export const observe = (
     Effect.catchTag("UnknownKindError", (_: UnknownKindError) =>
       Effect.succeed<StatusResult>({
         status: "NotFound",
-        message: `no API for ${ref.kind} in ${joinApiVersion(ref.group, ref.version)}`,
+        message: `no API for ${ref.kind} in ${apiVersionOf(ref)}`,
       }),
     ),
   )

@@ -11,10 +11,10 @@
  * @module
  */
 import { Effect } from "effect"
+import { formatRef, type KubeObject, refOf } from "../../kube/object.ts"
 import { defaultLimits } from "../../limits.ts"
 import { detectSops, type Format, formatForPath } from "../../sops/index.ts"
 import { BuildFailed } from "../build/errors.ts"
-import { type KubeObject, objectRef } from "../build/objects.ts"
 import { type DecryptionKeys, Decryptor, type MacWarning, tooLarge } from "./decryptor.ts"
 import { plaintextValues } from "./plaintext-values.ts"
 
@@ -69,7 +69,7 @@ export const decryptResources = Effect.fn("decryptResources")(function* (
       out.push(o)
       continue
     }
-    const what = objectRef(o)
+    const what = formatRef(refOf(o))
     const ns = `${o.metadata.namespace ?? ""}/${o.metadata.name}`
     if (hasSopsField(o)) {
       const bytes = new TextEncoder().encode(JSON.stringify(o))

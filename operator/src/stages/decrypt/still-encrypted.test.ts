@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
-import type { KubeObject } from "../build/objects.ts"
+import type { KubeObject } from "../../kube/object.ts"
 import { encryptedPart, refuseStillEncrypted } from "./still-encrypted.ts"
 
 const secret = (extra: Record<string, unknown>, annotations?: Record<string, string>): KubeObject => ({

@@ -11,9 +11,9 @@
  * @module
  */
 import { Effect, Option } from "effect"
+import { formatRef, type KubeObject, refOf } from "../../kube/object.ts"
 import { defaultLimits } from "../../limits.ts"
 import { BuildFailed } from "../build/errors.ts"
-import { type KubeObject, objectRef } from "../build/objects.ts"
 import { Decryptor, tooLarge } from "./decryptor.ts"
 import { decryptionDisabled, detectValueFormat, hasSopsField } from "./resources.ts"
 
@@ -62,7 +62,7 @@ export const refuseStillEncrypted = Effect.fn("refuseStillEncrypted")(function* 
     const found = firstEncrypted(o, maxSize)
     if (found === undefined) continue
     const part = found.path
-    const what = objectRef(o)
+    const what = formatRef(refOf(o))
     if (found.oversized !== undefined)
       return yield* tooLarge(
         {

@@ -4,12 +4,12 @@
  * is what the `Healthy` condition reports.
  */
 import { Context, Duration, Effect, Layer } from "effect"
+import { formatRef, type ObjectRef, splitApiVersion } from "../../kube/object.ts"
 import { RESTMapper } from "../../kube/restmapper.ts"
 import { type Redactor, serverValuesOnly } from "../../redaction/redactor.ts"
 import type { ChangeSet } from "../cluster/change-set.ts"
 import { HealthCheckError } from "../cluster/errors.ts"
 import { controllerIdentity, type Identity, KubeAccess } from "../cluster/impersonation.ts"
-import { formatRef, type ObjectRef, splitApiVersion } from "../cluster/object.ts"
 import type { Owner } from "../cluster/owner.ts"
 import { type ObjectStatusReport, pollUntilCurrent, type StatusReader } from "../cluster/poll.ts"
 

@@ -11,8 +11,8 @@
  * @module
  */
 import { Effect } from "effect"
+import { type KubeObject, splitApiVersion } from "../../kube/object.ts"
 import type { StatusResult } from "../cluster/kstatus.ts"
-import { type KubeObject, splitApiVersion } from "../cluster/object.ts"
 import type { StatusReader } from "../cluster/poll.ts"
 import { compile } from "./cel.ts"
 import { evaluateFirstTrue } from "./cel-evaluation.ts"

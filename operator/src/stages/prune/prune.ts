@@ -7,6 +7,7 @@
 import { Context, Duration, Effect, Layer, Schedule } from "effect"
 import type { KubeClient } from "../../kube/client.ts"
 import type { KubeError } from "../../kube/errors.ts"
+import { apiVersionOf, formatRef, type KubeObject, type ObjectRef } from "../../kube/object.ts"
 import type { ResourceRef } from "../../kube/resource.ts"
 import { RESTMapper } from "../../kube/restmapper.ts"
 import { type Redactor, serverValuesOnly } from "../../redaction/redactor.ts"
@@ -14,7 +15,6 @@ import { compareApplyOrder } from "../cluster/apply-order.ts"
 import { PruneError } from "../cluster/errors.ts"
 import { controllerIdentity, describeIdentity, type Identity, KubeAccess } from "../cluster/impersonation.ts"
 import { type InventoryEntry, parseEntry } from "../cluster/inventory.ts"
-import { formatRef, joinApiVersion, type KubeObject, type ObjectRef } from "../cluster/object.ts"
 import { isOwnedBy, type Owner } from "../cluster/owner.ts"
 import { pruneDisabled } from "../cluster/policy.ts"
 
@@ -132,9 +132,7 @@ const pruneOne = (
   ref: ObjectRef,
 ): Effect.Effect<Outcome> =>
   Effect.gen(function* () {
-    const resource = yield* mapper
-      .resolve(joinApiVersion(ref.group, ref.version), ref.kind)
-      .pipe(Effect.result)
+    const resource = yield* mapper.resolve(apiVersionOf(ref), ref.kind).pipe(Effect.result)
     // The kind is gone from the API (its CRD was deleted), so its objects are gone too.
     if (resource._tag === "Failure")
       return resource.failure._tag === "UnknownKindError"
@@ -192,7 +190,7 @@ const waitGone = (
   timeout: Duration.Duration,
 ): Effect.Effect<ReadonlyArray<ObjectRef>> => {
   const present = Effect.forEach(refs, (ref) =>
-    mapper.resolve(joinApiVersion(ref.group, ref.version), ref.kind).pipe(
+    mapper.resolve(apiVersionOf(ref), ref.kind).pipe(
       Effect.flatMap((r) => client.getOption(r, ref.name, ref.namespace || undefined)),
       Effect.map((o) => (o._tag === "Some" ? [ref] : [])),
       Effect.catch(() => Effect.succeed([] as Array<ObjectRef>)),

@@ -1,7 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: Flux variable syntax (${var}) is what these tests are about
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Option } from "effect"
-import type { KubeObject } from "../build/objects.ts"
+import type { KubeObject } from "../../kube/object.ts"
 import { substituteObject } from "./substitute.ts"
 
 const configMap = (data: Record<string, string>, annotations?: Record<string, string>): KubeObject =>

@@ -7,9 +7,9 @@
  */
 import { Effect } from "effect"
 import * as YAML from "yaml"
+import { formatRef, type KubeObject, refOf } from "../../kube/object.ts"
 import { defaultLimits } from "../../limits.ts"
 import { BuildFailed } from "../build/errors.ts"
-import { type KubeObject, objectRef } from "../build/objects.ts"
 import type { PostBuild } from "../build/spec.ts"
 import { envsubst } from "./envsubst.ts"
 import { loadVariables } from "./variables.ts"
@@ -32,7 +32,7 @@ export const substituteObject = (
     const text = YAML.stringify(o, { lineWidth: 0, minContentWidth: 0 })
     // Not only `${`: Flux also turns every `$$` into `$`, so any `$` makes the object worth a pass.
     if (!text.includes("$")) return o
-    const what = objectRef(o)
+    const what = formatRef(refOf(o))
     // Messages name the object and the variable, never text or values (values may come from Secrets).
     const out = yield* envsubst(text, vars, strict, maxSubstitutedSize).pipe(
       Effect.mapError(
