@@ -14,21 +14,38 @@
 
 import { Context, Duration, Effect, Layer, Schedule } from "effect"
 import type { KubeClient } from "../../kube/client.ts"
-import type { KubeApiError, KubeError, KubeTransportError } from "../../kube/errors.ts"
-import { formatRef, type KubeObject, type ObjectRef, refOf } from "../../kube/object.ts"
+import type { KubeError, UnknownKindError } from "../../kube/errors.ts"
+import { type KubeObject, type ObjectRef, refKey, refOf } from "../../kube/object.ts"
 import type { ResourceRef } from "../../kube/resource.ts"
 import { RESTMapper } from "../../kube/restmapper.ts"
 import { makeRedactor, type Redactor } from "../../redaction/redactor.ts"
 import { type ApplyStage, planStages } from "../cluster/apply-order.ts"
 import type { ChangeSet, ChangeSetEntry } from "../cluster/change-set.ts"
-import { ApplyError } from "../cluster/errors.ts"
-import { controllerIdentity, describeIdentity, type Identity, KubeAccess } from "../cluster/impersonation.ts"
+import { controllerIdentity, type Identity, KubeAccess } from "../cluster/impersonation.ts"
 import { fromRefs, type Inventory } from "../cluster/inventory.ts"
 import { type Owner, withOwnerLabels } from "../cluster/owner.ts"
 import { forceEnabled, reconcileDisabled, ssaPolicy } from "../cluster/policy.ts"
 import { pollUntilCurrent } from "../cluster/poll.ts"
 import { hasDrifted } from "./drift.ts"
 import type { AppliedSignature } from "./drift-check.ts"
+import {
+  ApplyError,
+  ApplyFailed,
+  type ApplyFailure,
+  ApplyTimedOut,
+  DiscoveryFailed,
+  DryRunFailed,
+  DuplicateObject,
+  IgnoredFieldNotKept,
+  NameMissing,
+  NamespaceMissing,
+  type ObjectFailure,
+  ReadFailed,
+  type ServerAnswer,
+  StageNotReady,
+  StillTerminating,
+  UnknownKind,
+} from "./errors.ts"
 import { type CompiledIgnoreRules, ignoredPaths } from "./ignore-rules.ts"
 import { resolveIgnored } from "./ignored-fields.ts"
 import { isImmutableError } from "./immutable.ts"
@@ -116,23 +133,22 @@ interface Who {
 }
 
 /**
- * An API error about one object, its values masked: the server echoes fields of the object it refused (the
- * desired one, and for immutable fields or webhook denials the live one too).
+ * What the API server answered about one object, its values masked: the server echoes fields of the object it
+ * refused (the desired one, and for immutable fields or webhook denials the live one too).
  */
-const describeError = (
-  e: KubeApiError | KubeTransportError,
-  item: Item,
-  { identity, redactor }: Who,
-  live?: KubeObject,
-): string => {
-  const text = redactor.redact(e.message, live === undefined ? [item.desired] : [item.desired, live])
-  if (e._tag === "KubeApiError" && e.code === 403 && identity._tag === "ServiceAccount")
-    return `${formatRef(item.ref)} is forbidden for ${describeIdentity(identity)}: ${text}`
-  return `${formatRef(item.ref)} ${e._tag === "KubeApiError" ? `(${e.reason})` : "(transport)"}: ${text}`
+const answerOf = (e: KubeError, item: Item, { identity, redactor }: Who, live?: KubeObject): ServerAnswer => {
+  const detail = redactor.redact(e.message, live === undefined ? [item.desired] : [item.desired, live])
+  if (e._tag === "KubeTransportError") return { detail }
+  return {
+    reason: e.reason,
+    status: e.code,
+    detail,
+    ...(e.code === 403 && identity._tag === "ServiceAccount" ? { forbiddenFor: identity } : {}),
+  }
 }
 
-const failure = (messages: ReadonlyArray<string>, objects: ReadonlyArray<string>, retryable: boolean) =>
-  new ApplyError({ reason: "ReconciliationFailed", message: messages.join("\n"), objects, retryable })
+/** The stage's failure: the failures of one phase (at least one), in the order of the objects. */
+const failure = (failures: ReadonlyArray<ApplyFailure>) => new ApplyError({ failures })
 
 /** Is `ref` a custom resource whose CRD is part of the same set? */
 const definedInSet = (ref: ObjectRef, items: ReadonlyArray<Item>): boolean =>
@@ -201,13 +217,7 @@ const applyWith = Effect.fn("Applier.apply")(function* (
     Effect.timeoutOrElse({
       duration: timeout,
       orElse: () =>
-        Effect.fail(
-          failure(
-            [`apply of ${request.objects.length} objects timed out after ${Duration.format(timeout)}`],
-            [],
-            true,
-          ),
-        ),
+        Effect.fail(failure([new ApplyTimedOut({ objects: request.objects.length, after: timeout })])),
     }),
   )
 })
@@ -223,16 +233,16 @@ const run = (
     // 1. Prepare and map every object; unknown kinds fail unless their CRD is in the set.
     const prepared = request.objects.map((o) => prepare(o, request.owner, request.commonMetadata))
     const rawItems = prepared.map((desired) => ({ desired, ref: refOf(desired) }))
-    const problems: Array<string> = []
-    const bad: Array<string> = []
+    const problems: Array<ObjectFailure> = []
     const seen = new Set<string>()
     for (const i of rawItems) {
-      const key = `${i.ref.group}/${i.ref.kind}/${i.ref.namespace}/${i.ref.name}`
-      if (i.ref.name === "") problems.push(`${i.ref.kind} in ${i.desired.apiVersion} has no metadata.name`)
-      else if (seen.has(key)) problems.push(`${formatRef(i.ref)} appears more than once in the set`)
+      const key = refKey(i.ref)
+      if (i.ref.name === "")
+        problems.push(new NameMissing({ object: i.ref, apiVersion: i.desired.apiVersion }))
+      else if (seen.has(key)) problems.push(new DuplicateObject({ object: i.ref }))
       seen.add(key)
     }
-    if (problems.length > 0) return yield* failure(problems, [], false)
+    if (problems.length > 0) return yield* failure(problems)
 
     // Keyed by the item as listed in `items`; the value is the item fitted to its kind's scope.
     const resolved = new Map<Item, { readonly item: Item; readonly resource: ResourceRef }>()
@@ -248,22 +258,20 @@ const run = (
         }
         problems.push(
           mapped.failure._tag === "UnknownKindError"
-            ? `${formatRef(raw.ref)}: no matches for kind "${raw.ref.kind}" in version "${raw.desired.apiVersion}"`
-            : `${formatRef(raw.ref)}: discovery failed: ${mapped.failure.message}`,
+            ? new UnknownKind({ object: raw.ref, apiVersion: raw.desired.apiVersion, afterCrd: false })
+            : new DiscoveryFailed({ object: raw.ref, detail: mapped.failure.message }),
         )
-        bad.push(formatRef(raw.ref))
         continue
       }
       const item = fitScope(raw, mapped.success)
       if (item === undefined) {
-        problems.push(`${formatRef(raw.ref)}: namespace not specified for a namespaced ${raw.ref.kind}`)
-        bad.push(formatRef(raw.ref))
+        problems.push(new NamespaceMissing({ object: raw.ref }))
         continue
       }
       resolved.set(item, { item, resource: mapped.success })
       items.push(item)
     }
-    if (problems.length > 0) return yield* failure(problems, bad, false)
+    if (problems.length > 0) return yield* failure(problems)
 
     // 2. Validate everything that can be validated now; nothing is written if anything fails.
     const resolveLate = (item: Item) =>
@@ -271,23 +279,20 @@ const run = (
         const r = yield* mapper.resolve(item.desired.apiVersion, item.desired.kind).pipe(
           // Discovery lags a moment behind a CRD becoming Established.
           Effect.retry({ schedule: Schedule.spaced("500 millis"), times: 20 }),
-          Effect.mapError((e) =>
+          Effect.mapError((e: KubeError | UnknownKindError) =>
             e._tag === "UnknownKindError"
-              ? `${formatRef(item.ref)}: no matches for kind "${item.ref.kind}" in version "${item.desired.apiVersion}" after its CRD was applied`
-              : describeError(e, item, who),
+              ? new UnknownKind({ object: item.ref, apiVersion: item.desired.apiVersion, afterCrd: true })
+              : new ReadFailed({ object: item.ref, ...answerOf(e, item, who) }),
           ),
         )
         const fitted = fitScope(item, r)
-        if (fitted === undefined)
-          return yield* Effect.fail(
-            `${formatRef(item.ref)}: namespace not specified for a namespaced ${item.ref.kind}`,
-          )
+        if (fitted === undefined) return yield* new NamespaceMissing({ object: item.ref })
         const entry = { item: fitted, resource: r }
         resolved.set(item, entry)
         return entry
       })
 
-    const planOne = (item: Item, deferrable: boolean): Effect.Effect<Plan, string> =>
+    const planOne = (item: Item, deferrable: boolean): Effect.Effect<Plan, ObjectFailure> =>
       Effect.gen(function* () {
         const known = resolved.get(item)
         if (known === undefined && deferrable) return { _tag: "Deferred" } as const
@@ -307,15 +312,8 @@ const run = (
     const firstPass = yield* Effect.forEach(items, (item) => planOne(item, true).pipe(Effect.result), {
       concurrency: 4,
     })
-    const errors = firstPass.flatMap((r, i) =>
-      r._tag === "Failure" ? [{ msg: r.failure, ref: items[i]!.ref }] : [],
-    )
-    if (errors.length > 0)
-      return yield* failure(
-        errors.map((e) => e.msg),
-        errors.map((e) => formatRef(e.ref)),
-        false,
-      )
+    const errors = firstPass.flatMap((r) => (r._tag === "Failure" ? [r.failure] : []))
+    if (errors.length > 0) return yield* failure(errors)
     const plans = new Map<Item, Plan>()
     firstPass.forEach((r, i) => {
       if (r._tag === "Success") plans.set(items[i]!, r.success)
@@ -335,9 +333,7 @@ const run = (
           Effect.gen(function* () {
             let plan = plans.get(item)!
             if (plan._tag === "Deferred")
-              plan = yield* planOne(item, false).pipe(
-                Effect.mapError((msg) => failure([msg], [formatRef(item.ref)], false)),
-              )
+              plan = yield* planOne(item, false).pipe(Effect.mapError((e) => failure([e])))
             const { item: fitted, resource } = resolved.get(item)!
             return yield* execute(client, who, fitted, resource, plan, request.ignore)
           }),
@@ -383,7 +379,7 @@ const fitScope = (item: Item, resource: ResourceRef): Item | undefined => {
   return item
 }
 
-/** GET + dry-run: decides what to do with one object without writing. Fails with a message. */
+/** GET + dry-run: decides what to do with one object without writing. Fails naming the object. */
 const planWithResource = (
   client: KubeClient["Service"],
   who: Who,
@@ -393,13 +389,13 @@ const planWithResource = (
   deferrable: boolean,
   items: ReadonlyArray<Item>,
   ignore: CompiledIgnoreRules | undefined,
-): Effect.Effect<Plan, string> =>
+): Effect.Effect<Plan, ObjectFailure> =>
   Effect.gen(function* () {
     const skip: Plan = { _tag: "Skip" }
     if (ssaPolicy(item.desired) === "Ignore" || reconcileDisabled(item.desired)) return skip
     const liveOpt = yield* retryTransient(
       client.getOption<KubeObject>(resource, item.ref.name, item.ref.namespace || undefined),
-    ).pipe(Effect.mapError((e) => describeError(e, item, who)))
+    ).pipe(Effect.mapError((e) => new ReadFailed({ object: item.ref, ...answerOf(e, item, who) })))
     const live = liveOpt._tag === "Some" ? liveOpt.value : undefined
     if (live !== undefined && (reconcileDisabled(live) || ssaPolicy(live) === "Ignore")) return skip
     if (live !== undefined && ssaPolicy(item.desired) === "IfNotPresent") return skip
@@ -410,15 +406,9 @@ const planWithResource = (
       const e = dry.failure
       const ns = missingNamespace(e)
       if (deferrable && ns !== undefined && namespaceInSet(ns, items)) return { _tag: "Deferred" }
-      if (e._tag === "KubeApiError" && live !== undefined && isImmutableError(e)) {
-        if (force || forceEnabled(item.desired)) return { _tag: "Recreate", live }
-        return yield* Effect.fail(
-          `${describeError(e, item, who, live).replace(formatRef(item.ref), `${formatRef(item.ref)} dry-run failed`)} (immutable field; set spec.force or the kustomize.toolkit.fluxcd.io/force: enabled annotation to recreate)`,
-        )
-      }
-      return yield* Effect.fail(
-        `${describeError(e, item, who, live).replace(formatRef(item.ref), `${formatRef(item.ref)} dry-run failed`)}`,
-      )
+      const immutable = e._tag === "KubeApiError" && live !== undefined && isImmutableError(e)
+      if (immutable && (force || forceEnabled(item.desired))) return { _tag: "Recreate", live }
+      return yield* new DryRunFailed({ object: item.ref, immutable, ...answerOf(e, item, who, live) })
     }
     if (live === undefined) return { _tag: "Create" }
     // A takeover of hand-edited fields makes the object drift even when the dry-run matches today.
@@ -427,10 +417,7 @@ const planWithResource = (
     const ignored = ignoredPaths(ignore, dry.success)
     if (!takeover && !hasDrifted(live, dry.success, ignored)) return { _tag: "Unchanged", live }
     const resolved = resolveIgnored(item.desired, live, dry.success, ignored, { fieldManager, takeover })
-    if (!resolved.ok)
-      return yield* Effect.fail(
-        `${formatRef(item.ref)}: the live value of the ignored field ${resolved.pointer} cannot be kept in what is applied: the manifests lack its parent, or it is not an object (spec.ignore)`,
-      )
+    if (!resolved.ok) return yield* new IgnoredFieldNotKept({ object: item.ref, pointer: resolved.pointer })
     return { _tag: "Configure", live, payload: resolved.payload }
   })
 
@@ -446,20 +433,11 @@ const execute = (
   plan: Plan,
   ignore: CompiledIgnoreRules | undefined,
 ): Effect.Effect<Executed, ApplyError> => {
-  const fail = (e: KubeError, what: string) =>
-    failure(
-      [
-        describeError(e, item, who, livePlanned(plan)).replace(
-          formatRef(item.ref),
-          `${formatRef(item.ref)} ${what}`,
-        ),
-      ],
-      [formatRef(item.ref)],
-      isTransient(e),
-    )
+  const fail = (e: KubeError, step: ApplyFailed["step"]) =>
+    failure([new ApplyFailed({ object: item.ref, step, ...answerOf(e, item, who, livePlanned(plan)) })])
   const applyOf = (payload: KubeObject) =>
     retryTransient(client.apply<KubeObject>(resource, payload, { fieldManager, force: true })).pipe(
-      Effect.mapError((e) => fail(e, "apply failed")),
+      Effect.mapError((e) => fail(e, "apply")),
     )
   const apply = applyOf(item.desired)
   const done = (action: ChangeSetEntry["action"], object?: KubeObject): Executed => ({
@@ -492,7 +470,7 @@ const execute = (
               (e) => e._tag === "KubeApiError" && (e.code === 409 || e.code === 422),
               () => Effect.void,
             ),
-            Effect.mapError((e) => fail(e, "managed fields cleanup failed")),
+            Effect.mapError((e) => fail(e, "managed fields cleanup")),
           )
         const after = yield* applyOf(plan.payload)
         // A takeover alone may change nothing a user sees: then the object counts as unchanged.
@@ -511,7 +489,7 @@ const execute = (
             (e) => e._tag === "KubeApiError" && e.code === 409,
             () => Effect.succeed(true),
           ),
-          Effect.mapError((e) => fail(e, "delete (to recreate) failed")),
+          Effect.mapError((e) => fail(e, "delete (to recreate)")),
         )
         // Wait until the old object (by uid) is gone, then create it anew.
         yield* client.getOption<KubeObject>(resource, item.ref.name, item.ref.namespace || undefined).pipe(
@@ -525,9 +503,7 @@ const execute = (
             while: (e) => e === "present" || isTransient(e),
           }),
           Effect.mapError((e) =>
-            e === "present"
-              ? failure([`${formatRef(item.ref)} is still terminating`], [formatRef(item.ref)], true)
-              : fail(e, "recreate failed"),
+            e === "present" ? failure([new StillTerminating({ object: item.ref })]) : fail(e, "recreate"),
           ),
         )
         return done("created", yield* apply)
@@ -551,16 +527,15 @@ const waitForStage = (
     })
     if (outcome.outcome === "ready") return
     const pending = outcome.statuses.filter((s) => s.result.status !== "Current")
-    return yield* failure(
-      [
-        `${stage} stage not ready after ${Duration.format(outcome.elapsed)}: ${pending
-          .map(
-            (s) =>
-              `${formatRef(s.ref)} status: '${s.result.status}': ${redactor.redact(s.result.message, [s.ref])}`,
-          )
-          .join(", ")}`,
-      ],
-      pending.map((s) => formatRef(s.ref)),
-      true,
-    )
+    return yield* failure([
+      new StageNotReady({
+        stage,
+        elapsed: outcome.elapsed,
+        pending: pending.map((s) => ({
+          object: s.ref,
+          status: s.result.status,
+          message: redactor.redact(s.result.message, [s.ref]),
+        })),
+      }),
+    ])
   })

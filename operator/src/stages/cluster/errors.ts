@@ -1,25 +1,28 @@
 /**
- * The typed failures of the apply, prune and health stages. Each carries the Flux reason the
- * Kustomization's Ready condition gets, a message naming the objects involved (never a Secret value),
- * and whether a later retry can succeed without a change in Git.
+ * The typed failures of the access check, the prune and the health stages (the applier's own are in
+ * `apply/errors.ts`). Each carries the Flux reason the Kustomization's Ready condition gets, a message naming the
+ * objects involved (never a Secret value), and whether a later retry can succeed without a change in Git.
  */
 import { Data } from "effect"
 import type { ObjectRef } from "../../kube/object.ts"
 
-/** Apply (dry-run validation, server-side apply, recreate, stage waits) failed; nothing after it ran. */
-export class ApplyError extends Data.TaggedError("ApplyError")<{
-  /** `AccessDenied` for a spec the controller refuses (cross-namespace refs); `ReconciliationFailed` otherwise. */
-  readonly reason: "ReconciliationFailed" | "AccessDenied"
-  readonly message: string
-  /** `Kind/namespace/name` of every object that failed. */
-  readonly objects: ReadonlyArray<string>
-  /** False when only a change to the manifests or the spec can fix it (stalled). */
-  readonly retryable: boolean
+/** With `--no-cross-namespace-refs`, the Kustomization references a source or dependency in another namespace. */
+export class CrossNamespaceRefsDenied extends Data.TaggedError("CrossNamespaceRefsDenied")<{
+  /** The Kustomization. */
+  readonly object: ObjectRef
+  /** Each offending reference (`GitRepository 'repo'`, `dependency 'infra'`) and its namespace. */
+  readonly refs: ReadonlyArray<{ readonly what: string; readonly namespace: string }>
 }> {
-  /** The runtime's contract: terminal errors stall the object instead of being retried. */
-  get terminal(): boolean {
-    return !this.retryable
+  readonly reason = "AccessDenied"
+  override get message(): string {
+    return `cross-namespace references are not allowed (--no-cross-namespace-refs): ${this.refs
+      .map((r) => `${r.what} in namespace '${r.namespace}'`)
+      .join(", ")}`
   }
+  /** Only a change of the spec helps. */
+  readonly retryable = false
+  /** The runtime's contract: terminal errors stall the object instead of being retried. */
+  readonly terminal = true
 }
 
 /** Prune could not delete some objects; they stay in the inventory. */
@@ -51,5 +54,3 @@ export class HealthCheckError extends Data.TaggedError("HealthCheckError")<{
     return !this.retryable
   }
 }
-
-export type StageError = ApplyError | PruneError | HealthCheckError

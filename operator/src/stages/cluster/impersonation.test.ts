@@ -36,7 +36,16 @@ describe("impersonation", () => {
       const denied = yield* Effect.flip(checkCrossNamespaceRefs(spec, { noCrossNamespaceRefs: true }))
       expect(denied.reason).toBe("AccessDenied")
       expect(denied.retryable).toBe(false)
-      expect(denied.message).toContain("GitRepository 'repo' in namespace 'flux-system'")
+      expect(denied.terminal).toBe(true)
+      expect(denied.message).toBe(
+        "cross-namespace references are not allowed (--no-cross-namespace-refs): GitRepository 'repo' in namespace 'flux-system'",
+      )
+      const deps = { ...spec, dependsOn: [{ name: "infra", namespace: "platform" }, { name: "local" }] }
+      const both = yield* Effect.flip(checkCrossNamespaceRefs(deps, { noCrossNamespaceRefs: true }))
+      expect(both.message).toBe(
+        "cross-namespace references are not allowed (--no-cross-namespace-refs): GitRepository 'repo' in namespace 'flux-system', dependency 'infra' in namespace 'platform'",
+      )
+      expect(both.object).toMatchObject({ kind: "Kustomization", namespace: "team", name: "apps" })
       const same = { ...spec, sourceRef: { kind: "GitRepository", name: "repo", namespace: "team" } }
       expect(
         Exit.isSuccess(yield* Effect.exit(checkCrossNamespaceRefs(same, { noCrossNamespaceRefs: true }))),

@@ -4,9 +4,10 @@
  * Kubernetes impersonation, so its RBAC — not the controller's — bounds what Git can change.
  */
 import { Context, Effect, Layer } from "effect"
+import { kustomizationResource } from "../../../../model/kustomization.ts"
 import { KubeClient } from "../../kube/client.ts"
 import { type Connection, connect, type KubeConfigSource } from "../../kube/connection.ts"
-import { ApplyError } from "./errors.ts"
+import { CrossNamespaceRefsDenied } from "./errors.ts"
 
 /** The controller's own credentials, or an impersonated ServiceAccount. */
 export type Identity =
@@ -64,24 +65,30 @@ export const impersonationHeaders = (identity: Identity): Readonly<Record<string
 export const checkCrossNamespaceRefs = (
   spec: AccessSpec,
   settings: AccessSettings = {},
-): Effect.Effect<void, ApplyError> => {
+): Effect.Effect<void, CrossNamespaceRefsDenied> => {
   if (!settings.noCrossNamespaceRefs) return Effect.void
   const refs = [
     ...(spec.sourceRef
-      ? [{ what: `${spec.sourceRef.kind} '${spec.sourceRef.name}'`, ns: spec.sourceRef.namespace }]
+      ? [{ what: `${spec.sourceRef.kind} '${spec.sourceRef.name}'`, namespace: spec.sourceRef.namespace }]
       : []),
-    ...(spec.dependsOn ?? []).map((d) => ({ what: `dependency '${d.name}'`, ns: d.namespace })),
+    ...(spec.dependsOn ?? []).map((d) => ({ what: `dependency '${d.name}'`, namespace: d.namespace })),
   ]
-  const offending = refs.filter((r) => r.ns !== undefined && r.ns !== "" && r.ns !== spec.namespace)
+  const offending = refs.flatMap((r) =>
+    r.namespace !== undefined && r.namespace !== "" && r.namespace !== spec.namespace
+      ? [{ what: r.what, namespace: r.namespace }]
+      : [],
+  )
   if (offending.length === 0) return Effect.void
   return Effect.fail(
-    new ApplyError({
-      reason: "AccessDenied",
-      message: `cross-namespace references are not allowed (--no-cross-namespace-refs): ${offending
-        .map((r) => `${r.what} in namespace '${r.ns}'`)
-        .join(", ")}`,
-      objects: [`Kustomization/${spec.namespace}/${spec.name}`],
-      retryable: false,
+    new CrossNamespaceRefsDenied({
+      object: {
+        group: kustomizationResource.group,
+        version: kustomizationResource.version,
+        kind: kustomizationResource.kind,
+        namespace: spec.namespace,
+        name: spec.name,
+      },
+      refs: offending,
     }),
   )
 }
