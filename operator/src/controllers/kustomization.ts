@@ -21,7 +21,7 @@ import {
   timeoutMillis,
 } from "../../../model/kustomization.ts"
 import { KubeClient } from "../kube/client.ts"
-import type { KubeObject } from "../kube/object.ts"
+import { formatRef, type KubeObject } from "../kube/object.ts"
 import { CoreResources, objectKey, type ResourceRef } from "../kube/resource.ts"
 import { RESTMapper } from "../kube/restmapper.ts"
 import type { KubeConfigPolicy } from "../kube/untrusted-kubeconfig.ts"
@@ -243,7 +243,7 @@ export const makeKustomizationController = (options: KustomizationControllerOpti
               if (current !== undefined && current !== revision)
                 return yield* fail(
                   Reason.HealthCheckCanceled,
-                  `New reconciliation triggered by ${ks.spec.sourceRef.kind}/${namespace}/${ks.spec.sourceRef.name}`,
+                  `New reconciliation triggered by ${formatRef({ ...ks.spec.sourceRef, namespace })}`,
                   { retryAfterMs: 0 },
                 )
             }

@@ -15,6 +15,7 @@ import type { ReadableStream as WebReadableStream } from "node:stream/web"
 import { Context, Data, Effect, Layer, Option, Schedule } from "effect"
 import * as tar from "tar"
 import type { GitRepository } from "../../../../model/gitrepository.ts"
+import { formatRef } from "../../kube/object.ts"
 import { defaultLimits, formatLimit, type Limits, limitFlag } from "../../limits.ts"
 import { tempRoot } from "../../temp-root.ts"
 import { ArtifactStorage } from "./storage.ts"
@@ -138,7 +139,7 @@ const extractCapped = (file: string, dir: string, limits: FetcherLimits, subject
 export const extractArtifactFile = (file: string, dir: string, limits: FetcherLimits, subject: string) =>
   extractCapped(file, dir, limits, subject)
 
-const sourceName = (a: SourceArtifact) => `${a.kind}/${a.namespace}/${a.name}`
+const sourceName = (a: SourceArtifact) => formatRef(a)
 
 export class ArtifactFetcher extends Context.Service<
   ArtifactFetcher,

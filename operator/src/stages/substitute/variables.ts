@@ -5,6 +5,7 @@
  * @module
  */
 import { Effect, Option } from "effect"
+import { formatRef } from "../../kube/object.ts"
 import { ConfigLookup } from "../build/config-lookup.ts"
 import { BuildFailed } from "../build/errors.ts"
 import type { PostBuild } from "../build/spec.ts"
@@ -36,7 +37,7 @@ export const loadVariables = Effect.fn("loadVariables")(function* (namespace: st
     if (value !== v) fromObjects.push(value)
   }
   for (const ref of postBuild.substituteFrom ?? []) {
-    const what = `${ref.kind}/${namespace}/${ref.name}`
+    const what = formatRef({ kind: ref.kind, namespace, name: ref.name })
     const lookupFailed = (e: { message: string }) =>
       new BuildFailed({
         message: `substitute from '${what}' error: ${e.message}`,
