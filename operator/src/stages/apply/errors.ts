@@ -7,6 +7,8 @@
  *
  * What the API server said is stored already redacted (`ServerAnswer.detail`): the applier masks it with the
  * reconcile's redactor when it builds the error, so no field of these errors ever holds an object's values.
+ * A per-object failure never leaves the stage on its own: its `reason` is the API server's (`Invalid`), while the
+ * runtime reads an error's `reason` as Flux's, which `ApplyError` gives.
  *
  * @module
  */
