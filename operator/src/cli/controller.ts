@@ -40,6 +40,8 @@ export const controllerUsage = `kustodian controller [flags]
                                     (e.g. http://notification-controller.flux-system.svc.cluster.local./)
   --enable-leader-election          only one replica reconciles (Lease in $RUNTIME_NAMESPACE)
   --leader-election-id NAME         the Lease's name (default kustodian-leader, one per --watch-label-selector)
+  --leader-pod-label                while leading, label this Pod ($POD_NAME in $RUNTIME_NAMESPACE)
+                                    kustodian.io/leader=true, so the artifact Service selects the leader only
   --watch-label-selector SELECTOR   reconcile only GitRepositories/Kustomizations matching it (sharding)
   --sops-mac-policy strict|warn|ignore   MAC check of encrypted files before the build (default warn)
   --sops-age-secret NAME            Secret in $RUNTIME_NAMESPACE whose *.agekey entries decrypt for
@@ -86,6 +88,7 @@ const listenAddress = (flag: string, value: string) => {
  */
 const booleanFlags: ReadonlySet<string> = new Set([
   "enable-leader-election",
+  "leader-pod-label",
   "no-cross-namespace-refs",
   "no-remote-bases",
   "insecure-kubeconfig-exec",
@@ -222,6 +225,7 @@ export const parseControllerFlags = (
       "log-encoding": { type: "string" },
       "enable-leader-election": { type: "boolean" },
       "leader-election-id": { type: "string" },
+      "leader-pod-label": { type: "boolean" },
       "watch-label-selector": { type: "string" },
       "sops-mac-policy": { type: "string" },
       "sops-age-secret": { type: "string" },
@@ -279,6 +283,10 @@ export const parseControllerFlags = (
   if ((!allNamespaces || values["enable-leader-election"]) && runtimeNamespace === undefined)
     throw new UsageError(
       "RUNTIME_NAMESPACE must be set with --watch-all-namespaces=false or --enable-leader-election",
+    )
+  if (values["leader-pod-label"] && (runtimeNamespace === undefined || !env.POD_NAME))
+    throw new UsageError(
+      "POD_NAME and RUNTIME_NAMESPACE must be set with --leader-pod-label (the Pod to label)",
     )
   const logLevel = values["log-level"] ?? "info"
   if (logLevel !== "trace" && logLevel !== "debug" && logLevel !== "info" && logLevel !== "error")
@@ -352,6 +360,9 @@ export const parseControllerFlags = (
     workers,
     leaderElectionNamespace: values["enable-leader-election"] ? runtimeNamespace : undefined,
     leaderElectionId: values["leader-election-id"],
+    leaderPod: values["leader-pod-label"]
+      ? { namespace: runtimeNamespace as string, name: env.POD_NAME as string }
+      : undefined,
     watchLabelSelector: values["watch-label-selector"] || undefined,
     macPolicy,
     ...(sopsAgeSecret === undefined
