@@ -13,6 +13,7 @@ import { portOf } from "../stages/build/sandbox.ts"
 import { defaultAdvertisedAddress, defaultStorageAddr, parseListenAddress } from "../stages/fetch/layer.ts"
 import { sweepStaleTempRoots } from "../temp-root.ts"
 import { UsageError } from "./args.ts"
+import { reportUsage } from "./command.ts"
 import { parseGrace, runUntilSignal } from "./shutdown.ts"
 
 /**
@@ -410,9 +411,8 @@ export const controllerCommand = async (
     options = parseControllerFlags(argv, env)
   } catch (e) {
     // A usage mistake is one line on stderr and exit code 2, as for Flux's controllers; not a stack trace.
-    const message = e instanceof UsageError ? e.message : (e as Error).message.split("\n")[0]
-    process.stderr.write(`kustodian controller: ${message}\nsee: kustodian controller --help\n`)
-    return 2
+    const message = e instanceof UsageError ? e.message : String((e as Error).message)
+    return reportUsage("controller", message)
   }
   const graceMs = options.shutdownGraceMs ?? defaultGraceMs
   const main = Effect.gen(function* () {
