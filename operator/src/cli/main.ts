@@ -19,6 +19,7 @@ import { historyCommand } from "./history.ts"
 import type { FileError } from "./io.ts"
 import { keygenCommand } from "./keygen.ts"
 import { runSopsSubcommand, sopsSubcommandList, sopsSubcommands } from "./sops-commands.ts"
+import { versionLine } from "./version.ts"
 
 export const usage = `usage: kustodian <command> [flags]
 
@@ -37,6 +38,7 @@ ${sopsSubcommandList()}
   history KIND NAME  what each reconcile applied, when, and how it ended (from the cluster's journals);
                  history --object KIND/NS/NAME: what last changed an object; kustodian help history
   help CMD       a command's usage
+  version        the version (also --version, -v)
 
 ${controllerUsage}
 
@@ -120,6 +122,15 @@ export const commands: Readonly<Record<string, Command>> = {
   create: (argv) => runCommand("create", createCommand(argv), createHelp(argv)),
   check: (argv, env) => checkCommand(argv, env, process.cwd()),
   history: (argv) => runCommand("history", historyCommand(argv)),
+  version: async (argv) => {
+    if (isHelp(argv[0])) {
+      process.stdout.write("usage: kustodian version\n  print the version (also kustodian --version, -v)\n")
+      return 0
+    }
+    if (argv.length > 0) return reportUsage("version", `unexpected argument ${JSON.stringify(argv[0])}`)
+    process.stdout.write(versionLine)
+    return 0
+  },
   ...Object.fromEntries(
     Object.keys(sopsSubcommands).map((name): [string, Command] => [
       name,
@@ -137,6 +148,7 @@ export const run = async (
 ): Promise<number> => {
   const [command, ...rest] = argv
   if (command === undefined) return reportUsage("", "missing command", "")
+  if (command === "--version" || command === "-v") return run(["version", ...rest], env)
   if (isHelp(command) || (command === "help" && (rest[0] === undefined || isHelp(rest[0])))) {
     process.stdout.write(usage)
     return 0

@@ -67,6 +67,7 @@ const needsArguments: Readonly<Record<string, boolean>> = {
   create: true,
   check: false,
   history: true,
+  version: false,
 }
 
 const names = Object.keys(commands)
