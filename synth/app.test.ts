@@ -4,7 +4,15 @@ import { describe, expect, it } from "@effect/vitest"
 import { parseAllDocuments } from "yaml"
 import { parseControllerFlags } from "../operator/src/cli/controller.ts"
 import { renderAll } from "./app.ts"
-import { defaultInstallOptions, multiTenantFlags, names, ports, rbacTierLabel, shutdown } from "./install.ts"
+import {
+  defaultInstallOptions,
+  leaderPodLabel,
+  multiTenantFlags,
+  names,
+  ports,
+  rbacTierLabel,
+  shutdown,
+} from "./install.ts"
 
 const root = join(import.meta.dirname, "..")
 const files = renderAll(defaultInstallOptions)
@@ -12,6 +20,8 @@ const docs = (path: string) =>
   parseAllDocuments(files.get(path) ?? "").map((d) => d.toJS() as Record<string, unknown> & { kind: string })
 
 const installs = ["dist/install.yaml", "dist/install-multitenant.yaml"] as const
+/** What the Deployment's downward API gives the container. */
+const podEnv = { RUNTIME_NAMESPACE: "kustodian-system", POD_NAME: "kustodian-controller-0" }
 const nameOf = (d: Record<string, unknown>) => (d.metadata as { name: string }).name
 type Rule = {
   apiGroups: Array<string>
@@ -117,7 +127,7 @@ describe("generated files", () => {
       })
       expect(deployment.spec.template.spec.terminationGracePeriodSeconds).toBe(shutdown.gracePeriodSeconds)
       // The controller's own deadline ends before the kubelet's SIGKILL.
-      const options = parseControllerFlags(argsOf(path).slice(1), { RUNTIME_NAMESPACE: "kustodian-system" })
+      const options = parseControllerFlags(argsOf(path).slice(1), podEnv)
       expect(options.shutdownGraceMs).toBeLessThan(shutdown.gracePeriodSeconds * 1000)
       expect(options.shutdownGraceMs).toBe(55_000)
       const priority = docs(path).find((d) => d.kind === "PriorityClass")
@@ -187,7 +197,7 @@ describe("generated files", () => {
     expect(args).toEqual(expect.arrayContaining([...multiTenantFlags]))
     expect(argsOf("dist/install.yaml")).not.toEqual(expect.arrayContaining([multiTenantFlags[0]]))
     // The operator accepts the install's arguments as they are (Flux's `--flag=true` form included).
-    const options = parseControllerFlags(args.slice(1), { RUNTIME_NAMESPACE: "kustodian-system" })
+    const options = parseControllerFlags(args.slice(1), podEnv)
     expect(options).toMatchObject({
       noCrossNamespaceRefs: true,
       noRemoteBases: true,
@@ -234,19 +244,63 @@ describe("generated files", () => {
     },
   )
 
-  it.each(installs)("%s: the artifact server listens on loopback and nothing exposes its port", (path) => {
-    const args = argsOf(path)
-    expect(args).toContain(`--storage-addr=127.0.0.1:${ports.artifacts}`)
-    const options = parseControllerFlags(args.slice(1), { RUNTIME_NAMESPACE: "kustodian-system" })
-    expect(options.source).toMatchObject({
-      storageAddr: `127.0.0.1:${ports.artifacts}`,
-      storageAdvAddr: `127.0.0.1:${ports.artifacts}`,
-    })
-    const text = JSON.stringify(docs(path).filter((d) => d.kind !== "CustomResourceDefinition"))
-    expect(text).not.toMatch(new RegExp(`"(containerPort|port|targetPort)":${ports.artifacts}\\b`, "u"))
-    const services = docs(path).filter((d) => d.kind === "Service")
-    expect(services.map(nameOf)).toEqual([names.metricsService])
-  })
+  it.each(installs)(
+    "%s: the artifact Service routes to the leader's Pod only, and the leader may label no Pod outside its namespace",
+    (path) => {
+      const args = argsOf(path)
+      expect(args).toContain(`--storage-addr=:${ports.artifacts}`)
+      expect(args).toContain("--leader-pod-label")
+      const options = parseControllerFlags(args.slice(1), {
+        RUNTIME_NAMESPACE: "kustodian-system",
+        POD_NAME: "kustodian-controller-0",
+      })
+      expect(options.source).toMatchObject({
+        storageAddr: `:${ports.artifacts}`,
+        storageAdvAddr: `${names.artifactService}.$(RUNTIME_NAMESPACE).svc.cluster.local.`,
+      })
+      expect(options.leaderPod).toEqual({ namespace: "kustodian-system", name: "kustodian-controller-0" })
+      const deployment = docs(path).find((d) => d.kind === "Deployment") as unknown as {
+        spec: {
+          template: {
+            metadata: { labels: Record<string, string> }
+            spec: { containers: Array<{ ports: Array<{ name: string; containerPort: number }> }> }
+          }
+        }
+      }
+      const podLabels = deployment.spec.template.metadata.labels
+      // The Pod template does not carry the label: only the running leader adds it to its own Pod.
+      expect(podLabels).not.toHaveProperty(leaderPodLabel)
+      expect(deployment.spec.template.spec.containers[0]?.ports).toContainEqual(
+        expect.objectContaining({ name: "http", containerPort: ports.artifacts }),
+      )
+      const services = docs(path).filter((d) => d.kind === "Service") as unknown as Array<{
+        metadata: { name: string }
+        spec: { selector: Record<string, string>; ports: Array<{ port: number; targetPort: string }> }
+      }>
+      expect(services.map((s) => s.metadata.name).sort()).toEqual(
+        [names.artifactService, names.metricsService].sort(),
+      )
+      const artifacts = services.find((s) => s.metadata.name === names.artifactService)!
+      expect(artifacts.spec.selector).toEqual({
+        ...Object.fromEntries(
+          Object.entries(services.find((s) => s.metadata.name === names.metricsService)!.spec.selector),
+        ),
+        [leaderPodLabel]: "true",
+      })
+      for (const [k, v] of Object.entries(artifacts.spec.selector))
+        if (k !== leaderPodLabel) expect(podLabels[k]).toBe(v)
+      expect(artifacts.spec.ports).toEqual([{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }])
+      // Pods: only in the controller's namespace (a Role, not the ClusterRole), and never create or delete.
+      const podRules = docs(path)
+        .filter((d) => d.kind === "Role" || d.kind === "ClusterRole")
+        .flatMap((r) =>
+          ((r as unknown as { rules: Array<Rule> }).rules ?? [])
+            .filter((rule) => rule.resources.includes("pods"))
+            .map((rule) => [r.kind, nameOf(r), rule.verbs.sort()]),
+        )
+      expect(podRules).toEqual([["Role", names.leaderElectionRole, ["get", "list", "patch"]]])
+    },
+  )
 
   it("aggregates view and edit rights on both kinds into the built-in user roles", () => {
     const roles = docs("dist/install.yaml").filter((d) => d.kind === "ClusterRole") as unknown as Array<{

@@ -278,6 +278,47 @@ describe("the controller's ServiceAccount with its own token", () => {
       yield* allowed(["replace", "-f", "-"], lease(systemNamespace))
       yield* forbidden(["create", "-f", "-"], lease(ns))
       yield* forbidden(["delete", "-n", systemNamespace, `lease/${leaseName}`])
+      // --leader-pod-label: the leader labels its own Pod, and clears a dead leader's, in its namespace only.
+      const pod = `kustodian-controller-${Date.now().toString(36)}`
+      const podManifest = (name: string) =>
+        stringify({
+          apiVersion: "v1",
+          kind: "Pod",
+          metadata: { name, namespace: systemNamespace },
+          spec: {
+            securityContext: {
+              runAsNonRoot: true,
+              runAsUser: 65532,
+              seccompProfile: { type: "RuntimeDefault" },
+            },
+            containers: [
+              {
+                name: "manager",
+                image: "kustodian:test",
+                securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+              },
+            ],
+          },
+        })
+      yield* admin(["create", "-f", "-"], podManifest(pod))
+      const label = [
+        "--type=merge",
+        "-p",
+        JSON.stringify({ metadata: { labels: { "kustodian.io/leader": "true" } } }),
+      ]
+      yield* allowed(["patch", "-n", systemNamespace, `pod/${pod}`, ...label])
+      yield* allowed(["get", "-n", systemNamespace, "pods", "-l", "kustodian.io/leader=true", "-o", "name"])
+      yield* forbidden(["patch", "-n", ns, `pod/${pod}`, ...label])
+      yield* forbidden(["delete", "-n", systemNamespace, `pod/${pod}`])
+      yield* forbidden([
+        "run",
+        "-n",
+        systemNamespace,
+        `${pod}-2`,
+        "--image=kustodian:test",
+        "--restart=Never",
+      ])
+      yield* admin(["delete", "-n", systemNamespace, `pod/${pod}`, "--wait=false"])
     }),
   )
 

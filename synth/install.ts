@@ -58,6 +58,7 @@ export const names = {
   editRole: "kustodian-edit",
   deployment: "kustodian-controller",
   metricsService: "kustodian-metrics",
+  artifactService: "kustodian-artifacts",
   allowEgressPolicy: "allow-egress",
   allowScrapingPolicy: "allow-scraping",
   priorityClass: "kustodian-controller",
@@ -74,6 +75,12 @@ export const shutdown = { gracePeriodSeconds: 60, controllerTimeout: "55s" } as 
 export const rbacTierLabel = "kustodian.io/rbac"
 
 export const ports = { metrics: 8080, artifacts: 9090 } as const
+
+/**
+ * The label the leader puts on its own Pod while it leads (`operator/src/runtime/leader-pod.ts`, with
+ * `--leader-pod-label`): the artifact Service selects it, so a standby (no artifacts) never gets its requests.
+ */
+export const leaderPodLabel = "kustodian.io/leader"
 
 const selectorLabels = { "app.kubernetes.io/name": "kustodian", "app.kubernetes.io/component": "controller" }
 
@@ -189,9 +196,11 @@ const namespacedChart = (app: App, options: InstallOptions, tenancy: Tenancy) =>
     metadata: { name: names.serviceAccount },
     automountToken: true,
   })
-  // Leader election reads, creates and renews (updates) a Lease in the controller's own namespace only.
+  // Leader election reads, creates and renews (updates) a Lease in the controller's own namespace only, and the
+  // leader labels its own Pod (patch), and on taking over unlabels a previous leader that could not (list, patch).
   const lease = new kplus.Role(chart, "leader-election", { metadata: { name: names.leaderElectionRole } })
   lease.allow(["get", "create", "update"], endpoint("coordination.k8s.io", "leases"))
+  lease.allow(["get", "list", "patch"], endpoint("", "pods"))
   new kplus.RoleBinding(chart, "leader-election-binding", {
     metadata: { name: names.leaderElectionRole },
     role: lease,
@@ -213,10 +222,21 @@ const namespacedChart = (app: App, options: InstallOptions, tenancy: Tenancy) =>
       ports: [{ name: "http-prom", port: ports.metrics, targetPort: "http-prom", protocol: "TCP" }],
     },
   })
-  // No Service for the artifact server: it listens on loopback (`--storage-addr=127.0.0.1:9090`) because the only
-  // consumer of artifacts is the Kustomization controller in the same process, which reads the storage
-  // directory. `kubectl port-forward` reaches it for debugging; a second consumer would need `--storage-addr=:9090`,
-  // `--storage-adv-addr=<its Service>` and a Service and NetworkPolicy of its own.
+  // Artifacts for consumers in the namespace (as Flux's source-controller Service: port 80 → 9090), served only by
+  // the leader: a standby's storage is empty, so the selector also asks for the label the leader puts on its own
+  // Pod (--leader-pod-label) and takes off when it steps down. Flux's Service selects every replica, and its
+  // standby does not even listen on 9090 (the file server starts once elected), so during a rollout some of its
+  // requests are refused.
+  new ApiObject(chart, "artifacts", {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name: names.artifactService, labels: selectorLabels },
+    spec: {
+      type: "ClusterIP",
+      selector: { ...selectorLabels, [leaderPodLabel]: "true" },
+      ports: [{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }],
+    },
+  })
   networkPolicies(chart)
   return sa
 }
@@ -224,8 +244,9 @@ const namespacedChart = (app: App, options: InstallOptions, tenancy: Tenancy) =>
 /**
  * Flux's two policies for its namespace, on our ports: every pod of the namespace may connect anywhere (git
  * servers, the API server, remote bases) and accept connections from the namespace only (`allow-egress`), and
- * metrics/probes on 8080 are reachable from any namespace, for Prometheus (`allow-scraping`). Nothing admits 9090:
- * the artifact server is on loopback. Kubelet probes come from the node, which NetworkPolicies always admit.
+ * metrics/probes on 8080 are reachable from any namespace, for Prometheus (`allow-scraping`). Artifacts (9090) are
+ * reachable from the namespace only, as Flux's. Kubelet probes come from the node, which NetworkPolicies always
+ * admit.
  */
 const networkPolicies = (chart: Chart) => {
   new ApiObject(chart, "allow-egress", {
@@ -289,13 +310,15 @@ const deploymentSpec = (options: InstallOptions, tenancy: Tenancy) => ({
             "controller",
             `--metrics-addr=:${ports.metrics}`,
             `--health-addr=:${ports.metrics}`,
-            // Loopback, so no artifact Service (see namespacedChart); URLs read http://127.0.0.1:9090/….
-            `--storage-addr=127.0.0.1:${ports.artifacts}`,
+            // Artifact URLs name the Service, which routes to the leader only (see namespacedChart).
+            `--storage-addr=:${ports.artifacts}`,
             "--storage-path=/data",
+            `--storage-adv-addr=${names.artifactService}.$(RUNTIME_NAMESPACE).svc.cluster.local.`,
             "--watch-all-namespaces=true",
             "--log-level=info",
             "--log-encoding=json",
             "--enable-leader-election",
+            "--leader-pod-label",
             `--graceful-shutdown-timeout=${shutdown.controllerTimeout}`,
             ...(tenancy === "multi-tenant" ? multiTenantFlags : []),
           ],
@@ -304,8 +327,13 @@ const deploymentSpec = (options: InstallOptions, tenancy: Tenancy) => ({
             { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
             { name: "TMPDIR", value: "/tmp" },
           ],
-          // Only the metrics/probe port is a container port: 9090 is bound to loopback.
-          ports: [{ name: "http-prom", containerPort: ports.metrics, protocol: "TCP" }],
+          ports: [
+            { name: "http", containerPort: ports.artifacts, protocol: "TCP" },
+            { name: "http-prom", containerPort: ports.metrics, protocol: "TCP" },
+          ],
+          // Liveness: the process works (and a leader still renews its lease). Readiness: it serves, as leader or
+          // as standby, so a rolling update with maxUnavailable 0 completes; who leads is the Pod label's business
+          // (and /readyz/leader's, which answers 503 on a standby).
           livenessProbe: { httpGet: { path: "/healthz", port: "http-prom" }, periodSeconds: 10 },
           readinessProbe: { httpGet: { path: "/readyz", port: "http-prom" }, periodSeconds: 5 },
           // From `npm run bench:reconcile` (docs/benchmarks.md, 2026-12-04, the bundle as shipped): 183–212 MiB

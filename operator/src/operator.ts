@@ -54,6 +54,8 @@ export interface OperatorOptions {
   readonly leaderElectionNamespace?: string | undefined
   /** `--leader-election-id`: the Lease's name (default: one per shard, see {@link leaseName}). */
   readonly leaderElectionId?: string | undefined
+  /** `--leader-pod-label`: this Pod, labelled `kustodian.io/leader=true` while it leads (`runtime/leader-pod.ts`). */
+  readonly leaderPod?: { readonly namespace: string; readonly name: string } | undefined
   /** `--watch-label-selector`: reconcile only GitRepositories and Kustomizations with these labels. */
   readonly watchLabelSelector?: string | undefined
   /** `--sops-mac-policy`. */
@@ -192,6 +194,7 @@ export const runOperator = (options: OperatorOptions) =>
       probes: options.probes,
       metrics: options.metrics,
       run: { workers: options.workers, instance },
+      leaderPod: options.leaderPod,
       leaderElection:
         options.leaderElectionNamespace === undefined
           ? undefined

@@ -12,7 +12,15 @@ export interface Parsed {
 
 /** A usage mistake, reported as one line with exit code 1 (sops: conflicting/invalid parameters). */
 export class UsageError extends Error {
-  override readonly name = "UsageError"
+  override readonly name: string = "UsageError"
+}
+
+/**
+ * A flag the command does not take, a flag without its value, or a missing or extra argument: exit code 2 with a
+ * hint in every command, `decrypt` and `encrypt` included (whose other usage mistakes keep sops' exit code 1).
+ */
+export class ArgumentError extends UsageError {
+  override readonly name = "ArgumentError"
 }
 
 export interface Spec {
@@ -44,16 +52,16 @@ export const parseArgs = (argv: ReadonlyArray<string>, spec: Spec): Parsed => {
     name = spec.aliases?.[name] ?? name
     if (spec.flags.includes(name)) {
       if (eq >= 0 && !/^(true|false)$/.test(body.slice(eq + 1)))
-        throw new UsageError(`flag --${name} takes no value`)
+        throw new ArgumentError(`flag --${name} takes no value`)
       if (eq < 0 || body.slice(eq + 1) === "true") flags.add(name)
       continue
     }
-    if (!spec.values.includes(name)) throw new UsageError(`unknown flag ${a.split("=")[0]}`)
+    if (!spec.values.includes(name)) throw new ArgumentError(`unknown flag ${a.split("=")[0]}`)
     let v: string
     if (eq >= 0) v = body.slice(eq + 1)
     else {
       const next = argv[i + 1]
-      if (next === undefined) throw new UsageError(`flag --${name} needs a value`)
+      if (next === undefined) throw new ArgumentError(`flag --${name} needs a value`)
       v = next
       i++
     }

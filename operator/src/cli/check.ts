@@ -14,6 +14,7 @@ import type { Keyring } from "../sops/index.ts"
 import { parseArgs, UsageError, value } from "./args.ts"
 import { type CheckReport, checkFiles, type Finding } from "./check-findings.ts"
 import { walkPath } from "./check-walk.ts"
+import { reportUsage } from "./command.ts"
 import { ageKeyTexts, cliKeyring } from "./keys.ts"
 import { styles } from "./progress.ts"
 
@@ -114,8 +115,7 @@ export const checkCommand = async (
       throw new UsageError(`--format must be text or json, not ${JSON.stringify(format)}`)
     paths = p.positional.length > 0 ? p.positional : ["."]
   } catch (e) {
-    process.stderr.write(`kustodian check: ${(e as Error).message}\n${checkUsage}\n`)
-    return 2
+    return reportUsage("check", (e as Error).message)
   }
   const result = await Effect.runPromise(Effect.result(runCheck(paths, env, cwd)))
   if (result._tag === "Failure") {

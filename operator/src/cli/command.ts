@@ -1,6 +1,8 @@
 /**
- * Runs one of the commands that report usage mistakes with exit code 2 (as Flux's CLI and our controller do):
- * `keygen`, `create`. A failure is one line on stderr, never a stack trace; file I/O keeps sops' codes.
+ * How every `kustodian` command reports: `--help` prints the usage on stdout with exit code 0; a usage mistake (an
+ * unknown flag, a missing or extra argument, a bad value) is one line on stderr and a hint naming the command's
+ * `--help`, with exit code 2 (as Flux's CLI and our controller do); other failures are one line with the
+ * command's own code (sops' for file I/O). Never a stack trace.
  *
  * @module
  */
@@ -17,12 +19,33 @@ export class HelpRequested extends Error {
   }
 }
 
+/** The exit code of a usage mistake. */
+export const usageExitCode = 2
+
+/**
+ * Prints a usage mistake of `kustodian COMMAND` (`""` for the top level) as one line and the hint, and returns 2.
+ * A message that already starts with the command's name ("create secret sops-age: …") is not prefixed twice.
+ */
+export const reportUsage = (command: string, message: string, help: string = command): number => {
+  const line = message.split("\n")[0]!
+  const named =
+    command === ""
+      ? `kustodian: ${line}`
+      : line.startsWith(`${command} `) || line.startsWith(`${command}:`)
+        ? `kustodian ${line}`
+        : `kustodian ${command}: ${line}`
+  process.stderr.write(`${named}\nsee: kustodian ${help === "" ? "" : `${help} `}--help\n`)
+  return usageExitCode
+}
+
 const codeOf = (e: { readonly _tag?: string; readonly op?: string }): number =>
   e._tag === "FileError" ? (e.op === "read" ? 2 : 3) : 1
 
-/** Runs `program`; resolves with the exit code. */
+/** Runs `program`, the command `kustodian COMMAND` (`help`: whose `--help` the hint names); resolves with the exit code. */
 export const runCommand = async (
+  command: string,
   program: Effect.Effect<void, { readonly message: string }>,
+  help: string = command,
 ): Promise<number> => {
   const exit = await Effect.runPromiseExit(program)
   if (Exit.isSuccess(exit)) return 0
@@ -33,10 +56,7 @@ export const runCommand = async (
     process.stdout.write(e.usage.endsWith("\n") ? e.usage : `${e.usage}\n`)
     return 0
   }
-  if (e instanceof UsageError) {
-    process.stderr.write(`kustodian: ${e.message}\n`)
-    return 2
-  }
+  if (e instanceof UsageError) return reportUsage(command, e.message, help)
   if (failure._tag === "Some") {
     process.stderr.write(`kustodian: ${failure.value.message.split("\n")[0]}\n`)
     return codeOf(failure.value as { _tag?: string; op?: string })

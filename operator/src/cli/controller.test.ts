@@ -30,6 +30,19 @@ describe("kustodian controller flags", () => {
     )
   })
 
+  it("--leader-pod-label labels $POD_NAME in $RUNTIME_NAMESPACE, and without them it is refused rather than ignored", () => {
+    const env = { RUNTIME_NAMESPACE: "kustodian-system", POD_NAME: "kustodian-controller-7c9-x2" }
+    expect(parseControllerFlags(["--leader-pod-label"], env).leaderPod).toEqual({
+      namespace: "kustodian-system",
+      name: "kustodian-controller-7c9-x2",
+    })
+    expect(parseControllerFlags(["--leader-pod-label=false"], env).leaderPod).toBeUndefined()
+    expect(parse().leaderPod).toBeUndefined()
+    expect(() => parse("--leader-pod-label")).toThrow(
+      "POD_NAME and RUNTIME_NAMESPACE must be set with --leader-pod-label",
+    )
+  })
+
   it("spec.kubeConfig's exec plugins and insecure TLS are off unless --insecure-kubeconfig-exec/-tls say so", () => {
     expect(parse().kubeConfigPolicy).toEqual({ allowExec: false, allowInsecureTls: false })
     expect(parse("--insecure-kubeconfig-exec", "--insecure-kubeconfig-tls=true").kubeConfigPolicy).toEqual({

@@ -13,6 +13,7 @@ import { portOf } from "../stages/build/sandbox.ts"
 import { defaultAdvertisedAddress, defaultStorageAddr, parseListenAddress } from "../stages/fetch/layer.ts"
 import { sweepStaleTempRoots } from "../temp-root.ts"
 import { UsageError } from "./args.ts"
+import { reportUsage } from "./command.ts"
 import { parseGrace, runUntilSignal } from "./shutdown.ts"
 
 /**
@@ -40,6 +41,8 @@ export const controllerUsage = `kustodian controller [flags]
                                     (e.g. http://notification-controller.flux-system.svc.cluster.local./)
   --enable-leader-election          only one replica reconciles (Lease in $RUNTIME_NAMESPACE)
   --leader-election-id NAME         the Lease's name (default kustodian-leader, one per --watch-label-selector)
+  --leader-pod-label                while leading, label this Pod ($POD_NAME in $RUNTIME_NAMESPACE)
+                                    kustodian.io/leader=true, so the artifact Service selects the leader only
   --watch-label-selector SELECTOR   reconcile only GitRepositories/Kustomizations matching it (sharding)
   --sops-mac-policy strict|warn|ignore   MAC check of encrypted files before the build (default warn)
   --sops-age-secret NAME            Secret in $RUNTIME_NAMESPACE whose *.agekey entries decrypt for
@@ -86,6 +89,7 @@ const listenAddress = (flag: string, value: string) => {
  */
 const booleanFlags: ReadonlySet<string> = new Set([
   "enable-leader-election",
+  "leader-pod-label",
   "no-cross-namespace-refs",
   "no-remote-bases",
   "insecure-kubeconfig-exec",
@@ -222,6 +226,7 @@ export const parseControllerFlags = (
       "log-encoding": { type: "string" },
       "enable-leader-election": { type: "boolean" },
       "leader-election-id": { type: "string" },
+      "leader-pod-label": { type: "boolean" },
       "watch-label-selector": { type: "string" },
       "sops-mac-policy": { type: "string" },
       "sops-age-secret": { type: "string" },
@@ -279,6 +284,10 @@ export const parseControllerFlags = (
   if ((!allNamespaces || values["enable-leader-election"]) && runtimeNamespace === undefined)
     throw new UsageError(
       "RUNTIME_NAMESPACE must be set with --watch-all-namespaces=false or --enable-leader-election",
+    )
+  if (values["leader-pod-label"] && (runtimeNamespace === undefined || !env.POD_NAME))
+    throw new UsageError(
+      "POD_NAME and RUNTIME_NAMESPACE must be set with --leader-pod-label (the Pod to label)",
     )
   const logLevel = values["log-level"] ?? "info"
   if (logLevel !== "trace" && logLevel !== "debug" && logLevel !== "info" && logLevel !== "error")
@@ -352,6 +361,9 @@ export const parseControllerFlags = (
     workers,
     leaderElectionNamespace: values["enable-leader-election"] ? runtimeNamespace : undefined,
     leaderElectionId: values["leader-election-id"],
+    leaderPod: values["leader-pod-label"]
+      ? { namespace: runtimeNamespace as string, name: env.POD_NAME as string }
+      : undefined,
     watchLabelSelector: values["watch-label-selector"] || undefined,
     macPolicy,
     ...(sopsAgeSecret === undefined
@@ -399,9 +411,8 @@ export const controllerCommand = async (
     options = parseControllerFlags(argv, env)
   } catch (e) {
     // A usage mistake is one line on stderr and exit code 2, as for Flux's controllers; not a stack trace.
-    const message = e instanceof UsageError ? e.message : (e as Error).message.split("\n")[0]
-    process.stderr.write(`kustodian controller: ${message}\nsee: kustodian controller --help\n`)
-    return 2
+    const message = e instanceof UsageError ? e.message : String((e as Error).message)
+    return reportUsage("controller", message)
   }
   const graceMs = options.shutdownGraceMs ?? defaultGraceMs
   const main = Effect.gen(function* () {

@@ -159,7 +159,9 @@ describe("create source git / kustomization --export", () => {
     expect(ours.code).toBe(2)
     expect(ours.stdout).toBe("")
     expect(ours.stderr).toMatch(message)
-    expect(ours.stderr.trimEnd().split("\n")).toHaveLength(1)
+    const lines = ours.stderr.trimEnd().split("\n")
+    expect(lines).toHaveLength(2)
+    expect(lines[1]).toMatch(/^see: kustodian create (source git|kustomization) --help$/u)
   })
 
   it("refuses what flux would drop silently or could only do by creating Secrets", () => {
@@ -188,7 +190,7 @@ describe("create source git / kustomization --export", () => {
     expect(password.stderr).not.toContain("pw")
   })
 
-  it("one-line usage errors with exit 2 for unknown flags; --help on stdout with exit 0", () => {
+  it("usage errors in one line and a hint with exit 2 for unknown flags; --help on stdout with exit 0", () => {
     const unknown = runKustodian([
       "create",
       "kustomization",
@@ -196,7 +198,11 @@ describe("create source git / kustomization --export", () => {
       "--source=app",
       "--health-check=Deployment/x.y",
     ])
-    expect(unknown).toMatchObject({ code: 2, stdout: "", stderr: "kustodian: unknown flag --health-check\n" })
+    expect(unknown).toMatchObject({
+      code: 2,
+      stdout: "",
+      stderr: "kustodian create: unknown flag --health-check\nsee: kustodian create kustomization --help\n",
+    })
     for (const args of [
       ["create", "source", "git", "--help"],
       ["help", "create", "source", "git"],

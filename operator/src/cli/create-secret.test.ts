@@ -243,7 +243,7 @@ describe("create secret", () => {
     expect(runKustodian(["create", "secret", "generic", "x"]).code).toBe(2)
     expect(runKustodian(["create", "secret", "sops-age", "sops-age", "--from-literal=a=b"])).toMatchObject({
       code: 2,
-      stderr: "kustodian: unknown flag --from-literal\n",
+      stderr: "kustodian create: unknown flag --from-literal\nsee: kustodian create secret --help\n",
     })
     expect(runKustodian(["create", "secret", "sops-age", "sops-age"]).stderr).toMatch(
       /--from-file is required/,

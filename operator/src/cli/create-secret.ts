@@ -125,8 +125,12 @@ const decodeText = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
 /** The Secret of a flag set, its key files read and checked. */
 export const secretFromArgs = Effect.fn("secretFromArgs")(function* (argv: ReadonlyArray<string>) {
   const [kind, ...rest] = argv
-  if (kind === undefined || kind === "--help" || kind === "-h" || kind === "help")
+  if (kind === "--help" || kind === "-h" || kind === "help")
     return yield* Effect.fail(new HelpRequested(createSecretUsage))
+  if (kind === undefined)
+    return yield* Effect.fail(
+      new UsageError("create secret needs a type: sops-age, sops-gpg or sops-hcvault"),
+    )
   if (kind !== "sops-age" && kind !== "sops-gpg" && kind !== "sops-hcvault")
     return yield* Effect.fail(
       new UsageError(

@@ -27,12 +27,15 @@ const isHelp = (a: string | undefined) => a === "--help" || a === "-h" || a === 
 /** `kustodian create …`: dispatches on the kind. */
 export const createCommand = (argv: ReadonlyArray<string>) => {
   const [kind, ...rest] = argv
-  if (kind === undefined || isHelp(kind)) return Effect.fail(new HelpRequested(createUsage))
+  if (isHelp(kind)) return Effect.fail(new HelpRequested(createUsage))
+  if (kind === undefined)
+    return Effect.fail(new UsageError("needs a kind: secret, source git or kustomization"))
   if (kind === "secret") return createSecretCommand(rest)
   if (kind === "source") {
     const [sub, ...more] = rest
     if (sub === "git") return createSourceGitCommand(more)
-    if (sub === undefined || isHelp(sub)) return Effect.fail(new HelpRequested(createSourceGitUsage))
+    if (isHelp(sub)) return Effect.fail(new HelpRequested(createSourceGitUsage))
+    if (sub === undefined) return Effect.fail(new UsageError("create source needs a type: git"))
     return Effect.fail(
       new UsageError(
         `create source ${JSON.stringify(sub)}: only git sources are supported (create source git)`,
@@ -41,6 +44,6 @@ export const createCommand = (argv: ReadonlyArray<string>) => {
   }
   if (kind === "kustomization" || kind === "ks") return createKustomizationCommand(rest)
   return Effect.fail(
-    new UsageError(`create: unknown kind ${JSON.stringify(kind)} (secret, source git, kustomization)`),
+    new UsageError(`unknown kind ${JSON.stringify(kind)} (secret, source git, kustomization)`),
   )
 }

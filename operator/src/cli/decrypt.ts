@@ -9,7 +9,8 @@ import { decrypt, formatForPath, type KeyType } from "../sops/index.ts"
 import { splitList } from "../sops/recipients.ts"
 import { storeFor } from "../sops/stores/store.ts"
 import { isBranch } from "../sops/tree.ts"
-import { all, parseArgs, UsageError, value } from "./args.ts"
+import { ArgumentError, all, parseArgs, UsageError, value } from "./args.ts"
+import { HelpRequested } from "./command.ts"
 import { extract, parseExtractPath, scalarText } from "./extract.ts"
 import { readInput, writeFileAtomic, writeStdout } from "./io.ts"
 import { cliKeyring } from "./keys.ts"
@@ -24,7 +25,8 @@ export const decryptUsage = `usage: kustodian decrypt [flags] FILE
   --ignore-mac                 skip the MAC check
   --indent N                   output indentation
   --extract '["key"][0]'       print only that value (strings raw, mappings in the output format)
-  --decryption-order TYPES     key types to try first, e.g. pgp,age (env SOPS_DECRYPTION_ORDER)`
+  --decryption-order TYPES     key types to try first, e.g. pgp,age (env SOPS_DECRYPTION_ORDER)
+  -h, --help                   this text`
 
 export const decryptCommand = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv) =>
   Effect.gen(function* () {
@@ -40,14 +42,15 @@ export const decryptCommand = (argv: ReadonlyArray<string>, env: NodeJS.ProcessE
             "decryption-order",
             "extract",
           ],
-          flags: ["in-place", "ignore-mac"],
-          aliases: { i: "in-place" },
+          flags: ["in-place", "help", "ignore-mac"],
+          aliases: { i: "in-place", h: "help" },
         }),
       catch: (e) => e as UsageError,
     })
+    if (p.flags.has("help")) return yield* Effect.fail(new HelpRequested(decryptUsage))
     const file = p.positional[0]
     if (file === undefined || p.positional.length > 1 || all(p, "output").length > 1)
-      return yield* Effect.fail(new UsageError(`expected exactly one FILE\n${decryptUsage}`))
+      return yield* Effect.fail(new ArgumentError("expected exactly one FILE"))
     const format = yield* formatOption(
       value(p, "input-type"),
       formatForPath(value(p, "filename-override") ?? file),

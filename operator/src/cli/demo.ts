@@ -7,7 +7,13 @@
 import { generateIdentity, identityToRecipient } from "age-encryption"
 import { Effect } from "effect"
 import { decrypt, encrypt } from "../sops/index.ts"
+import { ArgumentError, parseArgs } from "./args.ts"
+import { HelpRequested, parsing } from "./command.ts"
 import { writeStdout } from "./io.ts"
+
+export const demoUsage = `usage: kustodian demo
+  encrypt a sample Secret with a generated age key, print it, decrypt it back and print that (nothing written)
+  -h, --help   this text`
 
 export const sampleSecret = `apiVersion: v1
 kind: Secret
@@ -23,8 +29,12 @@ stringData:
 
 const say = (s: string) => writeStdout(new TextEncoder().encode(s))
 
-export const demoCommand = () =>
+export const demoCommand = (argv: ReadonlyArray<string>) =>
   Effect.gen(function* () {
+    const p = yield* parsing(() => parseArgs(argv, { values: [], flags: ["help"], aliases: { h: "help" } }))
+    if (p.flags.has("help")) return yield* Effect.fail(new HelpRequested(demoUsage))
+    if (p.positional.length > 0)
+      return yield* Effect.fail(new ArgumentError(`unexpected argument ${JSON.stringify(p.positional[0])}`))
     const identity = yield* Effect.promise(() => generateIdentity())
     const recipient = yield* Effect.promise(() => identityToRecipient(identity))
     yield* say(`# 1. generated an age key pair in memory; recipient: ${recipient}\n`)

@@ -19,7 +19,8 @@ import {
   vaultRecipient,
 } from "../sops/recipients.ts"
 import { ruleKinds } from "../sops/rules.ts"
-import { all, parseArgs, UsageError, value } from "./args.ts"
+import { ArgumentError, all, parseArgs, UsageError, value } from "./args.ts"
+import { HelpRequested } from "./command.ts"
 import { readInput, writeFileAtomic, writeStdout } from "./io.ts"
 import { cliKeyring } from "./keys.ts"
 import { formatOption, intOption } from "./options.ts"
@@ -35,7 +36,8 @@ export const encryptUsage = `usage: kustodian encrypt [flags] FILE
   --filename-override PATH     path used for creation rules and the file type
   --input-type, --output-type  yaml|json|dotenv|ini|binary
   -i, --in-place               replace FILE        --output PATH      write to PATH
-  --indent N                   output indentation`
+  --indent N                   output indentation
+  -h, --help                   this text`
 
 /** The key flags (`--age`, …); `rotate` derives `--add-…`/`--rm-…` from them. */
 export const keyFlags = ["age", "pgp", "kms", "gcp-kms", "azure-kv", "hc-vault-transit", "hckms"] as const
@@ -182,14 +184,15 @@ export const encryptCommand = (argv: ReadonlyArray<string>, env: NodeJS.ProcessE
             "output",
             "indent",
           ],
-          flags: ["in-place", "mac-only-encrypted"],
-          aliases: { i: "in-place" },
+          flags: ["in-place", "help", "mac-only-encrypted"],
+          aliases: { i: "in-place", h: "help" },
         }),
       catch: (e) => e as UsageError,
     })
+    if (p.flags.has("help")) return yield* Effect.fail(new HelpRequested(encryptUsage))
     const file = p.positional[0]
     if (file === undefined || p.positional.length > 1)
-      return yield* Effect.fail(new UsageError(`expected exactly one FILE\n${encryptUsage}`))
+      return yield* Effect.fail(new ArgumentError("expected exactly one FILE"))
     const nameForRules = value(p, "filename-override") ?? file
     const format = yield* formatOption(value(p, "input-type"), formatForPath(nameForRules))
     const outputFormat = yield* formatOption(value(p, "output-type"), format)

@@ -69,7 +69,7 @@ describe("kustodian groups", { timeout: 180_000 }, () => {
     expect(p.read("inplace.yaml")).toContain("key_groups:")
   })
 
-  it("fails with sops' exit codes; usage errors print the usage", () => {
+  it("fails with sops' exit codes; usage errors are one line and a hint", () => {
     const cases: Array<ReadonlyArray<string>> = [
       ["groups", "add", "-f", "orig.yaml", "--age", k2.recipient, "extra"],
       ["groups", "delete", "-f", "orig.yaml"],
@@ -84,7 +84,9 @@ describe("kustodian groups", { timeout: 180_000 }, () => {
     expect(wrongKey.ours.code).toBe(wrongKey.theirs.code)
     const usage = p.kustodian(["groups", "move"])
     expect(usage.code).toBe(2)
-    expect(usage.stderr).toContain("usage: kustodian groups add")
+    expect(usage.stderr).toBe(
+      'kustodian groups: unknown groups command "move" (add, delete)\nsee: kustodian groups --help\n',
+    )
     expect(p.kustodian(["groups", "--help"]).code).toBe(0)
   })
 })

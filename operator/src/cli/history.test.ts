@@ -32,10 +32,12 @@ describe("kustodian history", () => {
     [["ks", "x", "--bogus"], "unknown flag --bogus"],
     [["--object", "Secret"], "expected KIND/NAMESPACE/NAME or KIND/NAME"],
     [["--object", "Secret/ns/x", "-n", "ns"], "--object names its namespace"],
-  ])("refuses %j with exit 2 and one line", (args, message) => {
+  ])("refuses %j with exit 2, one line and a hint", (args, message) => {
     const r = runKustodian(["history", ...args], { env })
     expect(r.code).toBe(2)
-    expect(r.stderr).toBe(`kustodian: ${r.stderr.slice("kustodian: ".length).split("\n")[0]}\n`)
+    const [line, hint, end] = r.stderr.split("\n")
+    expect([hint, end]).toEqual(["see: kustodian history --help", ""])
+    expect(line).toMatch(/^kustodian history[: ]/u)
     expect(r.stderr).toContain(message)
     expect(r.stderr).not.toContain("    at ")
   })

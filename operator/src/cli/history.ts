@@ -96,8 +96,7 @@ const parseRequest = (argv: ReadonlyArray<string>): Request => {
     return { target: { _tag: "Changed", subject: object }, format, sinceMs, source }
   }
   const [kindArg, name, ...extra] = p.positional
-  if (kindArg === undefined)
-    throw new UsageError("history needs KIND NAME or --object (kustodian history --help)")
+  if (kindArg === undefined) throw new UsageError("history needs KIND NAME or --object")
   const kind = kinds[kindArg.toLowerCase()]
   if (kind === undefined)
     throw new UsageError(`unknown kind ${JSON.stringify(kindArg)}: kustomization or gitrepository`)

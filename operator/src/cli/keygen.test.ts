@@ -93,10 +93,10 @@ describe("keygen age", () => {
     }).pipe(Effect.scoped),
   )
 
-  it("usage mistakes: one line, exit 2; --help exit 0", () => {
+  it("usage mistakes: one line and a hint, exit 2; --help exit 0", () => {
     expect(runKustodian(["keygen", "age", "--pq"])).toMatchObject({
       code: 2,
-      stderr: "kustodian: unknown flag --pq\n",
+      stderr: "kustodian keygen: unknown flag --pq\nsee: kustodian keygen --help\n",
     })
     expect(runKustodian(["keygen", "rsa"]).code).toBe(2)
     expect(runKustodian(["keygen", "pgp"])).toMatchObject({ code: 2 })

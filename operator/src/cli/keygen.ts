@@ -118,8 +118,9 @@ const spec = {
 export const keygenCommand = (argv: ReadonlyArray<string>) =>
   Effect.gen(function* () {
     const [kind, ...rest] = argv
-    if (kind === undefined || kind === "--help" || kind === "-h" || kind === "help")
+    if (kind === "--help" || kind === "-h" || kind === "help")
       return yield* Effect.fail(new HelpRequested(keygenUsage))
+    if (kind === undefined) return yield* Effect.fail(new UsageError("needs a key type: age or pgp"))
     const p = yield* parsing(() => parseArgs(rest, spec))
     if (p.flags.has("help")) return yield* Effect.fail(new HelpRequested(keygenUsage))
     if (p.positional.length > 0)
@@ -133,7 +134,7 @@ export const keygenCommand = (argv: ReadonlyArray<string>) =>
     if (kind === "pgp") {
       const name = value(p, "name")
       if (name === undefined || name.trim() === "")
-        return yield* Effect.fail(new UsageError("keygen pgp: --name is required (the user ID)"))
+        return yield* Effect.fail(new UsageError("keygen pgp needs --name (the user ID)"))
       return yield* generatePgp({
         name,
         comment: value(p, "comment"),
@@ -142,5 +143,5 @@ export const keygenCommand = (argv: ReadonlyArray<string>) =>
         publicFile: value(p, "public"),
       })
     }
-    return yield* Effect.fail(new UsageError(`keygen: unknown key type ${JSON.stringify(kind)} (age, pgp)`))
+    return yield* Effect.fail(new UsageError(`unknown key type ${JSON.stringify(kind)} (age, pgp)`))
   })

@@ -173,7 +173,7 @@ describe("kustodian CLI", { timeout: 240_000 }, () => {
     expect(JSON.parse(ignored.stdout)).toEqual({ password: "hunter2", n: 1 })
     expect(kustodian(["decrypt", "missing.json"], { cwd: dir }).code).toBe(2)
     expect(kustodian(["encrypt", "s.json"], { cwd: dir }).code).toBe(111)
-    expect(kustodian(["bogus"]).code).toBe(1)
+    expect(kustodian(["bogus"]).code).toBe(2)
     const order = kustodian(["decrypt", "--decryption-order", "bogus", "e.json"], { cwd: dir })
     expect(order.code).toBe(1)
     expect(order.stderr).toContain("unknown key type in decryption order: bogus")

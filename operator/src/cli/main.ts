@@ -1,14 +1,15 @@
 /**
- * The `kustodian` command line: `decrypt`, `encrypt`, `demo`. Failures print one line on stderr and exit with
- * sops' exit codes (128 data key, 51 MAC, 25 decryption, 2/3 file I/O, …).
+ * The `kustodian` command line: the table of commands, `help`, and `decrypt`/`encrypt`, whose failures print one
+ * line on stderr and exit with sops' exit codes (128 data key, 51 MAC, 25 decryption, 2/3 file I/O, …); usage
+ * mistakes of every command exit 2 with a hint (`command.ts`).
  *
  * @module
  */
 import { Cause, Effect, Exit } from "effect"
 import type { SopsError } from "../sops/index.ts"
-import { UsageError } from "./args.ts"
+import { ArgumentError, UsageError } from "./args.ts"
 import { checkCommand } from "./check.ts"
-import { runCommand } from "./command.ts"
+import { HelpRequested, reportUsage, runCommand } from "./command.ts"
 import { controllerCommand, controllerUsage } from "./controller.ts"
 import { createCommand } from "./create.ts"
 import { decryptCommand, decryptUsage } from "./decrypt.ts"
@@ -76,59 +77,90 @@ export const exitCode = (e: CliError): number => {
   }
 }
 
-/** Runs the CLI; resolves with the process exit code. */
-export const run = async (
-  argv: ReadonlyArray<string>,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<number> => {
-  const [command, ...rest] = argv
-  if (command === "version" || command === "--version" || command === "-v") {
-    process.stdout.write(versionLine)
-    return 0
-  }
-  if (command === "controller") return controllerCommand(rest, env)
-  if (command === "check") return checkCommand(rest, env, process.cwd())
-  if (command === "keygen") return runCommand(keygenCommand(rest))
-  if (command === "create") return runCommand(createCommand(rest))
-  if (command === "history") return runCommand(historyCommand(rest))
-  const sops = runSopsSubcommand(command, rest, env, exitCode)
-  if (sops !== undefined) return sops
-  if (
-    command === "help" &&
-    rest[0] !== undefined &&
-    (["keygen", "create", "check", "history"].includes(rest[0]) || Object.hasOwn(sopsSubcommands, rest[0]))
-  )
-    return run([rest[0], ...rest.slice(1), "--help"], env)
-  let program: Effect.Effect<void, CliError>
-  switch (command) {
-    case "decrypt":
-      program = decryptCommand(rest, env)
-      break
-    case "encrypt":
-      program = encryptCommand(rest, env, process.cwd())
-      break
-    case "demo":
-      program = demoCommand()
-      break
-    case undefined:
-    case "help":
-    case "--help":
-    case "-h":
-      process.stdout.write(usage)
-      return command === undefined ? 1 : 0
-    default:
-      process.stderr.write(`kustodian: unknown command ${JSON.stringify(command)}\n${usage}`)
-      return 1
-  }
+/** Runs decrypt/encrypt (sops' own names): `--help`, usage mistakes with exit 2, other failures with sops' codes. */
+const runSopsLike = async (command: string, program: Effect.Effect<void, CliError | HelpRequested>) => {
   const exit = await Effect.runPromiseExit(program)
   if (Exit.isSuccess(exit)) return 0
   const failure = Cause.findErrorOption(exit.cause)
   if (failure._tag === "Some") {
     const e = failure.value
+    if (e instanceof HelpRequested) {
+      process.stdout.write(e.usage.endsWith("\n") ? e.usage : `${e.usage}\n`)
+      return 0
+    }
+    if (e instanceof ArgumentError) return reportUsage(command, e.message)
     process.stderr.write(`kustodian: ${e.message.split("\n")[0]}\n`)
     return exitCode(e)
   }
   // a defect: report without the stack (which could carry values) but keep it findable
   process.stderr.write(`kustodian: internal error: ${Cause.pretty(exit.cause).split("\n")[0]}\n`)
   return 1
+}
+
+/** Which usage a `create` mistake points to: the kind's own, when the arguments name one. */
+const createHelp = (argv: ReadonlyArray<string>): string =>
+  argv[0] === "source" && argv[1] === "git"
+    ? "create source git"
+    : argv[0] === "kustomization" || argv[0] === "ks"
+      ? "create kustomization"
+      : argv[0] === "secret"
+        ? "create secret"
+        : "create"
+
+type Command = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv) => Promise<number>
+
+/**
+ * Every command `kustodian` knows, by name (`help` aside). Each answers `--help` on stdout with exit code 0 and a
+ * usage mistake with one line, a hint and exit code 2 (`main.test.ts` checks every entry).
+ */
+export const commands: Readonly<Record<string, Command>> = {
+  controller: (argv, env) => controllerCommand(argv, env),
+  decrypt: (argv, env) => runSopsLike("decrypt", decryptCommand(argv, env)),
+  encrypt: (argv, env) => runSopsLike("encrypt", encryptCommand(argv, env, process.cwd())),
+  demo: (argv) => runCommand("demo", demoCommand(argv)),
+  keygen: (argv) => runCommand("keygen", keygenCommand(argv)),
+  create: (argv) => runCommand("create", createCommand(argv), createHelp(argv)),
+  check: (argv, env) => checkCommand(argv, env, process.cwd()),
+  history: (argv) => runCommand("history", historyCommand(argv)),
+  version: async (argv) => {
+    if (isHelp(argv[0])) {
+      process.stdout.write("usage: kustodian version\n  print the version (also kustodian --version, -v)\n")
+      return 0
+    }
+    if (argv.length > 0) return reportUsage("version", `unexpected argument ${JSON.stringify(argv[0])}`)
+    process.stdout.write(versionLine)
+    return 0
+  },
+  ...Object.fromEntries(
+    Object.keys(sopsSubcommands).map((name): [string, Command] => [
+      name,
+      (argv, env) => runSopsSubcommand(name, argv, env, exitCode)!,
+    ]),
+  ),
+}
+
+const isHelp = (a: string | undefined) => a === "--help" || a === "-h"
+
+/** Runs the CLI; resolves with the process exit code. */
+export const run = async (
+  argv: ReadonlyArray<string>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> => {
+  const [command, ...rest] = argv
+  if (command === undefined) return reportUsage("", "missing command", "")
+  if (command === "--version" || command === "-v") return run(["version", ...rest], env)
+  if (isHelp(command) || (command === "help" && (rest[0] === undefined || isHelp(rest[0])))) {
+    process.stdout.write(usage)
+    return 0
+  }
+  if (command === "help") {
+    const [topic, ...more] = rest
+    if (topic === "help") return run(["--help"], env)
+    if (!Object.hasOwn(commands, topic!))
+      return reportUsage("help", `unknown command ${JSON.stringify(topic)}`, "")
+    return run([topic!, ...more, "--help"], env)
+  }
+  if (!Object.hasOwn(commands, command))
+    return reportUsage("", `unknown command ${JSON.stringify(command)}`, "")
+  return commands[command]!(rest, env)
 }

@@ -1,6 +1,7 @@
 /**
  * Running sops' own subcommands (`edit`, `set`, `unset`, `rotate`, `updatekeys`, `filestatus`, `groups`,
- * `exec-env`, `exec-file`): usage mistakes print the command's usage and exit 2; every other failure is one line
+ * `exec-env`, `exec-file`): a usage mistake is one line and a hint naming `--help`, exit 2 (sops exits 1 through
+ * its CLI library's fatal log, a code `codes.go` does not define); every other failure is one line
  * on stderr with sops' exit code (`codes.go`: 100 no file, 7 bad index, 200 unchanged, 128 data key, 51 MAC, …,
  * or the child's own code for `exec-*`). Never a stack trace, never a value.
  *
@@ -8,7 +9,7 @@
  */
 import { Cause, Data, Effect, Exit } from "effect"
 import { type Parsed, parseArgs, type Spec, UsageError } from "./args.ts"
-import { HelpRequested } from "./command.ts"
+import { HelpRequested, reportUsage } from "./command.ts"
 
 /** sops' exit statuses (`cmd/sops/codes/codes.go`) that our commands produce themselves. */
 export const codes = {
@@ -63,7 +64,6 @@ export const parseCommand = (
 /** Runs one sops subcommand; resolves with the exit code. */
 export const runSopsCommand = async (
   name: string,
-  usage: string,
   program: Effect.Effect<void, { readonly message: string }>,
   /** sops' exit code of an engine or file error (main's `exitCode`). */
   exitCode: (e: never) => number,
@@ -77,10 +77,7 @@ export const runSopsCommand = async (
     process.stdout.write(e.usage.endsWith("\n") ? e.usage : `${e.usage}\n`)
     return 0
   }
-  if (e instanceof UsageError) {
-    process.stderr.write(`kustodian ${name}: ${e.message}\n${usage}${usage.endsWith("\n") ? "" : "\n"}`)
-    return 2
-  }
+  if (e instanceof UsageError) return reportUsage(name, e.message)
   if (e instanceof ExitError) {
     if (e.reason !== "") process.stderr.write(`kustodian ${name}: ${e.reason.split("\n")[0]}\n`)
     return e.code

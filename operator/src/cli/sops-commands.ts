@@ -86,5 +86,5 @@ export const runSopsSubcommand = (
 ): Promise<number> | undefined => {
   const c = name === undefined || !Object.hasOwn(sopsSubcommands, name) ? undefined : sopsSubcommands[name]
   if (c === undefined) return undefined
-  return runSopsCommand(name!, c.usage, c.program(argv, env, process.cwd()), exitCode)
+  return runSopsCommand(name!, c.program(argv, env, process.cwd()), exitCode)
 }

@@ -11,6 +11,8 @@ export interface ProbeServerOptions {
   readonly healthy: () => boolean
   /** Readiness: caches synced (or standing by for leadership). */
   readonly ready: () => boolean
+  /** `/readyz/leader`: true while this process leads and its controllers run; a standby answers 503. */
+  readonly leading?: (() => boolean) | undefined
   /** What to serve on this port (default both), for Flux's separate --metrics-addr / --health-addr. */
   readonly serve?: { readonly metrics: boolean; readonly probes: boolean } | undefined
 }
@@ -40,6 +42,8 @@ export const serveProbes = (options: ProbeServerOptions) =>
           if (path === "/healthz" || path === "/livez")
             return options.healthy() ? text(200, "ok") : text(500, "unhealthy")
           if (path === "/readyz") return options.ready() ? text(200, "ok") : text(503, "not ready")
+          if (path === "/readyz/leader" && options.leading !== undefined)
+            return options.leading() ? text(200, "leader") : text(503, "standby")
           return text(404, "not found")
         })
         server.once("error", (error) => resume(Effect.fail(error)))

@@ -25,11 +25,13 @@ describe("telemetry", () => {
   it.live("serves Prometheus text on /metrics and the probes", () =>
     Effect.gen(function* () {
       let ready = false
+      let leading = false
       const { port } = yield* serveProbes({
         port: 0,
         host: "127.0.0.1",
         healthy: () => true,
         ready: () => ready,
+        leading: () => leading,
       })
       yield* Metric.update(
         Metric.withAttributes(Metric.counter("kustodian_test_total", { incremental: true }), {
@@ -51,6 +53,10 @@ describe("telemetry", () => {
       expect((yield* get("/readyz")).status).toBe(503)
       ready = true
       expect((yield* get("/readyz")).status).toBe(200)
+      // A standby is ready but not the leader.
+      expect(yield* get("/readyz/leader")).toEqual({ status: 503, text: "standby" })
+      leading = true
+      expect(yield* get("/readyz/leader")).toEqual({ status: 200, text: "leader" })
     }),
   )
 })

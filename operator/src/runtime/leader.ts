@@ -49,6 +49,8 @@ export const makeLeaderElector = (options: LeaderElectionOptions) =>
     let leading = false
     /** The last look at the lease found another holder (this process may not know yet that it lost). */
     let heldByOther = false
+    // A standby reports 0, so every replica has the series and a dashboard can tell them apart.
+    yield* record(leaderGauge, { name: options.name }, 0)
 
     const body = (current: Lease | undefined, now: number, transitions: number): Lease => ({
       apiVersion: "coordination.k8s.io/v1",

@@ -4,6 +4,7 @@ import type { KubeObject } from "../kube/object.ts"
 import { serveProbes } from "../metrics/server.ts"
 import type { ControllerSpec } from "./controller.ts"
 import { type LeaderElectionOptions, makeLeaderElector } from "./leader.ts"
+import { type LeaderPodOptions, makeLeaderPodMarker } from "./leader-pod.ts"
 import { type RunningController, type RunOptions, runController } from "./runner.ts"
 
 export interface ManagerOptions<R> {
@@ -11,6 +12,11 @@ export interface ManagerOptions<R> {
   readonly controllers: ReadonlyArray<ControllerSpec<any, R>>
   /** Omit to run without leader election (one replica, or tests). */
   readonly leaderElection?: LeaderElectionOptions | undefined
+  /**
+   * Mark this process's own Pod `kustodian.io/leader: "true"` while its controllers run (`./leader-pod.ts`), so
+   * a Service can select the leader only. Without leader election the one process is the leader.
+   */
+  readonly leaderPod?: Omit<LeaderPodOptions, "lease"> | undefined
   /** `false` disables the HTTP port; default port 8080. */
   readonly probes?:
     | { readonly port?: number | undefined; readonly host?: string | undefined }
@@ -41,12 +47,27 @@ export const runManager = <R>(options: ManagerOptions<R>): Effect.Effect<never, 
       const elector = options.leaderElection ? yield* makeLeaderElector(options.leaderElection) : undefined
       const healthy = () => elector === undefined || elector.renewHealthy(Date.now())
       const ready = () => controllersReady || (elector !== undefined && !elector.isLeader())
+      // `/readyz/leader`: 200 only while this process leads and its controllers run (what the Pod mark says).
+      const leading = () => controllersReady && (elector === undefined || elector.holdsLease())
+      const marker =
+        options.leaderPod === undefined
+          ? undefined
+          : yield* makeLeaderPodMarker({
+              ...options.leaderPod,
+              lease: options.leaderElection?.name ?? "",
+              retryPeriodMs: options.leaderPod.retryPeriodMs ?? options.leaderElection?.retryPeriodMs,
+            })
+      if (marker !== undefined) {
+        // A restarted container's Pod may still carry the mark of its previous life: the first sync clears it.
+        yield* Effect.forkScoped(marker.keepInSync)
+      }
       if (options.probes !== false) {
         const { port } = yield* serveProbes({
           port: options.probes?.port,
           host: options.probes?.host,
           healthy,
           ready,
+          leading,
           serve: { metrics: options.metrics === undefined, probes: true },
         })
         yield* Effect.logInfo("serving probes").pipe(Effect.annotateLogs({ port }))
@@ -57,6 +78,7 @@ export const runManager = <R>(options: ManagerOptions<R>): Effect.Effect<never, 
           host: options.metrics.host,
           healthy,
           ready,
+          leading,
           serve: { metrics: true, probes: false },
         })
         yield* Effect.logInfo("serving /metrics").pipe(Effect.annotateLogs({ port }))
@@ -81,6 +103,8 @@ export const runManager = <R>(options: ManagerOptions<R>): Effect.Effect<never, 
             yield* Effect.addFinalizer(() =>
               Effect.gen(function* () {
                 controllersReady = false
+                // The Service stops routing here before the controllers stop and the lease is released.
+                if (marker !== undefined) yield* marker.set(false).pipe(Effect.timeoutOption(5_000))
                 yield* Effect.forEach(running, (c) => c.queue.shutdown, { discard: true })
                 const deadline = (yield* Clock.currentTimeMillis) + grace
                 while (
@@ -95,6 +119,7 @@ export const runManager = <R>(options: ManagerOptions<R>): Effect.Effect<never, 
             )
             yield* Effect.forEach(running, (c) => Deferred.await(c.ready), { discard: true })
             controllersReady = true
+            if (marker !== undefined) yield* marker.set(true)
             yield* Effect.logInfo("controllers started").pipe(
               Effect.annotateLogs({ kinds: running.map((c) => c.kind).join(",") }),
             )
