@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import type { KubeObject } from "../kube/resource.ts"
+import type { KubeObject } from "../kube/object.ts"
 import { isMarked, leaderLabel, leaderLeaseAnnotation, leaderPatch, staleLeaders } from "./leader-pod.ts"
 
 const pod = (

@@ -15,7 +15,8 @@
  */
 import { Data, Effect } from "effect"
 import { KubeClient } from "../kube/client.ts"
-import type { KubeObject, ResourceRef } from "../kube/resource.ts"
+import type { KubeObject } from "../kube/object.ts"
+import type { ResourceRef } from "../kube/resource.ts"
 
 export const leaderLabel = "kustodian.io/leader"
 export const leaderLeaseAnnotation = "kustodian.io/leader-lease"
