@@ -7,12 +7,14 @@
 import { Cause, Effect, Exit } from "effect"
 import type { SopsError } from "../sops/index.ts"
 import { UsageError } from "./args.ts"
+import { buildCommand } from "./build-kustomization.ts"
 import { checkCommand } from "./check.ts"
 import { runCommand } from "./command.ts"
 import { controllerCommand, controllerUsage } from "./controller.ts"
 import { createCommand } from "./create.ts"
 import { decryptCommand, decryptUsage } from "./decrypt.ts"
 import { demoCommand } from "./demo.ts"
+import { diffCommand } from "./diff-kustomization.ts"
 import { encryptCommand, encryptUsage } from "./encrypt.ts"
 import { historyCommand } from "./history.ts"
 import type { FileError } from "./io.ts"
@@ -33,6 +35,10 @@ commands:
 ${sopsSubcommandList()}
   check [PATH]   pre-commit/CI checks: plaintext Secrets, uncovered files, encrypted_regex conflicts,
                  recipients, stale MACs, .sops.pub.asc; kustodian help check
+  build kustomization NAME --path PATH   what the operator would apply (decrypted, substituted, Secret
+                 values masked); kustodian help build
+  diff kustomization NAME --path PATH    that against the live cluster (server-side dry-run), exit 1 on
+                 changes; kustodian help diff
   history KIND NAME  what each reconcile applied, when, and how it ended (from the cluster's journals);
                  history --object KIND/NS/NAME: what last changed an object; kustodian help history
   help CMD       a command's usage
@@ -85,12 +91,15 @@ export const run = async (
   if (command === "keygen") return runCommand(keygenCommand(rest))
   if (command === "create") return runCommand(createCommand(rest))
   if (command === "history") return runCommand(historyCommand(rest))
+  if (command === "build") return runCommand(buildCommand(rest, env, process.cwd()))
+  if (command === "diff") return diffCommand(rest, env, process.cwd())
   const sops = runSopsSubcommand(command, rest, env, exitCode)
   if (sops !== undefined) return sops
   if (
     command === "help" &&
     rest[0] !== undefined &&
-    (["keygen", "create", "check", "history"].includes(rest[0]) || Object.hasOwn(sopsSubcommands, rest[0]))
+    (["keygen", "create", "check", "history", "build", "diff"].includes(rest[0]) ||
+      Object.hasOwn(sopsSubcommands, rest[0]))
   )
     return run([rest[0], ...rest.slice(1), "--help"], env)
   let program: Effect.Effect<void, CliError>
