@@ -244,6 +244,17 @@ const kustomizationResourceRef = {
   kind: "Kustomization",
 } as const
 
+/**
+ * The client of `--dry-run`, which contacts no cluster: the key providers take one only for workload identity
+ * (`spec.decryption.serviceAccountName`, refused by the CLI), so a call is a defect, never a request.
+ */
+const noCluster = new Proxy({} as KubeClient["Service"], {
+  get: (_target, prop) =>
+    prop === "server"
+      ? "(none: --dry-run)"
+      : () => Effect.die(new Error("kustodian build --dry-run makes no API call")),
+})
+
 /** What both commands work from. */
 export interface Built {
   readonly objects: ReadonlyArray<KubeObject>
@@ -358,8 +369,13 @@ export const buildKustomization = Effect.fn("buildKustomization")(function* (
             return serve(yield* ConfigLookup)
           }),
         ).pipe(Layer.provide(ConfigLookup.layerKube), Layer.provide(Layer.succeed(KubeClient, cluster)))
+  // The operator's key providers: the Secret's `sops.aws-kms`, `sops.gcp-kms`, `sops.azure-kv`,
+  // `sops.vault-token` entries, else the invocation's own credentials (as the controller's environment).
+  const providers = KeyProviders.layer({ objectLevelWorkloadIdentity: false, env }).pipe(
+    Layer.provide(Layer.succeed(KubeClient, cluster ?? noCluster)),
+  )
   const baseDecryptor = Decryptor.layer({ macPolicy: "warn", limits: defaultLimits }).pipe(
-    Layer.provide(Layer.merge(lookup, KeyProviders.none)),
+    Layer.provide(Layer.merge(lookup, providers)),
   )
   // Without --decryption-secret: the keyring of `kustodian decrypt`, whatever secretRef the spec names.
   const decryptor =
