@@ -19,16 +19,13 @@ import {
   createTestNamespace,
   installFluxCrds,
   kubectl,
-  runKubectl,
   testKubeconfigPath,
 } from "./support/cluster.ts"
-import { applyKustomization, gitSourceRef } from "./support/flux-objects.ts"
-import { commitFiles, createBareRepo, type GitHttpServer, gitHttpServer } from "./support/git-server.ts"
-import type { Obj } from "./support/kube-objects.ts"
+import { type GitHttpServer, gitHttpServer } from "./support/git-server.ts"
 import { type Moto, motoCredentials, motoServer } from "./support/moto.ts"
 import { type OperatorProcess, operatorProcess } from "./support/operator-process.ts"
 import { listenOnLoopback } from "./support/ports.ts"
-import { logTail } from "./support/process.ts"
+import { providerTestbed } from "./support/provider-testbed.ts"
 import { scratchDir, secretManifest, sopsEncryptInPlace } from "./support/seed.ts"
 
 let ns = ""
@@ -100,55 +97,11 @@ beforeAll(async () => {
 
 afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)), 60_000)
 
-const get = (kind: string, name: string) =>
-  Effect.promise(async (): Promise<Obj | undefined> => {
-    const r = await runKubectl(["-n", ns, "get", kind, name, "-o", "json"])
-    return r.code === 0 ? (JSON.parse(r.stdout) as Obj) : undefined
-  })
-const ready = (o: Obj | undefined) => o?.status?.conditions?.find((c) => c.type === "Ready")
-
-const waitFor = (kind: string, name: string, what: string, predicate: (o: Obj) => boolean) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + 90_000
-    while (Date.now() < deadline) {
-      const o = yield* get(kind, name)
-      if (o !== undefined && predicate(o)) return o
-      yield* Effect.sleep(300)
-    }
-    const all = yield* Effect.promise(() => runKubectl(["-n", ns, "get", "kustomization", "-o", "yaml"]))
-    return yield* Effect.die(
-      new Error(
-        `timed out waiting for ${kind}/${name}: ${what}\n${all.stdout}\n--- operator log ---\n${logTail(operator.logFile, 30)}`,
-      ),
-    )
-  })
-const isReady = (revision: string) => (o: Obj) =>
-  ready(o)?.status === "True" && o.status?.lastAppliedRevision === revision
-const isFailed = (o: Obj) => ready(o)?.status === "False" && ready(o)?.reason === "BuildFailed"
-
-const source = (name: string, files: Readonly<Record<string, string>>) =>
-  Effect.gen(function* () {
-    const bare = yield* Effect.promise(() => createBareRepo(server.reposDir, name))
-    const commit = yield* Effect.promise(() => commitFiles(bare, files))
-    yield* Effect.promise(() =>
-      applyYaml(
-        JSON.stringify({
-          apiVersion: "source.toolkit.fluxcd.io/v1",
-          kind: "GitRepository",
-          metadata: { name, namespace: ns },
-          spec: { interval: "1h", ref: { branch: "main" }, url: server.repoUrl(name) },
-        }),
-      ),
-    )
-    return { name, revision: `main@sha1:${commit}` }
-  })
-
-const kustomization = (name: string, src: string, path: string, decryption: Record<string, unknown>) =>
-  applyKustomization(ns, name, {
-    ...gitSourceRef(src),
-    path,
-    decryption: { provider: "sops", ...decryption },
-  })
+const { get, ready, waitFor, isReady, isFailed, source, kustomization, passwordOf } = providerTestbed(() => ({
+  ns,
+  server,
+  operator,
+}))
 
 /** A Secret manifest encrypted by the real sops with `--kms arn`, its data only. */
 const kmsEncrypted = (work: string, file: string, name: string, password: string, arn: string) =>
@@ -159,14 +112,6 @@ const kmsEncrypted = (work: string, file: string, name: string, password: string
       ["--kms", arn, "--encrypted-regex", "^(data|stringData)$"],
       moto.env,
     ),
-  )
-
-const passwordOf = (name: string) =>
-  get("secret", name).pipe(
-    Effect.map((o) => {
-      const p = (o?.data as Record<string, string> | undefined)?.password
-      return p === undefined ? undefined : Buffer.from(p, "base64").toString("utf8")
-    }),
   )
 
 describe("AWS KMS decryption in the cluster (moto's server)", () => {

@@ -26,6 +26,19 @@ export const makeStatusWriter = (resource: ResourceRef, fieldManager: string) =>
         recent: ReadonlyArray<ReconcileStatus>
       }
     >()
+    /**
+     * Status writes still waiting for their answer, per object. The watch can deliver a write's event before the
+     * write's own HTTP answer is read (a busy event loop reads sockets in any order), so an event that arrives
+     * while a write is in flight is not judged: it is this process's echo, or a hand edit racing a write that
+     * puts the status back anyway.
+     */
+    const inFlight = new Map<ObjectKey, number>()
+    const track = (key: ObjectKey, by: 1 | -1) =>
+      Effect.sync(() => {
+        const n = (inFlight.get(key) ?? 0) + by
+        if (n > 0) inFlight.set(key, n)
+        else inFlight.delete(key)
+      })
 
     /** Writes `status`; an object that is gone already is settled by its next watch event. */
     const write = (obj: KubeObject, status: ReconcileStatus) =>
@@ -59,6 +72,12 @@ export const makeStatusWriter = (resource: ResourceRef, fieldManager: string) =>
           ),
           Effect.asVoid,
           Effect.catchTag("KubeApiError", (e) => (e.isNotFound ? Effect.void : Effect.fail(e))),
+          (written) =>
+            Effect.acquireUseRelease(
+              track(keyOf(obj), 1),
+              () => written,
+              () => track(keyOf(obj), -1),
+            ),
         )
 
     /** The status the API server holds, as far as this process knows. */
@@ -74,6 +93,7 @@ export const makeStatusWriter = (resource: ResourceRef, fieldManager: string) =>
      * of the statuses this process wrote last. Only objects this process has written are judged.
      */
     const changedByOthers = (obj: KubeObject): boolean => {
+      if (inFlight.has(keyOf(obj))) return false
       const mine = written.get(keyOf(obj))
       if (mine === undefined || mine.uid !== obj.metadata.uid) return false
       const seen = statusOf(obj)
