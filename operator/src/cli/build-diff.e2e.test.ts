@@ -214,6 +214,19 @@ spec:
         writeFileSync(join(app, "settings.yaml"), configMap(ns, "settings", "2"))
         writeFileSync(join(app, "added.yaml"), configMap(ns, "added", "y"))
         rmSync(join(app, "extra.yaml"))
+        // a new Namespace and an object in it (dry-run only once the Namespace exists: planned as created), and an
+        // object the operator would skip
+        writeFileSync(
+          join(app, "fresh.yaml"),
+          `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${ns}-fresh\n---\n${configMap(`${ns}-fresh`, "inside", "z")}`,
+        )
+        writeFileSync(
+          join(app, "frozen.yaml"),
+          configMap(ns, "frozen", "f").replace(
+            `namespace: ${ns}\n`,
+            `namespace: ${ns}\n  annotations:\n    kustomize.toolkit.fluxcd.io/reconcile: disabled\n`,
+          ),
+        )
         yield* encrypt("rotated-pass-99")
         const changed = cli(diff)
         expect(changed.stderr).toBe(`building with the spec of Kustomization ${ns}/app from the cluster\n`)
@@ -229,6 +242,11 @@ spec:
         expect(out).toContain("-  password: '*** (before)'\n+  password: '*** (after)'\n")
         expect(out).toContain("   user: '***'\n")
         expect(out).toContain(`► ConfigMap/${ns}/extra deleted\n`)
+        // in apply order: the Namespace's stage first
+        expect(out.startsWith(`► Namespace/${ns}-fresh created\n`)).toBe(true)
+        expect(out).toContain(`► ConfigMap/${ns}-fresh/inside created\n`)
+        expect(out).toContain(`► ConfigMap/${ns}/frozen skipped\n`)
+        expect(out.match(/^► .*$/gm)?.length).toBe(7)
         for (const plain of [
           "change-me-now",
           "rotated-pass-99",
@@ -244,6 +262,9 @@ spec:
         expect(
           (yield* Effect.promise(() => runKubectl(["-n", ns, "get", "configmap", "added"]))).code,
         ).not.toBe(0)
+        expect((yield* Effect.promise(() => runKubectl(["get", "namespace", `${ns}-fresh`]))).code).not.toBe(
+          0,
+        )
 
         // an error (a file no key decrypts) exits 2, naming the file, with no value
         const broken = runKustodian(diff, { cwd: work, env: cliEnv(work) })

@@ -12,7 +12,7 @@ import { hasTool, toolPath } from "../../../e2e/support/tools.ts"
 import { UsageError } from "./args.ts"
 import { HelpRequested } from "./command.ts"
 import { parseKustomizationArgs } from "./kustomization-build.ts"
-import { maskForBuild, maskPair } from "./secret-mask.ts"
+import { maskDecrypted, maskForBuild, maskPair } from "./secret-mask.ts"
 import { runKustodian } from "./testing/kustodian-process.ts"
 import { unifiedDiff } from "./unified-diff.ts"
 
@@ -55,6 +55,23 @@ describe("masking", () => {
   it("build: other kinds are left as they are", () => {
     const cm = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "c" }, data: { a: "1" } }
     expect(maskForBuild(cm)).toBe(cm)
+  })
+
+  it("build: decrypted values outside Secrets become **SOPS**, whole or inside a string; name, namespace and labels stay", () => {
+    const cm = {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "ab", namespace: "ab", labels: { l: "ab" } },
+      data: { short: "ab", url: "https://user:p4ssw0rd@host/", other: "abc" },
+    }
+    expect(maskDecrypted(cm, ["ab", "p4ssw0rd"])).toEqual({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "ab", namespace: "ab", labels: { l: "ab" } },
+      data: { short: "**SOPS**", url: "https://user:**SOPS**@host/", other: "abc" },
+    })
+    const secret = { apiVersion: "v1", kind: "Secret", metadata: { name: "s" }, data: { a: "YWI=" } }
+    expect(maskDecrypted(secret, ["ab"])).toBe(secret)
   })
 
   it("diff: equal values *** on both sides, changed ones *** (before) / *** (after)", () => {
@@ -171,6 +188,17 @@ describe.skipIf(!hasTool("kustomize") || !hasTool("sops") || !hasTool("age-keyge
         },
       )
       writeFileSync(
+        join(repo, "app/token.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: token\n  namespace: apps\ndata:\n  token: tok-en-value-123\n",
+      )
+      execFileSync(
+        toolPath("sops"),
+        ["--encrypt", "--in-place", "--age", recipient, join(repo, "app/token.yaml")],
+        {
+          env: { PATH: process.env.PATH ?? "", HOME: work },
+        },
+      )
+      writeFileSync(
         join(repo, "app/cm.yaml"),
         // biome-ignore lint/suspicious/noTemplateCurlyInString: Flux's substitution syntax
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: apps\ndata:\n  greeting: ${greeting}\n",
@@ -200,6 +228,7 @@ describe.skipIf(!hasTool("kustomize") || !hasTool("sops") || !hasTool("age-keyge
       expect(masked.stderr).toBe("")
       expect(masked.code).toBe(0)
       expect(masked.stdout).not.toContain("hunter2")
+      expect(masked.stdout).not.toContain("tok-en-value")
       expect(masked.stdout).not.toContain(Buffer.from("hunter2-secret").toString("base64"))
       const docs = YAML.parseAllDocuments(masked.stdout)
         .map((d) => d.toJS())
@@ -218,6 +247,7 @@ describe.skipIf(!hasTool("kustomize") || !hasTool("sops") || !hasTool("age-keyge
           },
           data: { greeting: "hello" },
         },
+        expect.objectContaining({ kind: "ConfigMap", data: { token: "**SOPS**" } }),
         expect.objectContaining({ kind: "Secret", data: { password: "KipTT1BTKio=" } }),
       ])
       const shown = runKustodian([...args, "--show-secrets"], {
@@ -226,6 +256,7 @@ describe.skipIf(!hasTool("kustomize") || !hasTool("sops") || !hasTool("age-keyge
       })
       expect(shown.code).toBe(0)
       expect(shown.stdout).toContain(`password: ${Buffer.from("hunter2-secret").toString("base64")}`)
+      expect(shown.stdout).toContain("token: tok-en-value-123")
 
       // the decryption Secret's manifest on stdin instead of the local key
       const secret = `apiVersion: v1\nkind: Secret\nmetadata:\n  name: sops-age\nstringData:\n  age.agekey: |\n${key

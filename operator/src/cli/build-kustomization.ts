@@ -2,7 +2,8 @@
  * `kustodian build kustomization NAME --path PATH`: prints, as `flux build kustomization` prints it (each object
  * as the Go tools write YAML, followed by `---`), exactly what the operator would apply — the operator's build
  * (`kustomization-build.ts`), then the apply stage's preparation (normalization and the owner labels). Secret
- * values are masked as flux masks them (`secret-mask.ts`) unless `--show-secrets`. Usage mistakes exit 2,
+ * values are masked as flux masks them, and decrypted values elsewhere too (`secret-mask.ts`), unless
+ * `--show-secrets`. Usage mistakes exit 2,
  * failures 1.
  *
  * @module
@@ -23,7 +24,7 @@ import {
   KustomizationBuildError,
   parseKustomizationArgs,
 } from "./kustomization-build.ts"
-import { maskForBuild } from "./secret-mask.ts"
+import { maskDecrypted, maskForBuild } from "./secret-mask.ts"
 
 /** The objects as the apply stage sends them: normalized, with the Kustomization's owner labels. */
 export const prepared = (built: Built, name: string): ReadonlyArray<KubeObject> =>
@@ -61,7 +62,11 @@ export const buildCommand = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv
       const cluster = args.dryRun ? undefined : yield* clusterClient(args.source)
       const built = yield* buildKustomization(args, env, cwd, cluster, note)
       const objects = prepared(built, args.name)
-      process.stdout.write(printYaml(args.showSecrets ? objects : objects.map(maskForBuild)))
+      process.stdout.write(
+        printYaml(
+          args.showSecrets ? objects : objects.map((o) => maskForBuild(maskDecrypted(o, built.decrypted))),
+        ),
+      )
     })
     yield* Effect.scoped(program)
   })

@@ -7,7 +7,8 @@
  * apply, `managedFields` left out), and `► … deleted` for what prune would remove (`spec.prune` and the live
  * Kustomization's inventory; objects still owned and not `prune: disabled`). Secret values are masked
  * (`secret-mask.ts`), and every decrypted or substituteFrom value is masked wherever else it appears, unless
- * `--show-secrets`. Exit codes as `flux diff`: 0 no changes, 1 changes, 2 errors (usage mistakes too).
+ * `--show-secrets`. Exit codes as `flux diff`: 0 no changes, 1 changes, 2 errors (usage mistakes too). Colours
+ * (green created and added lines, red deleted and removed ones) only on a terminal without `NO_COLOR`.
  *
  * @module
  */
@@ -34,6 +35,7 @@ import {
   KustomizationBuildError,
   parseKustomizationArgs,
 } from "./kustomization-build.ts"
+import { styles } from "./progress.ts"
 import { maskPair } from "./secret-mask.ts"
 import { unifiedDiff } from "./unified-diff.ts"
 
@@ -139,18 +141,30 @@ const diffProgram = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv, cwd: s
       return { planned, mapper }
     }).pipe(Effect.provide(services))
     const values = makeRedactor({ sensitive: built.sensitive })
+    const style = styles(process.stdout, env)
+    const colourDiff = (text: string) =>
+      text
+        .split("\n")
+        .map((l) =>
+          l.startsWith("+") && !l.startsWith("+++")
+            ? style.green(l)
+            : l.startsWith("-") && !l.startsWith("---")
+              ? style.red(l)
+              : l,
+        )
+        .join("\n")
     let changed = false
     const out: Array<string> = []
     for (const change of planned) {
       const name = formatRef(change.ref)
       if (change.action === "skipped") out.push(`► ${name} skipped\n`)
       else if (change.action === "created") {
-        out.push(`► ${name} created\n`)
+        out.push(`${style.green(`► ${name} created`)}\n`)
         changed = true
       } else if (change.action === "configured") {
         out.push(`► ${name} drifted\n`)
         const text = driftText(change, args.showSecrets)
-        out.push(args.showSecrets ? text : values.redact(text, []))
+        out.push(colourDiff(args.showSecrets ? text : values.redact(text, [])))
         changed = true
       }
     }
@@ -164,7 +178,7 @@ const diffProgram = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv, cwd: s
         ),
       )
       for (const ref of stale) {
-        out.push(`► ${formatRef(ref)} deleted\n`)
+        out.push(`${style.red(`► ${formatRef(ref)} deleted`)}\n`)
         changed = true
       }
     }

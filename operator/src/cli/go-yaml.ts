@@ -37,8 +37,14 @@ const isNumber = (s: string): boolean => {
   )
 }
 
+/** Timestamps as go-yaml v2 resolves them (its four layouts), e.g. a `creationTimestamp`. */
+const timestamp =
+  /^\d{4}-\d{1,2}-\d{1,2}(?:(?:[Tt]| )\d{1,2}:\d{1,2}:\d{1,2}(?:\.\d{1,9})?(?:Z|[+-]\d{1,2}:\d{2})?)?$/
+
 /** YAML 1.1 scalars go-yaml resolves to a non-string. */
-const nonString = { test: (s: string): boolean => specialWord.test(s) || isNumber(s) }
+const nonString = {
+  test: (s: string): boolean => specialWord.test(s) || isNumber(s) || timestamp.test(s),
+}
 
 /** Whether libyaml's emitter may write `s` as a plain scalar in block context (its analyze_scalar rules). */
 const plainAllowed = (s: string): boolean => {

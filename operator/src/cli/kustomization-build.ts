@@ -265,6 +265,8 @@ export interface Built {
   readonly namespace: string
   /** Decrypted and substituteFrom values: never printed. */
   readonly sensitive: ReadonlyArray<string>
+  /** The decrypted values alone. */
+  readonly decrypted: ReadonlyArray<string>
 }
 
 /** Spec fields the CLI cannot build as the operator would: refused, naming them. */
@@ -439,5 +441,6 @@ export const buildKustomization = Effect.fn("buildKustomization")(function* (
     live,
     namespace,
     sensitive: result.sensitive,
+    decrypted: result.decrypted,
   } satisfies Built
 })

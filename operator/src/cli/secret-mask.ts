@@ -10,6 +10,12 @@
  *   sides is `***` on both, a changed one `*** (before)` / `*** (after)`, so the diff says which keys changed and
  *   never what they hold. `flux diff` can only compare keys (its values are ciphertext); ours compares values.
  *
+ * - {@link maskDecrypted}: outside Secrets (a SOPS-encrypted ConfigMap, a decrypted value copied elsewhere),
+ *   every string that is a decrypted value, or holds one of four characters or more, has it replaced by
+ *   `**SOPS**` (the build keeps only values of four characters or more, and only those that were `ENC[…]`);
+ *   `apiVersion`, `kind` and the object's name, namespace and labels stay: they name it, and sops encrypts
+ *   them too when no `encrypted_regex` says otherwise.
+ *
  * Both also blank `kubectl.kubernetes.io/last-applied-configuration` of a Secret: a client-side `kubectl apply`
  * leaves the plaintext there.
  *
@@ -69,4 +75,38 @@ export const maskPair = <T>(before: T, after: T): { readonly before: T; readonly
     return out
   }
   return { before: side(b, a, "before") as T, after: side(a, b, "after") as T }
+}
+
+/** Shorter decrypted values are masked only where they are a whole string (see the redactor's `minLength`). */
+const minInside = 4
+
+/** `o` (not a Secret) with the decrypted `values` masked in its strings; Secrets unchanged. */
+export const maskDecrypted = <T>(o: T, values: ReadonlyArray<string>): T => {
+  if (isSecretObject(o) || values.length === 0 || !isRecord(o)) return o
+  const whole = new Set(values)
+  const inside = [...whole].filter((v) => v.length >= minInside).sort((a, b) => b.length - a.length)
+  const str = (s: string): string => {
+    if (whole.has(s)) return sopsMask
+    let out = s
+    for (const v of inside) if (out.includes(v)) out = out.split(v).join(sopsMask)
+    return out
+  }
+  const walk = (v: unknown): unknown =>
+    typeof v === "string"
+      ? str(v)
+      : Array.isArray(v)
+        ? v.map(walk)
+        : isRecord(v)
+          ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]))
+          : v
+  const { apiVersion, kind, metadata, ...rest } = o as Json
+  const meta = isRecord(metadata) ? (walk(metadata) as Json) : metadata
+  if (isRecord(meta) && isRecord(metadata))
+    for (const k of ["name", "namespace", "labels"]) if (k in metadata) meta[k] = metadata[k]
+  return {
+    apiVersion,
+    kind,
+    ...(metadata === undefined ? {} : { metadata: meta }),
+    ...(walk(rest) as Json),
+  } as T
 }
