@@ -60,7 +60,13 @@ export const buildCommand = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv
     const args = yield* parsing(() => parseKustomizationArgs("build", argv, cwd, env))
     const program = Effect.gen(function* () {
       const cluster = args.dryRun ? undefined : yield* clusterClient(args.source)
-      const built = yield* buildKustomization(args, env, cwd, cluster, note)
+      const built = yield* buildKustomization(args, env, cwd, cluster, note).pipe(
+        Effect.mapError((e) =>
+          e._tag === "KustomizationBuildError" && e.message.startsWith("failed to get kustomization object")
+            ? new KustomizationBuildError({ message: `${e.message} (--dry-run builds without the cluster)` })
+            : e,
+        ),
+      )
       const objects = prepared(built, args.name)
       process.stdout.write(
         printYaml(
