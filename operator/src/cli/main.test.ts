@@ -40,6 +40,17 @@ const keys = async () => {
 
 // every case starts several real `kustodian` processes (~1–3 s each on a loaded 2-core machine)
 describe("kustodian CLI", { timeout: 240_000 }, () => {
+  it("--version, -v and version print the package's version", () => {
+    const pkg = JSON.parse(readFileSync(resolve(import.meta.dirname, "../../../package.json"), "utf8")) as {
+      version: string
+    }
+    for (const flag of ["--version", "-v", "version"]) {
+      const r = kustodian([flag])
+      expect(r.code).toBe(0)
+      expect(r.stdout).toBe(`kustodian ${pkg.version}\n`)
+    }
+  })
+
   it("controller: --help prints the flags; a bad flag is one line and exit code 2, not a stack trace", () => {
     const help = kustodian(["controller", "--help"])
     expect(help.code, help.stderr).toBe(0)

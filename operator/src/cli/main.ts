@@ -20,6 +20,7 @@ import { historyCommand } from "./history.ts"
 import type { FileError } from "./io.ts"
 import { keygenCommand } from "./keygen.ts"
 import { runSopsSubcommand, sopsSubcommandList, sopsSubcommands } from "./sops-commands.ts"
+import { versionLine } from "./version.ts"
 
 export const usage = `usage: kustodian <command> [flags]
 
@@ -42,6 +43,7 @@ ${sopsSubcommandList()}
   history KIND NAME  what each reconcile applied, when, and how it ended (from the cluster's journals);
                  history --object KIND/NS/NAME: what last changed an object; kustodian help history
   help CMD       a command's usage
+  version        the version (also --version, -v)
 
 ${controllerUsage}
 
@@ -86,6 +88,10 @@ export const run = async (
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> => {
   const [command, ...rest] = argv
+  if (command === "version" || command === "--version" || command === "-v") {
+    process.stdout.write(versionLine)
+    return 0
+  }
   if (command === "controller") return controllerCommand(rest, env)
   if (command === "check") return checkCommand(rest, env, process.cwd())
   if (command === "keygen") return runCommand(keygenCommand(rest))

@@ -19,6 +19,7 @@
  * @module
  */
 import { availableParallelism } from "node:os"
+import { getAsset, isSea } from "node:sea"
 import { Worker } from "node:worker_threads"
 import { Effect } from "effect"
 import type { WorkerJob, WorkerReply } from "./jobs.ts"
@@ -31,8 +32,14 @@ export const workerHeapMb = 512
 
 const size = Math.max(1, Math.min(2, availableParallelism() - 1))
 // Run from source the worker is TypeScript next to this file; in the bundle (scripts/bundle.ts) it is an entry
-// of its own, `worker.mjs`, beside the chunk this code lands in.
-const entry = new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.mjs", import.meta.url)
+// of its own, `worker.mjs`, beside the chunk this code lands in; in the single-file executable (scripts/sea.ts)
+// there is no file beside it: the worker is a CommonJS bundle embedded as the asset `worker.cjs`, run as code.
+const newWorker = (): Worker => {
+  const resourceLimits = { maxOldGenerationSizeMb: workerHeapMb }
+  if (isSea()) return new Worker(getAsset("worker.cjs", "utf8"), { eval: true, resourceLimits })
+  const entry = new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.mjs", import.meta.url)
+  return new Worker(entry, { resourceLimits })
+}
 
 interface Task {
   readonly job: WorkerJob
@@ -63,7 +70,7 @@ const next = (slot: Slot) => {
 }
 
 const spawn = (): Slot => {
-  const worker = new Worker(entry, { resourceLimits: { maxOldGenerationSizeMb: workerHeapMb } })
+  const worker = newWorker()
   worker.unref()
   const slot: Slot = { worker, task: undefined }
   slots.add(slot)
