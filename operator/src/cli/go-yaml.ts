@@ -3,12 +3,13 @@
  * JSON first, so map keys come out sorted, then go-yaml v2 emits them — sequences not indented under their key,
  * strings that YAML 1.1 would read as another type (`y`, `yes`, `1.10`, `~`) double-quoted, strings a plain
  * scalar cannot carry (`>=1.0.0`, `: `, leading `-`) single-quoted, multi-line strings as `|-` blocks. Only what
- * our objects hold is supported: maps, arrays, strings, booleans and integers.
+ * JSON holds is supported: maps, arrays, strings, booleans, numbers and null.
  *
  * @module
  */
 
 export type GoYamlValue =
+  | null
   | string
   | number
   | boolean
@@ -36,8 +37,14 @@ const isNumber = (s: string): boolean => {
   )
 }
 
+/** Timestamps as go-yaml v2 resolves them (its four layouts), e.g. a `creationTimestamp`. */
+const timestamp =
+  /^\d{4}-\d{1,2}-\d{1,2}(?:(?:[Tt]| )\d{1,2}:\d{1,2}:\d{1,2}(?:\.\d{1,9})?(?:Z|[+-]\d{1,2}:\d{2})?)?$/
+
 /** YAML 1.1 scalars go-yaml resolves to a non-string. */
-const nonString = { test: (s: string): boolean => specialWord.test(s) || isNumber(s) }
+const nonString = {
+  test: (s: string): boolean => specialWord.test(s) || isNumber(s) || timestamp.test(s),
+}
 
 /** Whether libyaml's emitter may write `s` as a plain scalar in block context (its analyze_scalar rules). */
 const plainAllowed = (s: string): boolean => {
@@ -103,6 +110,7 @@ const block = (value: GoYamlValue, indent: string): string => {
 
 /** A value written after `key: ` or `- `; ends with a newline. */
 const inline = (v: GoYamlValue, indent: string): string => {
+  if (v === null) return "null\n"
   if (typeof v === "boolean" || typeof v === "number") return `${v}\n`
   if (typeof v === "string") {
     if (v.includes("\n")) {

@@ -8,12 +8,14 @@
 import { Cause, Effect, Exit } from "effect"
 import type { SopsError } from "../sops/index.ts"
 import { ArgumentError, UsageError } from "./args.ts"
+import { buildCommand } from "./build-kustomization.ts"
 import { checkCommand } from "./check.ts"
 import { HelpRequested, reportUsage, runCommand } from "./command.ts"
 import { controllerCommand, controllerUsage } from "./controller.ts"
 import { createCommand } from "./create.ts"
 import { decryptCommand, decryptUsage } from "./decrypt.ts"
 import { demoCommand } from "./demo.ts"
+import { diffCommand } from "./diff-kustomization.ts"
 import { encryptCommand, encryptUsage } from "./encrypt.ts"
 import { historyCommand } from "./history.ts"
 import type { FileError } from "./io.ts"
@@ -35,6 +37,10 @@ commands:
 ${sopsSubcommandList()}
   check [PATH]   pre-commit/CI checks: plaintext Secrets, uncovered files, encrypted_regex conflicts,
                  recipients, stale MACs, .sops.pub.asc; kustodian help check
+  build kustomization NAME --path PATH   what the operator would apply (decrypted, substituted, Secret
+                 values masked); kustodian help build
+  diff kustomization NAME --path PATH    that against the live cluster (server-side dry-run), exit 1 on
+                 changes; kustodian help diff
   history KIND NAME  what each reconcile applied, when, and how it ended (from the cluster's journals);
                  history --object KIND/NS/NAME: what last changed an object; kustodian help history
   help CMD       a command's usage
@@ -122,6 +128,8 @@ export const commands: Readonly<Record<string, Command>> = {
   create: (argv) => runCommand("create", createCommand(argv), createHelp(argv)),
   check: (argv, env) => checkCommand(argv, env, process.cwd()),
   history: (argv) => runCommand("history", historyCommand(argv)),
+  build: (argv, env) => runCommand("build", buildCommand(argv, env, process.cwd())),
+  diff: (argv, env) => diffCommand(argv, env, process.cwd()),
   version: async (argv) => {
     if (isHelp(argv[0])) {
       process.stdout.write("usage: kustodian version\n  print the version (also kustodian --version, -v)\n")

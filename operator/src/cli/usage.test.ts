@@ -67,6 +67,8 @@ const needsArguments: Readonly<Record<string, boolean>> = {
   create: true,
   check: false,
   history: true,
+  build: true,
+  diff: true,
   version: false,
 }
 

@@ -179,13 +179,14 @@ export class StageNotReady extends Data.TaggedError("StageNotReady")<{
   readonly retryable = true
 }
 
-/** The whole apply outlasted its deadline. */
+/** The whole apply (or, for `Applier.plan`, its dry-runs) outlasted its deadline. */
 export class ApplyTimedOut extends Data.TaggedError("ApplyTimedOut")<{
   readonly objects: number
   readonly after: Duration.Duration
+  readonly phase?: "apply" | "dry-run"
 }> {
   override get message(): string {
-    return `apply of ${this.objects} objects timed out after ${Duration.format(this.after)}`
+    return `${this.phase ?? "apply"} of ${this.objects} objects timed out after ${Duration.format(this.after)}`
   }
   readonly retryable = true
 }

@@ -89,6 +89,21 @@ export interface ApplyResult {
   readonly signatures: ReadonlyArray<AppliedSignature>
 }
 
+/** What an apply would do to one object (see {@link Applier.plan}). */
+export interface PlannedChange {
+  readonly ref: ObjectRef
+  /** `configured`: the object drifted from what would be applied. */
+  readonly action: "created" | "configured" | "unchanged" | "skipped"
+  /** The live object, when there is one. */
+  readonly live?: KubeObject | undefined
+  /**
+   * The object as the dry-run returned it (created, configured); the prepared desired object where the server
+   * cannot dry-run it before an earlier stage is applied (a custom resource of a CRD in the set, an object in a
+   * Namespace the set creates) or where an immutable-field change would recreate it.
+   */
+  readonly merged?: KubeObject | undefined
+}
+
 /** One executed plan: its change-set entry and the object as the API server returned it (not for skips). */
 interface Executed {
   readonly entry: ChangeSetEntry
@@ -108,9 +123,15 @@ interface Item {
 type Plan =
   | { readonly _tag: "Skip" }
   | { readonly _tag: "Unchanged"; readonly live: KubeObject }
-  | { readonly _tag: "Create" }
+  /** `merged`: the server-side dry-run's result. */
+  | { readonly _tag: "Create"; readonly merged: KubeObject }
   /** `payload`: what to apply when ignored fields changed it from the desired object. */
-  | { readonly _tag: "Configure"; readonly live: KubeObject; readonly payload: KubeObject }
+  | {
+      readonly _tag: "Configure"
+      readonly live: KubeObject
+      readonly payload: KubeObject
+      readonly merged: KubeObject
+    }
   | { readonly _tag: "Recreate"; readonly live: KubeObject }
   /** Cannot be dry-run before an earlier stage is applied. */
   | { readonly _tag: "Deferred" }
@@ -188,7 +209,14 @@ const prepare = (obj: KubeObject, owner: Owner, common: CommonMetadata | undefin
  */
 export class Applier extends Context.Service<
   Applier,
-  { readonly apply: (request: ApplyRequest) => Effect.Effect<ApplyResult, ApplyError> }
+  {
+    readonly apply: (request: ApplyRequest) => Effect.Effect<ApplyResult, ApplyError>
+    /**
+     * What `apply` would do, found by the same preparation, GETs and server-side dry-runs, with nothing
+     * written (`kustodian diff`). Entries in apply order.
+     */
+    readonly plan: (request: ApplyRequest) => Effect.Effect<ReadonlyArray<PlannedChange>, ApplyError>
+  }
 >()("kustodian/stages/apply/Applier") {
   /** Needs KubeAccess (clients per identity) and the RESTMapper. */
   static readonly layer = Layer.effect(
@@ -196,7 +224,10 @@ export class Applier extends Context.Service<
     Effect.gen(function* () {
       const access = yield* KubeAccess
       const mapper = yield* RESTMapper
-      return Applier.of({ apply: (request) => applyWith(access, mapper, request) })
+      return Applier.of({
+        apply: (request) => applyWith(access, mapper, request),
+        plan: (request) => planWith(access, mapper, request),
+      })
     }),
   )
 }
@@ -222,7 +253,8 @@ const applyWith = Effect.fn("Applier.apply")(function* (
   )
 })
 
-const run = (
+/** Steps 1 and 2: every object prepared, mapped and planned (GET + dry-run); nothing written. */
+const planAll = (
   client: KubeClient["Service"],
   mapper: RESTMapper["Service"],
   identity: Identity,
@@ -318,6 +350,72 @@ const run = (
     firstPass.forEach((r, i) => {
       if (r._tag === "Success") plans.set(items[i]!, r.success)
     })
+    return { who, items, plans, resolved, planOne }
+  })
+
+const planWith = Effect.fn("Applier.plan")(function* (
+  access: KubeAccess["Service"],
+  mapper: RESTMapper["Service"],
+  request: ApplyRequest,
+) {
+  const identity = request.identity ?? controllerIdentity
+  const client = yield* access.client(identity)
+  const timeout = Duration.fromInputUnsafe(request.timeout ?? "5 minutes")
+  const planned = Effect.gen(function* () {
+    const { items, plans } = yield* planAll(client, mapper, identity, request)
+    const out: Array<PlannedChange> = []
+    for (const { items: stageItems } of planStages(items, (i) => i.ref))
+      for (const item of stageItems) {
+        const plan = plans.get(item)!
+        const ref = item.ref
+        switch (plan._tag) {
+          case "Skip":
+            out.push({ ref, action: "skipped" })
+            break
+          case "Unchanged":
+            out.push({ ref, action: "unchanged", live: plan.live })
+            break
+          case "Deferred":
+            out.push({ ref, action: "created", merged: item.desired })
+            break
+          case "Create":
+            out.push({ ref, action: "created", merged: plan.merged })
+            break
+          case "Recreate":
+            out.push({ ref, action: "configured", live: plan.live, merged: item.desired })
+            break
+          case "Configure": {
+            // A takeover of fields alone changes nothing a user sees: apply would count it unchanged.
+            const drifted = hasDrifted(plan.live, plan.merged, ignoredPaths(request.ignore, plan.merged))
+            out.push(
+              drifted
+                ? { ref, action: "configured", live: plan.live, merged: plan.merged }
+                : { ref, action: "unchanged", live: plan.live },
+            )
+          }
+        }
+      }
+    return out as ReadonlyArray<PlannedChange>
+  })
+  return yield* planned.pipe(
+    Effect.timeoutOrElse({
+      duration: timeout,
+      orElse: () =>
+        Effect.fail(
+          failure([new ApplyTimedOut({ objects: request.objects.length, after: timeout, phase: "dry-run" })]),
+        ),
+    }),
+  )
+})
+
+const run = (
+  client: KubeClient["Service"],
+  mapper: RESTMapper["Service"],
+  identity: Identity,
+  request: ApplyRequest,
+) =>
+  Effect.gen(function* () {
+    const { who, items, plans, resolved, planOne } = yield* planAll(client, mapper, identity, request)
 
     // 3. Apply stage by stage.
     const entries: Array<ChangeSetEntry> = []
@@ -410,7 +508,7 @@ const planWithResource = (
       if (immutable && (force || forceEnabled(item.desired))) return { _tag: "Recreate", live }
       return yield* new DryRunFailed({ object: item.ref, immutable, ...answerOf(e, item, who, live) })
     }
-    if (live === undefined) return { _tag: "Create" }
+    if (live === undefined) return { _tag: "Create", merged: dry.success }
     // A takeover of hand-edited fields makes the object drift even when the dry-run matches today.
     const takeover = ssaPolicy(item.desired) !== "Merge" && takeOverPatch(live) !== undefined
     // Ignored fields are matched against the dry-run result, as Flux does (it carries the desired labels).
@@ -418,7 +516,7 @@ const planWithResource = (
     if (!takeover && !hasDrifted(live, dry.success, ignored)) return { _tag: "Unchanged", live }
     const resolved = resolveIgnored(item.desired, live, dry.success, ignored, { fieldManager, takeover })
     if (!resolved.ok) return yield* new IgnoredFieldNotKept({ object: item.ref, pointer: resolved.pointer })
-    return { _tag: "Configure", live, payload: resolved.payload }
+    return { _tag: "Configure", live, payload: resolved.payload, merged: dry.success }
   })
 
 /** The live object a plan was made against, if any. */

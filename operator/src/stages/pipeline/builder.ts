@@ -58,6 +58,8 @@ export interface BuildResult {
    * messages of the stages after the build. In memory only, for this reconcile.
    */
   readonly sensitive: ReadonlyArray<string>
+  /** The decrypted values alone (a subset of `sensitive`): what `kustodian build` masks outside Secrets. */
+  readonly decrypted: ReadonlyArray<string>
 }
 
 export interface BuilderOptions {
@@ -178,6 +180,7 @@ export class Builder extends Context.Service<
                 warnings: [...pre.warnings, ...post.warnings],
                 decryptedFiles: pre.decrypted,
                 sensitive: [...pre.values, ...post.values, ...substituted.sensitive],
+                decrypted: [...pre.values, ...post.values],
               } satisfies BuildResult
             },
             Effect.scoped,
