@@ -294,14 +294,16 @@ beforeAll(async () => {
     }),
   )
 
-  // The install's own controller arguments, minus the addresses, paths and leader election that the test
-  // process sets for itself (free loopback ports, a temp storage directory, no pod namespace).
+  // The install's own controller arguments, minus the addresses, paths, leader election and the leader's Pod
+  // label that the test process sets for itself (free loopback ports, a temp storage directory, no Pod).
   const local = [
     "--metrics-addr=",
     "--health-addr=",
     "--storage-addr=",
     "--storage-path=",
+    "--storage-adv-addr=",
     "--enable-leader-election",
+    "--leader-pod-label",
   ]
   const flags = installArgs.slice(1).filter((a) => !local.some((l) => a.startsWith(l)))
   operator = await Effect.runPromise(
