@@ -97,11 +97,12 @@ beforeAll(async () => {
 
 afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)), 60_000)
 
-const { get, ready, waitFor, isReady, isFailed, source, kustomization, passwordOf } = providerTestbed(() => ({
-  ns,
-  server,
-  operator,
-}))
+const { get, ready, waitFor, isReady, isFailed, source, kustomization, passwordOf, tokenCacheEvent } =
+  providerTestbed(() => ({
+    ns,
+    server,
+    operator,
+  }))
 
 /** A Secret manifest encrypted by the real sops with `--kms arn`, its data only. */
 const kmsEncrypted = (work: string, file: string, name: string, password: string, arn: string) =>
@@ -206,21 +207,8 @@ describe("AWS KMS decryption in the cluster (moto's server)", () => {
         yield* waitFor("kustomization", "wi-b", "Ready", isReady(src.revision))
         expect(yield* passwordOf("wi-b")).toBe("wi-b-plaintext")
         expect(webIdentityCalls).toHaveLength(1)
-        const metrics = yield* Effect.promise(async () =>
-          (await fetch(`${operator.probeUrl}/metrics`)).text(),
-        )
-        const line = (event: string, name: string) =>
-          metrics
-            .split("\n")
-            .find(
-              (l) =>
-                l.startsWith("gotk_token_cache_events_total") &&
-                l.includes(`event_type="${event}"`) &&
-                l.includes(`name="${name}"`) &&
-                l.includes('operation="decrypt_with_aws"'),
-            )
-        expect(line("cache_miss", "wi-a")).toBeDefined()
-        expect(line("cache_hit", "wi-b")).toBeDefined()
+        expect(yield* tokenCacheEvent("cache_miss", "wi-a", "decrypt_with_aws")).toBeDefined()
+        expect(yield* tokenCacheEvent("cache_hit", "wi-b", "decrypt_with_aws")).toBeDefined()
 
         // no serviceAccountName and no secretRef: --default-decryption-service-account=decrypter serves
         yield* kustomization("wi-default", src.name, "./c", {})

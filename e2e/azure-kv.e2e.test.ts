@@ -64,11 +64,12 @@ beforeAll(async () => {
 
 afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)), 60_000)
 
-const { ready, waitFor, isReady, isFailed, source, kustomization, passwordOf } = providerTestbed(() => ({
-  ns,
-  server,
-  operator,
-}))
+const { ready, waitFor, isReady, isFailed, source, kustomization, passwordOf, tokenCacheEvent } =
+  providerTestbed(() => ({
+    ns,
+    server,
+    operator,
+  }))
 
 /** A Secret manifest encrypted by the real sops with `--azure-kv url`, its data only. */
 const azureEncrypted = (work: string, file: string, name: string, password: string, url: string) =>
@@ -222,21 +223,8 @@ describe("Azure Key Vault decryption in the cluster (the local Key Vault server)
         yield* waitFor("kustomization", "azwi-b", "Ready", isReady(src.revision))
         expect(yield* passwordOf("azwi-b")).toBe("azwi-b-plaintext")
         expect(exchanges()).toBe(1)
-        const metrics = yield* Effect.promise(async () =>
-          (await fetch(`${operator.probeUrl}/metrics`)).text(),
-        )
-        const line = (event: string, name: string) =>
-          metrics
-            .split("\n")
-            .find(
-              (l) =>
-                l.startsWith("gotk_token_cache_events_total") &&
-                l.includes(`event_type="${event}"`) &&
-                l.includes(`name="${name}"`) &&
-                l.includes('operation="decrypt_with_azure"'),
-            )
-        expect(line("cache_miss", "azwi-a")).toBeDefined()
-        expect(line("cache_hit", "azwi-b")).toBeDefined()
+        expect(yield* tokenCacheEvent("cache_miss", "azwi-a", "decrypt_with_azure")).toBeDefined()
+        expect(yield* tokenCacheEvent("cache_hit", "azwi-b", "decrypt_with_azure")).toBeDefined()
 
         // without the annotations: Flux's message, naming the ServiceAccount and the annotation
         yield* kustomization("azwi-none", src.name, "./a", { serviceAccountName: "az-plain" })

@@ -106,11 +106,12 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true })
 }, 60_000)
 
-const { get, ready, waitFor, isReady, isFailed, source, kustomization, passwordOf } = providerTestbed(() => ({
-  ns,
-  server,
-  operator,
-}))
+const { get, ready, waitFor, isReady, isFailed, source, kustomization, passwordOf, tokenCacheEvent } =
+  providerTestbed(() => ({
+    ns,
+    server,
+    operator,
+  }))
 
 /** A Secret manifest encrypted by the real sops with `--gcp-kms resource`, its data only. */
 const gcpEncrypted = (work: string, file: string, name: string, password: string, resource: string) =>
@@ -126,8 +127,6 @@ const gcpEncrypted = (work: string, file: string, name: string, password: string
       },
     ),
   )
-
-const metrics = () => Effect.promise(async () => (await fetch(`${operator.probeUrl}/metrics`)).text())
 
 describe("GCP KMS decryption in the cluster (local GCP KMS server)", () => {
   it.live(
@@ -262,19 +261,8 @@ describe("GCP KMS decryption in the cluster (local GCP KMS server)", () => {
         yield* waitFor("kustomization", "wi-b", "Ready", isReady(src.revision))
         expect(yield* passwordOf("wi-b")).toBe("wi-b-plaintext")
         expect(gcp.exchanges.length - before).toBe(1)
-        const text = yield* metrics()
-        const line = (event: string, name: string) =>
-          text
-            .split("\n")
-            .find(
-              (l) =>
-                l.startsWith("gotk_token_cache_events_total") &&
-                l.includes(`event_type="${event}"`) &&
-                l.includes(`name="${name}"`) &&
-                l.includes('operation="decrypt_with_gcp"'),
-            )
-        expect(line("cache_miss", "wi-a")).toBeDefined()
-        expect(line("cache_hit", "wi-b")).toBeDefined()
+        expect(yield* tokenCacheEvent("cache_miss", "wi-a", "decrypt_with_gcp")).toBeDefined()
+        expect(yield* tokenCacheEvent("cache_hit", "wi-b", "decrypt_with_gcp")).toBeDefined()
 
         // without the provider annotation: refused, naming the ServiceAccount and the annotation
         yield* kustomization("wi-none", src.name, "./a", { serviceAccountName: "no-provider" })

@@ -25,6 +25,7 @@ import {
   installFluxCrds,
   kubectl,
   runKubectl,
+  secretValues,
   testKubeconfigPath,
 } from "./support/cluster.ts"
 import { commitFiles, createBareRepo, gitHttpServer } from "./support/git-server.ts"
@@ -75,18 +76,6 @@ const sopsYaml = (key: string) => `creation_rules:
   encrypted_regex: ^(data|stringData)$
   ${key}
 `
-
-const secretValues = (ns: string, name: string) =>
-  Effect.promise(async () => {
-    const data = (
-      JSON.parse(await kubectl(["-n", ns, "get", "secret", name, "-o", "json"])) as {
-        data?: Record<string, string>
-      }
-    ).data
-    return Object.fromEntries(
-      Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString()]),
-    )
-  })
 
 /** A namespace, a git server with `my-secrets`, the CRDs, the operator (the built bundle) watching the namespace. */
 const setup = (prefix: string) =>

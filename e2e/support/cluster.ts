@@ -257,6 +257,19 @@ export const kubectl = async (
   return r.stdout
 }
 
+/** Secret `name`'s data, decoded from base64 (the test reads back what the operator or the CLI wrote). */
+export const secretValues = (ns: string, name: string) =>
+  Effect.promise(async () => {
+    const data = (
+      JSON.parse(await kubectl(["-n", ns, "get", "secret", name, "-o", "json"])) as {
+        data?: Record<string, string>
+      }
+    ).data
+    return Object.fromEntries(
+      Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString()]),
+    )
+  })
+
 /**
  * Server-side applies YAML (one or more documents) as the admin with the real kubectl — idempotent, so several
  * test files may install the same CRDs into the shared control plane. Resolves with kubectl's output.

@@ -84,5 +84,23 @@ export const providerTestbed = (testbed: () => Testbed) => {
       }),
     )
 
-  return { get, ready, waitFor, isReady, isFailed, source, kustomization, passwordOf }
+  /**
+   * The operator's `gotk_token_cache_events_total` line for `event` (cache_hit, cache_miss) of Kustomization
+   * `name` and the provider's `operation` (decrypt_with_aws, …), if it has one.
+   */
+  const tokenCacheEvent = (event: string, name: string, operation: string) =>
+    Effect.promise(async () => {
+      const metrics = await (await fetch(`${testbed().operator.probeUrl}/metrics`)).text()
+      return metrics
+        .split("\n")
+        .find(
+          (l) =>
+            l.startsWith("gotk_token_cache_events_total") &&
+            l.includes(`event_type="${event}"`) &&
+            l.includes(`name="${name}"`) &&
+            l.includes(`operation="${operation}"`),
+        )
+    })
+
+  return { get, ready, waitFor, isReady, isFailed, source, kustomization, passwordOf, tokenCacheEvent }
 }

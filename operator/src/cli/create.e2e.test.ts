@@ -13,6 +13,7 @@ import {
   installFluxCrds,
   kubectl,
   runKubectl,
+  secretValues,
   testKubeconfigPath,
 } from "../../../e2e/support/cluster.ts"
 import { commitFiles, createBareRepo, gitHttpServer } from "../../../e2e/support/git-server.ts"
@@ -27,18 +28,6 @@ const kustodian = (args: ReadonlyArray<string>, cwd: string) => {
   if (r.code !== 0) throw new Error(`kustodian ${args.join(" ")}: exit ${r.code}: ${r.stderr}`)
   return r
 }
-
-const secretValues = (ns: string, name: string) =>
-  Effect.promise(async () => {
-    const data = (
-      JSON.parse(await kubectl(["-n", ns, "get", "secret", name, "-o", "json"])) as {
-        data?: Record<string, string>
-      }
-    ).data
-    return Object.fromEntries(
-      Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString()]),
-    )
-  })
 
 /** A namespace, a git server with `my-secrets`, the CRDs, the operator watching the namespace. */
 const setup = (prefix: string) =>
