@@ -1,18 +1,24 @@
 /**
- * `npm run bench:reconcile [-- --sizes=100,500,1000,2000] [--peer=flux] [--tmpfs] [--no-write]`: the whole
+ * `npm run bench:reconcile [-- --sizes=100,500,1000,2000] [--peer=flux] [--peers=kustodian,kustodian-image,flux]
+ * [--tmpfs] [--no-write]`: the whole
  * operator end to end, optionally side by side with Flux's real controllers. For each size N and each peer, on a
  * FRESH local control plane (kube-apiserver + etcd): ONE git repository (smart HTTP on loopback) with N
  * directories, each holding one sops/age-encrypted Secret (its own data key), a ConfigMap and a Deployment; ONE
  * GitRepository (Ready before the clock starts); N Kustomizations (one per directory, all decrypting with the same
  * `sops-age` Secret, interval 60m as in Flux's MTTP benchmark, no `wait`), `--concurrent=4`. Kustodian runs
  * first (`kustodian controller`), then, with `--peer=flux`, Flux's source-controller + kustomize-controller
- * (bench/peers/flux.ts). Measured the same way for both (bench/peers/measure.ts): time from applying the
+ * (bench/peers/flux.ts); `kustodian-image` runs the operator image in a container configured like the install's
+ * pod, with the install's memory limit (bench/peers/kustodian-image.ts). Measured the same way for all
+ * (bench/peers/measure.ts): time from applying the
  * Kustomizations until all are Ready; peak RSS (summed VmRSS of the peer's processes and their children,
  * sampled every 250 ms); CPU seconds (utime+stime incl. reaped children); API requests per Kustomization (the
  * kube-apiserver's `apiserver_request_total`, minus the bench's own); and a no-change reconcile of all N
  * (`reconcile.fluxcd.io/requestedAt`, no new commit) until every `status.lastHandledReconcileAt` matches: its
  * time, requests, persisted writes, CPU and kustomize processes. Prints one table with both peers and the
- * Kustodian/Flux ratio, and appends it to docs/benchmarks.md unless `--no-write`.
+ * Kustodian/Flux ratio, and appends it to docs/benchmarks.md unless `--no-write`. A peer in a container is also
+ * measured from its cgroup, as a kubelet sees it (bench/peers/cgroup.ts): its CPU seconds are the cgroup's, and
+ * its memory rows add the cgroup's usage (incl. page cache and the /tmp tmpfs), the kubelet's working set, and
+ * anonymous + tmpfs memory.
  *
  * Env: `BENCH_CONCURRENT` (4), `BENCH_TIMEOUT_MINUTES` (per phase; default 2 min + 2 s per Kustomization),
  * `BENCH_FLUX_FLAGS` (extra flags for both Flux controllers). Everything started is stopped with its scope, on
@@ -38,8 +44,10 @@ import { kustomizationRef } from "../operator/src/controllers/kustomization.ts"
 import { KubeClient } from "../operator/src/kube/client.ts"
 import type { KubeObject } from "../operator/src/kube/object.ts"
 import { CoreResources } from "../operator/src/kube/resource.ts"
+import { cgroupSampler, type MemorySample } from "./peers/cgroup.ts"
 import { fluxPeer } from "./peers/flux.ts"
 import { kustodianPeer } from "./peers/kustodian.ts"
+import { kustodianImagePeer } from "./peers/kustodian-image.ts"
 import {
   apiserverGetter,
   apiserverRequests,
@@ -57,10 +65,14 @@ const sizesArg = arg("sizes")
 const SIZES = (sizesArg ?? "100,500,1000,2000").split(",").map(Number)
 if (SIZES.some((n) => !Number.isInteger(n) || n < 1))
   throw new Error(`--sizes: not a list of counts: ${sizesArg}`)
-/** `--peer=flux` adds Flux after Kustodian; `--peers=flux` (or `kustodian,flux`) picks exactly. */
+/**
+ * `--peer=flux` adds Flux after Kustodian; `--peers=flux` (or `kustodian,flux`, `kustodian,kustodian-image`)
+ * picks exactly, in that order.
+ */
 const PEERS = (arg("peers") ?? ["kustodian", arg("peer")].filter((p) => p !== undefined).join(",")).split(",")
-if (PEERS.some((p) => p !== "kustodian" && p !== "flux") || PEERS.length === 0)
-  throw new Error(`--peer/--peers: kustodian and/or flux, not ${PEERS.join(",")}`)
+const PEER_NAMES = ["kustodian", "kustodian-image", "flux"]
+if (PEERS.some((p) => !PEER_NAMES.includes(p)) || PEERS.length === 0)
+  throw new Error(`--peer/--peers: some of ${PEER_NAMES.join(", ")}, not ${PEERS.join(",")}`)
 /** `--no-write`: print the section but leave docs/benchmarks.md alone (trial runs). */
 const WRITE = !process.argv.includes("--no-write")
 /**
@@ -228,13 +240,26 @@ interface PeerResult {
   readonly kustomizeRuns: number | undefined
   readonly cold: Requests
   readonly noChange: NoChange | undefined
+  /** A peer in a container: its cgroup's memory (MiB) once idle and at its peaks. */
+  readonly container:
+    | {
+        readonly limitMiB: number | undefined
+        readonly idle: MemorySample
+        /** Each measure's largest sample (every 250 ms). */
+        readonly peak: MemorySample
+        /** The kernel's high-water mark of usage since the container started (v2 memory.peak, v1 max_usage). */
+        readonly kernelPeakMiB: number | undefined
+      }
+    | undefined
   readonly load: string
 }
 
 const runPeer = (peer: Peer, n: number, files: Record<string, string>, ageKeyFile: string) =>
   Effect.scoped(
     Effect.gen(function* () {
-      const work = yield* scratchDir(`kustodian-bench-reconcile-${peer.name.toLowerCase()}-${n}-`)
+      const work = yield* scratchDir(
+        `kustodian-bench-reconcile-${peer.name.toLowerCase().replaceAll(/\W+/g, "-")}-${n}-`,
+      )
       const tmpdir = yield* peerTmpdir(work)
       const cluster = yield* Effect.acquireRelease(
         Effect.promise(() => startCluster({ startTimeoutMs: 180_000 })),
@@ -284,6 +309,8 @@ const runPeer = (peer: Peer, n: number, files: Record<string, string>, ageKeyFil
           namespace: ns,
         })
         const rss = yield* rssSampler(p.pids)
+        const mem = p.cgroup === undefined ? undefined : yield* cgroupSampler(p.cgroup)
+        const cpu = () => (p.cgroup === undefined ? cpuOf(p.pids) : p.cgroup.cpuSeconds())
         // The source first, so the measured time is the Kustomizations' own (Flux's MTTP also starts from a
         // ready source).
         yield* client.apply(
@@ -306,6 +333,7 @@ const runPeer = (peer: Peer, n: number, files: Record<string, string>, ageKeyFil
         const statuses = yield* kustomizationStatuses
         yield* Effect.sleep(1_000)
         const idleRssMiB = rss.peak()
+        const idleContainer = p.cgroup?.memory()
 
         const snapshot = Effect.gen(function* () {
           const text = yield* apiserver("/metrics")
@@ -313,7 +341,7 @@ const runPeer = (peer: Peer, n: number, files: Record<string, string>, ageKeyFil
             server: apiserverRequests(text),
             own: yield* ownRequests,
             reconciles: yield* p.kustomizationReconciles,
-            cpu: cpuOf(p.pids),
+            cpu: cpu(),
             kustomize: p.kustomizeRuns(),
           }
         })
@@ -396,6 +424,7 @@ const runPeer = (peer: Peer, n: number, files: Record<string, string>, ageKeyFil
           }
         }
         yield* rss.stop
+        if (mem !== undefined) yield* mem.stop
         return {
           peer: peer.name,
           n,
@@ -411,6 +440,15 @@ const runPeer = (peer: Peer, n: number, files: Record<string, string>, ageKeyFil
           kustomizeRuns: cold.kustomizeRuns,
           cold: cold.requests,
           noChange,
+          container:
+            p.cgroup === undefined || mem === undefined || idleContainer === undefined
+              ? undefined
+              : {
+                  limitMiB: p.cgroup.limitMiB,
+                  idle: idleContainer,
+                  peak: mem.peak(),
+                  kernelPeakMiB: p.cgroup.kernelPeakMiB(),
+                },
           load: loadavg()
             .map((l) => l.toFixed(2))
             .join(" "),
@@ -453,7 +491,36 @@ const METRICS: ReadonlyArray<Metric> = [
   },
   { name: "RSS idle, before any Kustomization (MiB)", value: (r) => r.idleRssMiB, digits: 0 },
   { name: "peak RSS, all processes incl. children (MiB)", value: (r) => r.peakRssMiB, digits: 0 },
-  { name: "CPU until all Ready, incl. children (s)", value: (r) => r.cpuS },
+  {
+    name: "container memory idle, cgroup usage / working set (MiB)",
+    value: (r) => r.container?.idle.usage,
+    show: (r) =>
+      r.container === undefined
+        ? "—"
+        : `${fmt(r.container.idle.usage, 0)} / ${fmt(r.container.idle.workingSet, 0)}`,
+  },
+  {
+    name: "container memory peak, cgroup usage incl. page cache and /tmp tmpfs (MiB; the kernel's high-water mark)",
+    value: (r) => r.container?.kernelPeakMiB ?? r.container?.peak.usage,
+    show: (r) =>
+      r.container === undefined
+        ? "—"
+        : `${fmt(r.container.kernelPeakMiB ?? r.container.peak.usage, 0)} of ${fmt(r.container.limitMiB, 0)} (sampled ${fmt(r.container.peak.usage, 0)})`,
+  },
+  {
+    name: "container peak working set, usage − inactive file, as the kubelet (MiB)",
+    value: (r) => r.container?.peak.workingSet,
+    digits: 0,
+  },
+  {
+    name: "container peak anonymous + tmpfs memory, unreclaimable (MiB)",
+    value: (r) => r.container?.peak.anonShmem,
+    digits: 0,
+  },
+  {
+    name: "CPU until all Ready, incl. children (s; a container's: its cgroup's)",
+    value: (r) => r.cpuS,
+  },
   {
     name: "API requests per Kustomization until all Ready",
     value: (r) => r.cold.total / r.n,
@@ -501,8 +568,11 @@ const METRICS: ReadonlyArray<Metric> = [
   },
 ]
 
+/** One column per peer run; the Kustodian/Flux ratio when both ran. */
 const table = (results: ReadonlyArray<PeerResult>): string => {
   const sizes = [...new Set(results.map((r) => r.n))]
+  const peers = [...new Set(results.map((r) => r.peer))]
+  const ratio = peers.includes("Kustodian") && peers.includes("Flux")
   const of = (peer: string, n: number) => results.find((r) => r.peer === peer && r.n === n)
   const rows: Array<string> = []
   for (const n of sizes) {
@@ -513,17 +583,21 @@ const table = (results: ReadonlyArray<PeerResult>): string => {
         r === undefined ? "—" : m.show ? m.show(r) : fmt(m.value(r), m.digits ?? 1)
       const kv = k && m.value(k)
       const fv = f && m.value(f)
-      const ratio = kv !== undefined && fv !== undefined && fv !== 0 ? (kv / fv).toFixed(2) : "—"
-      rows.push(`| ${n} | ${m.name} | ${cell(k)} | ${cell(f)} | ${ratio} |`)
+      const cells = peers.map((p) => cell(of(p, n)))
+      if (ratio) cells.push(kv !== undefined && fv !== undefined && fv !== 0 ? (kv / fv).toFixed(2) : "—")
+      rows.push(`| ${n} | ${m.name} | ${cells.join(" | ")} |`)
     }
   }
-  return ["| N | measure | Kustodian | Flux | Kustodian/Flux |", "|---|---|---|---|---|", ...rows].join("\n")
+  const header = ["N", "measure", ...peers, ...(ratio ? ["Kustodian/Flux"] : [])]
+  return [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows].join("\n")
 }
 
 const main = Effect.gen(function* () {
   const max = Math.max(...SIZES)
   const work = yield* scratchDir("kustodian-bench-reconcile-")
-  const peers: Array<Peer> = PEERS.map((p) => (p === "flux" ? fluxPeer : kustodianPeer(work)))
+  const peers: Array<Peer> = PEERS.map((p) =>
+    p === "flux" ? fluxPeer : p === "kustodian-image" ? kustodianImagePeer : kustodianPeer(work),
+  )
   // Fail before the long sops step when a peer's binaries are missing.
   if (PEERS.includes("flux")) {
     toolPath("source-controller")

@@ -29,6 +29,34 @@ const program = (work: string) => {
 
 const shellQuote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`
 
+/** Kustodian's CRDs: Flux's two kinds it serves and its own journal. */
+export const kustodianCrdFiles = () =>
+  [
+    "source.toolkit.fluxcd.io_gitrepositories.yaml",
+    "kustomize.toolkit.fluxcd.io_kustomizations.yaml",
+    "kustodian.io_reconcilejournals.yaml",
+  ].map((f) => join(repoRoot, "crds", f))
+
+/**
+ * A two-line sandbox wrapper at `wrapper` that appends a newline to `counter` (as `counterAs`, the path the
+ * wrapper sees it at: different in a container) for every `run`, then execs `real`. `runs()` reads the count.
+ */
+export const countingSandbox = (opts: {
+  readonly wrapper: string
+  readonly counter: string
+  readonly counterAs?: string
+  readonly real: string
+}) => {
+  writeFileSync(opts.counter, "")
+  writeFileSync(
+    opts.wrapper,
+    `#!/bin/sh\n[ "$1" = run ] && echo >>${shellQuote(opts.counterAs ?? opts.counter)}\nexec ${shellQuote(opts.real)} "$@"\n`,
+  )
+  chmodSync(opts.wrapper, 0o755)
+  // One newline per `run`.
+  return () => readFileSync(opts.counter, "utf8").length
+}
+
 /**
  * The Kustodian peer. Installs the counting sandbox wrapper in `dir` and points this process's
  * `KUSTODIAN_TOOL_KUSTODIAN_SANDBOX` at it, so call it before anything resolves the sandbox's path.
@@ -37,25 +65,12 @@ export const kustodianPeer = (dir: string): Peer => {
   const real =
     process.env.KUSTODIAN_TOOL_KUSTODIAN_SANDBOX ||
     join(toolsCacheDir(), `sandbox-${sandboxSourceHash()}`, "kustodian-sandbox")
-  const counter = join(dir, "kustomize-runs")
   const wrapper = join(dir, "kustodian-sandbox")
-  writeFileSync(counter, "")
-  writeFileSync(
-    wrapper,
-    `#!/bin/sh\n[ "$1" = run ] && echo >>${shellQuote(counter)}\nexec ${shellQuote(real)} "$@"\n`,
-  )
-  chmodSync(wrapper, 0o755)
+  const runs = countingSandbox({ wrapper, counter: join(dir, "kustomize-runs"), real })
   process.env.KUSTODIAN_TOOL_KUSTODIAN_SANDBOX = wrapper
-  // One newline per `run`.
-  const runs = () => readFileSync(counter, "utf8").length
   return {
     name: "Kustodian",
-    crdFiles: () =>
-      [
-        "source.toolkit.fluxcd.io_gitrepositories.yaml",
-        "kustomize.toolkit.fluxcd.io_kustomizations.yaml",
-        "kustodian.io_reconcilejournals.yaml",
-      ].map((f) => join(repoRoot, "crds", f)),
+    crdFiles: kustodianCrdFiles,
     start: (ctx: PeerContext) =>
       Effect.gen(function* () {
         const flags = [`--concurrent=${ctx.concurrent}`]

@@ -1,8 +1,10 @@
 /**
  * A controller implementation `bench:reconcile` runs the workload against: Kustodian, or Flux's real
- * source-controller + kustomize-controller. Each runs as local processes against the bench's fresh control plane.
+ * source-controller + kustomize-controller, as local processes against the bench's fresh control plane; or
+ * Kustodian's image in a container (bench/peers/kustodian-image.ts).
  */
 import type { Effect, Scope } from "effect"
+import type { ContainerCgroup } from "./cgroup.ts"
 
 export interface PeerContext {
   readonly kubeconfig: string
@@ -23,6 +25,11 @@ export interface RunningPeer {
   readonly kustomizationReconciles: Effect.Effect<number>
   /** kustomize processes spawned so far; `undefined` when the peer builds in process (Flux). */
   readonly kustomizeRuns: () => number | undefined
+  /**
+   * A peer in a container: its cgroup, measured as a kubelet does (memory incl. tmpfs and page cache; CPU of all it
+   * ran). Its CPU replaces the /proc sums of `pids`; `pids` (the container's init) still give the RSS columns.
+   */
+  readonly cgroup?: ContainerCgroup | undefined
   /** The flags it runs with, for the report. */
   readonly commandLines: ReadonlyArray<string>
 }
