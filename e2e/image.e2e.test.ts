@@ -13,6 +13,7 @@ import { GenericContainer, type StartedTestContainer } from "testcontainers"
 import {
   createServiceAccount,
   createTestNamespace,
+  installFluxCrds,
   kubectl,
   runKubectl,
   serviceAccountToken,
@@ -144,6 +145,8 @@ if (unavailable !== undefined) {
           process.env.DOCKER_HOST = service.dockerHost
           process.env.TESTCONTAINERS_RYUK_DISABLED = "true"
 
+          // The CRDs, as every test that makes Flux objects installs them (idempotent): not left to test order.
+          yield* Effect.promise(() => installFluxCrds())
           const ns = yield* Effect.promise(() => createTestNamespace("image"))
           yield* Effect.promise(() => createServiceAccount(ns, "kustodian-controller"))
           // Test-only RBAC: cluster-admin for this ServiceAccount (dist/install.yaml's own RBAC is tested in
