@@ -183,27 +183,20 @@ describe.skipIf(!hasTool("kustomize") || !hasTool("sops") || !hasTool("age-keyge
       execFileSync(toolPath("age-keygen"), ["-o", join(work, "age.agekey")], { stdio: "ignore" })
       const key = (await import("node:fs")).readFileSync(join(work, "age.agekey"), "utf8")
       const recipient = /public key: (age1\w+)/.exec(key)![1]!
-      writeFileSync(
-        join(repo, "app/secret.yaml"),
+      // Written, then encrypted in place by the real sops for the age recipient.
+      const encrypted = (file: string, manifest: string) => {
+        writeFileSync(join(repo, file), manifest)
+        execFileSync(toolPath("sops"), ["--encrypt", "--in-place", "--age", recipient, join(repo, file)], {
+          env: { PATH: process.env.PATH ?? "", HOME: work },
+        })
+      }
+      encrypted(
+        "app/secret.yaml",
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: basic-auth\n  namespace: apps\nstringData:\n  password: hunter2-secret\n",
       )
-      execFileSync(
-        toolPath("sops"),
-        ["--encrypt", "--in-place", "--age", recipient, join(repo, "app/secret.yaml")],
-        {
-          env: { PATH: process.env.PATH ?? "", HOME: work },
-        },
-      )
-      writeFileSync(
-        join(repo, "app/token.yaml"),
+      encrypted(
+        "app/token.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: token\n  namespace: apps\ndata:\n  token: tok-en-value-123\n",
-      )
-      execFileSync(
-        toolPath("sops"),
-        ["--encrypt", "--in-place", "--age", recipient, join(repo, "app/token.yaml")],
-        {
-          env: { PATH: process.env.PATH ?? "", HOME: work },
-        },
       )
       writeFileSync(
         join(repo, "app/cm.yaml"),
